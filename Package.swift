@@ -1,0 +1,68 @@
+// swift-tools-version: 6.0
+// vt — a distributed trainer for the Video Transformer (Weissenborn et al., ICLR 2020).
+// Module layout (dependencies point down): see README.md, "Code map".
+
+import PackageDescription
+
+// MARK: - System libraries and C shims
+
+let systemTargets: [Target] = [
+    .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                   providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(name: "CMPI", pkgConfig: "mpi",
+                   providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+    .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
+                   providers: [.apt(["libhdf5-dev"])]),
+    // Macro handles (MPI_COMM_WORLD, H5T_NATIVE_FLOAT, ...) that Swift cannot import.
+    .target(name: "_MPIShims", dependencies: ["CMPI"]),
+    .target(name: "_HDF5Shims", dependencies: ["CHDF5"]),
+]
+
+// MARK: - Library modules
+
+let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let libraryTargets: [Target] = [
+    .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: optimise),
+    .target(name: "VideoModel", dependencies: ["Kernels", .product(name: "Yams", package: "Yams")],
+            swiftSettings: optimise),
+    .target(name: "Optimization", dependencies: ["Kernels"], swiftSettings: optimise),
+    .target(name: "HDF5", dependencies: ["CHDF5", "_HDF5Shims"]),
+    .target(name: "Distributed", dependencies: ["CMPI", "_MPIShims", "Kernels"]),
+    .target(name: "Datasets", dependencies: ["HDF5", "Kernels"], swiftSettings: optimise),
+    .target(name: "Training",
+            dependencies: ["Kernels", "VideoModel", "Optimization", "Datasets", "Distributed", "HDF5",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: optimise),
+    .executableTarget(name: "vt",
+                      dependencies: ["Training", "VideoModel", "Datasets", "Kernels",
+                                     .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+]
+
+// MARK: - Tests
+
+let testTargets: [Target] = [
+    .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+    .testTarget(name: "VideoModelTests", dependencies: ["VideoModel", "Kernels"],
+                resources: [.copy("Fixtures")]),
+    .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Kernels"]),
+    .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5"]),
+    .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+    .testTarget(name: "TrainingTests", dependencies: ["Training", "VideoModel", "Datasets"]),
+]
+
+let package = Package(
+    name: "VideoTransformer",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vt", targets: ["vt"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: systemTargets + libraryTargets + testTargets,
+    swiftLanguageModes: [.v5]
+)

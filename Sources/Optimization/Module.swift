@@ -1,0 +1,1 @@
+// Optimization module: see README.md, "Code map".

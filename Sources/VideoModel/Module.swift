@@ -1,0 +1,1 @@
+// VideoModel module: see README.md, "Code map".
