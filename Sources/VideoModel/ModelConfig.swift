@@ -1,0 +1,124 @@
+// ModelConfig: the Video Transformer's hyper-parameters under DESIGN.md §2's names, with validation.
+
+import Foundation
+
+/// A 3-vector over (t, h, w), written `[t, h, w]` in configs.
+public struct Triple: Codable, Equatable, Hashable, Sendable, CustomStringConvertible {
+    public var t: Int, h: Int, w: Int
+    public init(_ t: Int, _ h: Int, _ w: Int) { self.t = t; self.h = h; self.w = w }
+    public init(from decoder: Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        guard container.count == 3 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "expected a list of 3 integers [t, h, w]"))
+        }
+        t = try container.decode(Int.self); h = try container.decode(Int.self); w = try container.decode(Int.self)
+    }
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        try container.encode(t); try container.encode(h); try container.encode(w)
+    }
+    public var product: Int { t * h * w }
+    public var tuple: (t: Int, h: Int, w: Int) { (t, h, w) }
+    public var description: String { "[\(t), \(h), \(w)]" }
+}
+
+public struct ModelConfig: Codable, Equatable, Sendable {
+    public var frames: Int
+    public var height: Int
+    public var width: Int
+    public var subscale: Triple
+    public var primeFrames: [Int]
+    public var embeddingSize: Int
+    public var hiddenSize: Int
+    public var heads: Int
+    public var headSize: Int
+    public var ffnSize: Int
+    public var encoderLayers: Int
+    public var decoderLayers: Int
+    public var encoderKernel: Triple
+    public var blocks: [Triple]
+
+    public static let channels = 3
+    public static let defaultEncoderKernel = Triple(5, 3, 3)
+    public static let defaultBlocks = [Triple(4, 8, 4), Triple(4, 4, 16), Triple(1, 32, 4), Triple(1, 4, 32)]
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case frames, height, width, subscale
+        case primeFrames = "prime_frames", embeddingSize = "embedding_size", hiddenSize = "hidden_size"
+        case heads, headSize = "head_size", ffnSize = "ffn_size", encoderLayers = "encoder_layers"
+        case decoderLayers = "decoder_layers", encoderKernel = "encoder_kernel", blocks
+    }
+
+    public init(frames: Int, height: Int, width: Int, subscale: Triple, primeFrames: [Int], embeddingSize: Int,
+                hiddenSize: Int, heads: Int, headSize: Int, ffnSize: Int, encoderLayers: Int,
+                decoderLayers: Int, encoderKernel: Triple = ModelConfig.defaultEncoderKernel,
+                blocks: [Triple] = ModelConfig.defaultBlocks) {
+        self.frames = frames; self.height = height; self.width = width; self.subscale = subscale
+        self.primeFrames = primeFrames; self.embeddingSize = embeddingSize; self.hiddenSize = hiddenSize
+        self.heads = heads; self.headSize = headSize; self.ffnSize = ffnSize
+        self.encoderLayers = encoderLayers; self.decoderLayers = decoderLayers
+        self.encoderKernel = encoderKernel; self.blocks = blocks
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        frames = try c.decode(Int.self, forKey: .frames)
+        height = try c.decode(Int.self, forKey: .height)
+        width = try c.decode(Int.self, forKey: .width)
+        subscale = try c.decode(Triple.self, forKey: .subscale)
+        primeFrames = try c.decode([Int].self, forKey: .primeFrames)
+        embeddingSize = try c.decode(Int.self, forKey: .embeddingSize)
+        hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+        heads = try c.decode(Int.self, forKey: .heads)
+        headSize = try c.decode(Int.self, forKey: .headSize)
+        ffnSize = try c.decode(Int.self, forKey: .ffnSize)
+        encoderLayers = try c.decode(Int.self, forKey: .encoderLayers)
+        decoderLayers = try c.decode(Int.self, forKey: .decoderLayers)
+        encoderKernel = try c.decodeIfPresent(Triple.self, forKey: .encoderKernel) ?? Self.defaultEncoderKernel
+        blocks = try c.decodeIfPresent([Triple].self, forKey: .blocks) ?? Self.defaultBlocks
+    }
+
+    /// Slice grid (T', H', W').
+    public var sliceShape: Triple { Triple(frames / subscale.t, height / subscale.h, width / subscale.w) }
+    public var sliceCount: Int { subscale.product }
+    public var positionsPerSlice: Int { sliceShape.product }
+    public var attentionWidth: Int { heads * headSize }
+
+    /// The block shape of layer `index` (counted within its stack).
+    public func block(forLayer index: Int) -> Triple { blocks[index % blocks.count] }
+
+    /// Checks every rule; throws one `ConfigError` naming the field (prefixed by `prefix`, e.g. "model.").
+    public func validate(prefix: String = "model.") throws {
+        func fail(_ field: String, _ rule: String) throws { throw ConfigError("\(prefix)\(field): \(rule)") }
+        for (name, value) in [("frames", frames), ("height", height), ("width", width),
+                              ("embedding_size", embeddingSize), ("hidden_size", hiddenSize), ("heads", heads),
+                              ("head_size", headSize), ("ffn_size", ffnSize), ("encoder_layers", encoderLayers),
+                              ("decoder_layers", decoderLayers)] where value < 1 {
+            try fail(name, "must be at least 1 (got \(value))")
+        }
+        for (axis, size, factor) in [("t", frames, subscale.t), ("h", height, subscale.h), ("w", width, subscale.w)] {
+            if factor < 1 { try fail("subscale", "factors must be at least 1 (got \(subscale))") }
+            if size % factor != 0 {
+                try fail("subscale", "factor \(factor) along \(axis) does not divide the video size \(size) (subscale \(subscale) for \(frames)×\(height)×\(width))")
+            }
+        }
+        for (axis, k) in [("t", encoderKernel.t), ("h", encoderKernel.h), ("w", encoderKernel.w)] where k < 1 || k % 2 == 0 {
+            try fail("encoder_kernel", "sizes must be odd and positive so the kernel is centred (got \(k) along \(axis) in \(encoderKernel))")
+        }
+        if blocks.isEmpty { try fail("blocks", "needs at least one block shape") }
+        let grid = sliceShape
+        for (index, block) in blocks.enumerated() {
+            if block.t < 1 || block.h < 1 || block.w < 1 { try fail("blocks[\(index)]", "sizes must be at least 1 (got \(block))") }
+            if grid.t % block.t != 0 || grid.h % block.h != 0 || grid.w % block.w != 0 {
+                try fail("blocks[\(index)]", "block \(block) does not divide the slice grid \(grid) (video \(frames)×\(height)×\(width) / subscale \(subscale))")
+            }
+        }
+        if Set(primeFrames).count != primeFrames.count { try fail("prime_frames", "has duplicates (\(primeFrames))") }
+        for frame in primeFrames where frame < 0 || frame >= frames {
+            try fail("prime_frames", "frame \(frame) is outside the video's 0..<\(frames)")
+        }
+        if primeFrames.count >= frames { try fail("prime_frames", "primes every frame, leaving nothing to predict") }
+    }
+}

@@ -1,1 +1,0 @@
-// VideoModel module: see README.md, "Code map".
