@@ -28,10 +28,10 @@ let libraryTargets: [Target] = [
             swiftSettings: optimise),
     .target(name: "Optimization", dependencies: ["Kernels"], swiftSettings: optimise),
     .target(name: "HDF5", dependencies: ["CHDF5", "_HDF5Shims"]),
-    .target(name: "Distributed", dependencies: ["CMPI", "_MPIShims", "Kernels"]),
+    .target(name: "Distribution", dependencies: ["CMPI", "_MPIShims", "Kernels"]),
     .target(name: "Datasets", dependencies: ["HDF5", "Kernels"], swiftSettings: optimise),
     .target(name: "Training",
-            dependencies: ["Kernels", "VideoModel", "Optimization", "Datasets", "Distributed", "HDF5",
+            dependencies: ["Kernels", "VideoModel", "Optimization", "Datasets", "Distribution", "HDF5",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: optimise),
     .executableTarget(name: "vt",
@@ -48,7 +48,7 @@ let testTargets: [Target] = [
     .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Kernels"]),
     .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5"]),
-    .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+    .testTarget(name: "DistributionTests", dependencies: ["Distribution"]),
     .testTarget(name: "TrainingTests", dependencies: ["Training", "VideoModel", "Datasets"]),
 ]
 

@@ -31,10 +31,13 @@ extension Decoder {
 }
 
 public enum ConfigFile {
+    /// Yams is not documented as thread-safe; configs are decoded rarely, so one lock costs nothing.
+    private static let lock = NSLock()
+
     /// Decodes `T` from YAML text; `source` names the file in messages.
     public static func decode<T: Decodable>(_ type: T.Type, yaml text: String, source: String) throws -> T {
         do {
-            return try YAMLDecoder().decode(T.self, from: text)
+            return try lock.withLock { try YAMLDecoder().decode(T.self, from: text) }
         } catch let error as ConfigError {
             throw ConfigError("\(source): \(error.message)")
         } catch let error as DecodingError {
@@ -68,7 +71,8 @@ public enum ConfigFile {
             return "field '\(path(context.codingPath))' is empty (expected \(type))"
         case .dataCorrupted(let context):
             let location = context.codingPath.isEmpty ? "" : "field '\(path(context.codingPath))': "
-            return "\(location)\(context.debugDescription)"
+            let cause = context.underlyingError.map { ": \($0)" } ?? ""
+            return "\(location)\(context.debugDescription)\(cause)"
         @unknown default:
             return "\(error)"
         }

@@ -1,0 +1,93 @@
+// Whole-model gradient check: for every parameter tensor of a tiny config, the analytic directional
+// derivative g·u matches a central difference of the training loss along u (unit norm, mixing the
+// gradient's own direction with a random one so that errors orthogonal to g are seen too).
+// ReLU kinks make central differences wrong wherever the step flips a unit, so the step is halved until
+// every ReLU input keeps its sign at θ ± εu (the loss is then smooth on the segment).
+
+import Foundation
+import Testing
+import Kernels
+@testable import VideoModel
+
+@Suite struct ModelGradientTests {
+    @Test func everyParameterTensorMatchesFiniteDifferences() throws {
+        let file = try ReferenceFile.load()
+        let fixture = try #require(file.cases.first { $0.name == "A" })
+        let model = try VideoTransformer(config: fixture.config, maxBatch: 2)
+        try model.load(fixture.parameters)
+        let videos = fixture.videos.flatMap { $0 }
+        let slices = [3, 7]
+        func loss() -> Double {
+            videos.withUnsafeBufferPointer { model.forward(videos: $0.baseAddress!, slices: slices, mode: .training).loss }
+        }
+        /// Signs of every ReLU input of the last forward.
+        func reluSigns() -> [Bool] {
+            let rows = slices.count * model.n
+            var signs: [Bool] = []
+            for layer in model.encoderLayers + model.decoderLayers {
+                signs += (0..<(rows * model.f)).map { layer.hidden[$0] > 0 }
+            }
+            for channel in 0..<3 { signs += (0..<(rows * model.d)).map { model.headPre[channel][$0] > 0 } }
+            return signs
+        }
+        _ = loss()
+        model.gradients.zero()
+        model.backward()
+        var random = Xoshiro256(seed: 11)
+        var failures: [String] = []
+        var worst = (error: 0.0, name: ""), smallestStep = 1.0
+        for entry in model.layout.table.entries {
+            let g = (0..<entry.count).map { Double(model.gradients[entry.offset + $0]) }
+            let gNorm = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            if gNorm == 0 { failures.append("\(entry.name): zero gradient (not touched)"); continue }
+            var u = (0..<entry.count).map { g[$0] / gNorm + 0.5 * random.nextNormal() / Double(entry.count).squareRoot() }
+            let uNorm = u.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            u = u.map { $0 / uNorm }
+            let analytic = zip(g, u).reduce(0) { $0 + $1.0 * $1.1 }
+            let saved = (0..<entry.count).map { model.parameters[entry.offset + $0] }
+            _ = loss()
+            let baseSigns = reluSigns()
+            var epsilon = 1e-2, numeric = 0.0, smooth = false
+            while true {
+                for i in 0..<entry.count { model.parameters[entry.offset + i] = Float(Double(saved[i]) + epsilon * u[i]) }
+                let plus = loss(), plusSigns = reluSigns()
+                for i in 0..<entry.count { model.parameters[entry.offset + i] = Float(Double(saved[i]) - epsilon * u[i]) }
+                let minus = loss(), minusSigns = reluSigns()
+                for i in 0..<entry.count { model.parameters[entry.offset + i] = saved[i] }
+                numeric = (plus - minus) / (2 * epsilon)
+                smooth = plusSigns == baseSigns && minusSigns == baseSigns
+                if smooth || epsilon < 1e-4 { break }
+                epsilon /= 2
+            }
+            let error = abs(numeric - analytic) / max(abs(analytic), 1e-4)
+            if error > worst.error { worst = (error, entry.name) }
+            smallestStep = min(smallestStep, epsilon)
+            if error > 2e-2 { failures.append("\(entry.name): numeric \(numeric) vs analytic \(analytic) (relative \(error), ε \(epsilon), smooth \(smooth))") }
+        }
+        #expect(model.layout.table.entries.count == 107)
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+        print("gradient check: worst relative error \(worst.error) (\(worst.name)); smallest step \(smallestStep)")
+    }
+
+    @Test func gradientsAccumulateAndAreDeterministic() throws {
+        let config = ModelConfig(frames: 4, height: 8, width: 8, subscale: Triple(2, 2, 2), primeFrames: [0],
+                                 embeddingSize: 8, hiddenSize: 16, heads: 2, headSize: 8, ffnSize: 32, encoderLayers: 1,
+                                 decoderLayers: 2, encoderKernel: Triple(3, 3, 3), blocks: [Triple(2, 2, 2), Triple(1, 4, 4)])
+        let model = try VideoTransformer(config: config, maxBatch: 3)
+        model.layout.initialize(model.parameters, seed: 5)
+        var random = Xoshiro256(seed: 1)
+        let videos = (0..<(3 * 4 * 8 * 8 * 3)).map { _ in UInt8(random.nextInt(below: 256)) }
+        func run() -> [Float] {
+            model.gradients.zero()
+            videos.withUnsafeBufferPointer { _ = model.forward(videos: $0.baseAddress!, slices: [1, 4, 6], mode: .training) }
+            model.backward()
+            return model.gradients.array
+        }
+        let first = run(), second = run()
+        #expect(first == second, "two identical steps must give bitwise-identical gradients")
+        videos.withUnsafeBufferPointer { _ = model.forward(videos: $0.baseAddress!, slices: [1, 4, 6], mode: .training) }
+        model.backward()   // accumulates on top of `second`
+        let doubled = model.gradients.array
+        #expect(zip(doubled, second).allSatisfy { abs($0 - 2 * $1) <= 1e-6 * max(1, abs($1)) })
+    }
+}
