@@ -19,4 +19,5 @@ unsigned vt_h5f_acc_excl(void) { return H5F_ACC_EXCL; }
 unsigned vt_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 unsigned vt_h5f_acc_rdwr(void) { return H5F_ACC_RDWR; }
 size_t vt_h5t_variable(void) { return H5T_VARIABLE; }
+hsize_t vt_h5s_unlimited(void) { return H5S_UNLIMITED; }
 void vt_h5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }

@@ -23,6 +23,8 @@ unsigned vt_h5f_acc_excl(void);
 unsigned vt_h5f_acc_rdonly(void);
 unsigned vt_h5f_acc_rdwr(void);
 size_t vt_h5t_variable(void);
+/// H5S_UNLIMITED: the maximum size of a dimension that may grow without bound.
+hsize_t vt_h5s_unlimited(void);
 /// Turns off HDF5's automatic error-stack printing, so failures surface only as Swift errors.
 void vt_h5_silence_errors(void);
 
