@@ -18,3 +18,8 @@ MPI_Status *vt_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 MPI_Errhandler vt_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 int vt_mpi_success(void) { return MPI_SUCCESS; }
 int vt_mpi_undefined(void) { return MPI_UNDEFINED; }
+int vt_mpi_thread_single(void) { return MPI_THREAD_SINGLE; }
+int vt_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
+int vt_mpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
+int vt_mpi_thread_multiple(void) { return MPI_THREAD_MULTIPLE; }
+int vt_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }

@@ -22,5 +22,11 @@ MPI_Status *vt_mpi_status_ignore(void);
 MPI_Errhandler vt_mpi_errors_return(void);
 int vt_mpi_success(void);
 int vt_mpi_undefined(void);
+// Thread support levels for MPI_Init_thread (ordered: single < funneled < serialized < multiple).
+int vt_mpi_thread_single(void);
+int vt_mpi_thread_funneled(void);
+int vt_mpi_thread_serialized(void);
+int vt_mpi_thread_multiple(void);
+int vt_mpi_max_error_string(void);
 
 #endif

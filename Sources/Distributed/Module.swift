@@ -1,1 +1,0 @@
-// Distributed module: see README.md, "Code map".

@@ -1,0 +1,282 @@
+// BucketedAllReducer: sums a flat Float gradient buffer across ranks bucket by bucket while backward
+// is still running (DESIGN.md §4). The caller marks parameter ranges ready as backward produces them;
+// a bucket whose ranges are all ready is launched with MPI_Iallreduce (in place) — but only after every
+// earlier bucket was launched, so all ranks issue the same collectives in the same order whatever
+// order their ranges became ready in. A communication thread launches buckets and polls MPI_Test,
+// because Open MPI does not progress non-blocking collectives on its own. The reducer works on a
+// private duplicate of the communicator, so the caller's own collectives never interleave with it.
+//
+// Step protocol: begin(gradients:) → markReady(r) for every range → finish(). Between begin and
+// finish the buffer must stay alive and the ranges already marked must not be written.
+// For a LocalCommunicator (or any non-MPI communicator) buckets are reduced synchronously inside
+// markReady with the communicator's blocking all-reduce — for a group of one, a no-op.
+// Left out: gradient compression, averaging (the caller scales), hierarchical (intra/inter-node) rings.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import CMPI
+import _MPIShims
+
+/// What one step of the bucketed all-reduce cost.
+public struct AllReduceTimings: Equatable, Sendable {
+    public var bucketCount: Int
+    /// Bytes reduced (bucket spans, padding included).
+    public var byteCount: Int
+    /// Wall time spent inside finish(), waiting for the last buckets.
+    public var blockedSeconds: Double
+    /// Time during which at least one bucket was in flight (union of launch → completion intervals).
+    public var communicationSeconds: Double
+    /// Launch → observed completion, per bucket.
+    public var bucketSeconds: [Double]
+    /// Communication hidden behind the caller's work.
+    public var overlappedSeconds: Double { max(0, communicationSeconds - blockedSeconds) }
+}
+
+public final class BucketedAllReducer: @unchecked Sendable {
+    public let plan: BucketPlan
+    public var buckets: [GradientBucket] { plan.buckets }
+    private let state: ReducerState
+
+    public init(communicator: any Communicator, plan: BucketPlan) throws {
+        self.plan = plan
+        if let mpi = communicator as? MPICommunicator, mpi.size > 1 {
+            state = ReducerState(plan: plan, communicator: try mpi.duplicate(), threaded: true)
+            let state = self.state
+            let thread = Thread { state.communicationLoop() }
+            thread.name = "vt-allreduce"
+            thread.start()
+        } else {
+            state = ReducerState(plan: plan, communicator: communicator, threaded: false)
+        }
+    }
+
+    public convenience init(communicator: any Communicator, ranges: [ParameterRange],
+                            bucketBytes: Int = BucketPlan.defaultBucketBytes) throws {
+        try self.init(communicator: communicator, plan: BucketPlan(ranges: ranges, bucketBytes: bucketBytes))
+    }
+
+    deinit { state.shutDown() }
+
+    /// Starts a step over `gradients` (at least `plan.requiredCount` floats); no range is ready yet.
+    public func begin(gradients: UnsafeMutableBufferPointer<Float>) throws {
+        guard gradients.count >= plan.requiredCount else {
+            throw DistributedError.invalidArgument(
+                "gradient buffer has \(gradients.count) floats, the plan needs \(plan.requiredCount)")
+        }
+        try state.begin(gradients.baseAddress)
+    }
+
+    /// Range `rangeIndex` holds its final local gradient; its bucket may be launched.
+    public func markReady(_ rangeIndex: Int) throws { try state.markReady(rangeIndex) }
+
+    public func isReady(_ rangeIndex: Int) -> Bool {
+        state.locked { state.ready.indices.contains(rangeIndex) && state.ready[rangeIndex] }
+    }
+    public var readyRangeCount: Int { state.locked { state.ready.filter { $0 }.count } }
+    /// Buckets launched so far in this step (always a prefix of `buckets`).
+    public var launchedBucketCount: Int { state.locked { state.launched } }
+
+    /// Waits until every bucket is reduced and ends the step. Throws, leaving the step open, if some
+    /// range was not marked ready (mark it and call finish again) or if an MPI call failed.
+    public func finish() throws -> AllReduceTimings { try state.finish() }
+
+    /// One whole step with no overlap: begin, mark every range ready in backward order, finish.
+    public func allReduce(_ gradients: UnsafeMutableBufferPointer<Float>) throws -> AllReduceTimings {
+        try begin(gradients: gradients)
+        for range in plan.ranges.indices.reversed() { try markReady(range) }
+        return try finish()
+    }
+}
+
+/// Everything the caller's thread and the communication thread share, guarded by `condition`.
+private final class ReducerState: @unchecked Sendable {
+    let plan: BucketPlan
+    let communicator: any Communicator
+    let threaded: Bool
+    let condition = NSCondition()
+
+    var gradients: UnsafeMutablePointer<Float>? = nil
+    var stepActive = false
+    var ready: [Bool]
+    var pending: [Int]          // ranges not yet ready, per bucket
+    var launched = 0            // buckets launched, in order
+    var completed = 0
+    var launchTimes: [Double]
+    var completionTimes: [Double]
+    var failure: Error? = nil
+    var shuttingDown = false
+    var threadExited = false
+
+    init(plan: BucketPlan, communicator: any Communicator, threaded: Bool) {
+        self.plan = plan
+        self.communicator = communicator
+        self.threaded = threaded
+        ready = Array(repeating: false, count: plan.ranges.count)
+        pending = plan.buckets.map { $0.rangeIndices.count }
+        launchTimes = Array(repeating: 0, count: plan.buckets.count)
+        completionTimes = launchTimes
+        threadExited = !threaded
+    }
+
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        condition.lock()
+        defer { condition.unlock() }
+        return try body()
+    }
+
+    func begin(_ base: UnsafeMutablePointer<Float>?) throws {
+        try locked {
+            guard !stepActive else { throw DistributedError.readiness("begin() called before finish() of the previous step") }
+            gradients = base
+            ready = ready.map { _ in false }
+            pending = plan.buckets.map { $0.rangeIndices.count }
+            launched = 0
+            completed = 0
+            failure = nil
+            stepActive = true
+        }
+    }
+
+    func markReady(_ rangeIndex: Int) throws {
+        try locked {
+            guard stepActive else { throw DistributedError.readiness("markReady(\(rangeIndex)) outside begin()…finish()") }
+            guard ready.indices.contains(rangeIndex) else {
+                throw DistributedError.readiness("range \(rangeIndex) does not exist (the plan has \(ready.count))")
+            }
+            guard !ready[rangeIndex] else { throw DistributedError.readiness("range \(rangeIndex) was marked ready twice") }
+            ready[rangeIndex] = true
+            pending[plan.bucketOfRange[rangeIndex]] -= 1
+            if threaded {
+                condition.broadcast()
+            } else {
+                try launchSynchronously()
+            }
+        }
+    }
+
+    /// Non-MPI path (lock held): reduce every launchable bucket now with the blocking all-reduce.
+    private func launchSynchronously() throws {
+        while launched < plan.buckets.count && pending[launched] == 0 {
+            let bucket = plan.buckets[launched]
+            launchTimes[launched] = monotonicSeconds()
+            try communicator.allReduce(UnsafeMutableBufferPointer(start: gradients.map { $0 + bucket.offset },
+                                                                  count: bucket.count), .sum)
+            completionTimes[launched] = monotonicSeconds()
+            launched += 1
+            completed += 1
+        }
+    }
+
+    func finish() throws -> AllReduceTimings {
+        let start = monotonicSeconds()
+        return try locked {
+            guard stepActive else { throw DistributedError.readiness("finish() without begin()") }
+            if let missing = ready.firstIndex(of: false) {
+                let count = ready.filter { !$0 }.count
+                throw DistributedError.readiness("finish() with \(count) range(s) not marked ready (first: range \(missing))")
+            }
+            while completed < plan.buckets.count && failure == nil { condition.wait() }
+            stepActive = false
+            gradients = nil
+            if let failure { throw failure }
+            return timings(blocked: monotonicSeconds() - start)
+        }
+    }
+
+    private func timings(blocked: Double) -> AllReduceTimings {
+        var busy = 0.0
+        var coveredUntil = -Double.infinity
+        for bucket in plan.buckets.indices {  // launches are in time order
+            let (launch, end) = (launchTimes[bucket], completionTimes[bucket])
+            busy += max(0, end - max(launch, coveredUntil))
+            coveredUntil = max(coveredUntil, end)
+        }
+        return AllReduceTimings(bucketCount: plan.buckets.count,
+                                byteCount: plan.buckets.reduce(0) { $0 + $1.byteCount },
+                                blockedSeconds: blocked, communicationSeconds: busy,
+                                bucketSeconds: plan.buckets.indices.map { completionTimes[$0] - launchTimes[$0] })
+    }
+
+    // MARK: Communication thread (MPI only)
+
+    /// How long the thread polls with sched_yield after the last progress before it sleeps between
+    /// polls (on 2 cores, sleeping from the first idle poll made a 1 MiB all-reduce ~2× slower).
+    static let spinSeconds = 0.001
+
+    /// Launches buckets in order as they become ready and polls MPI_Test until each completes.
+    /// Sleeps on the condition when nothing is in flight; when requests are in flight but make no
+    /// progress it yields, then backs off to short sleeps so a busy core is left to backward.
+    func communicationLoop() {
+        let mpi = communicator as! MPICommunicator
+        var inFlight: [(bucket: Int, request: MPI_Request, launch: Double)] = []
+        var lastProgress = monotonicSeconds()
+        condition.lock()
+        while !(shuttingDown && inFlight.isEmpty) {
+            var toLaunch: [GradientBucket] = []
+            while stepActive && failure == nil && launched < plan.buckets.count && pending[launched] == 0 {
+                toLaunch.append(plan.buckets[launched])
+                launched += 1
+            }
+            if toLaunch.isEmpty && inFlight.isEmpty {
+                condition.wait()
+                continue
+            }
+            let base = gradients
+            condition.unlock()
+
+            var finished: [(bucket: Int, launch: Double, end: Double)] = []
+            var error: Error? = nil
+            do {
+                for bucket in toLaunch {
+                    let launch = monotonicSeconds()
+                    let request = try mpi.startAllReduceSum(base.map { $0 + bucket.offset }, count: bucket.count)
+                    inFlight.append((bucket.index, request, launch))
+                }
+                var index = 0
+                while index < inFlight.count {
+                    if try mpi.test(&inFlight[index].request) {
+                        finished.append((inFlight[index].bucket, inFlight[index].launch, monotonicSeconds()))
+                        inFlight.remove(at: index)
+                    } else {
+                        index += 1
+                    }
+                }
+            } catch let caught {
+                error = caught
+                inFlight.removeAll()  // the job cannot continue; abandon the requests
+            }
+            if toLaunch.isEmpty && finished.isEmpty && error == nil {
+                // Each MPI_Test advances a libnbc schedule by at most a round, so poll hot for a
+                // while after the last progress, then back off to ~0.1 ms sleeps (timer slack included).
+                if monotonicSeconds() - lastProgress < Self.spinSeconds { sched_yield() } else { usleep(50) }
+            } else {
+                lastProgress = monotonicSeconds()
+            }
+
+            condition.lock()
+            for (bucket, launch, end) in finished { (launchTimes[bucket], completionTimes[bucket]) = (launch, end) }
+            completed += finished.count
+            if let error { failure = error }
+            if !finished.isEmpty || error != nil { condition.broadcast() }
+        }
+        threadExited = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Stops the communication thread (after its in-flight requests complete) and waits for it.
+    func shutDown() {
+        locked {
+            shuttingDown = true
+            condition.broadcast()
+            while !threadExited { condition.wait() }
+        }
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+}

@@ -1,0 +1,129 @@
+// Communicator: the collectives the trainer uses, behind one protocol with two implementations —
+// `MPICommunicator` (Open MPI, see MPICommunicator.swift) and `LocalCommunicator` (one process, every
+// operation the identity), so every test runs under plain `swift test`.
+// Left out: point-to-point messages, user-defined reductions, non-blocking collectives in the public API
+// (the bucketed all-reduce owns those, see BucketedAllReducer.swift).
+
+/// The reductions the collectives support.
+public enum ReductionOperation: Sendable {
+    case sum, max, min
+}
+
+/// Errors of the Distributed module other than failing MPI calls (those are `MPIError`).
+public enum DistributedError: Error, CustomStringConvertible, Equatable {
+    case invalidArgument(String)
+    case invalidMesh(String)
+    case invalidBucketPlan(String)
+    case readiness(String)
+    case selfTestFailed(String)
+
+    public var description: String {
+        switch self {
+        case .invalidArgument(let message): return "invalid argument: \(message)"
+        case .invalidMesh(let message): return "invalid mesh: \(message)"
+        case .invalidBucketPlan(let message): return "invalid bucket plan: \(message)"
+        case .readiness(let message): return "bucketed all-reduce: \(message)"
+        case .selfTestFailed(let message): return "distributed self-test failed: \(message)"
+        }
+    }
+}
+
+/// A group of ranks that run collectives together. Every rank of the group must call the same
+/// collectives in the same order (MPI's rule); buffers are reduced or broadcast in place.
+public protocol Communicator: AnyObject, Sendable {
+    /// This process's index in the group, `0..<size`.
+    var rank: Int { get }
+    /// Number of processes in the group.
+    var size: Int { get }
+    func barrier() throws
+    /// Element-wise reduction across ranks, result in `buffer` on every rank.
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) throws
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) throws
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) throws
+    /// Copies `buffer` of rank `root` into `buffer` of every rank (all ranks pass the same count).
+    func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws
+    func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws
+    /// One value from every rank, indexed by rank.
+    func allGather(_ value: UInt64) throws -> [UInt64]
+    /// Partitions the group by `color` (≥ 0); ranks inside a part are ordered by `key`, then by rank.
+    func split(color: Int, key: Int) throws -> any Communicator
+}
+
+// MARK: - Conveniences built on the primitives
+
+extension Communicator {
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        try allReduce(buffer, .sum)
+    }
+
+    public func allReduceSum(_ values: inout [Float]) throws {
+        try values.withUnsafeMutableBufferPointer { try allReduce($0, .sum) }
+    }
+
+    public func allReduceSum(_ values: inout [Double]) throws {
+        try values.withUnsafeMutableBufferPointer { try allReduce($0, .sum) }
+    }
+
+    public func allReduceSum(_ value: Double) throws -> Double { try reduced(value, .sum) }
+    public func allReduceMax(_ value: Double) throws -> Double { try reduced(value, .max) }
+    public func allReduceMin(_ value: Double) throws -> Double { try reduced(value, .min) }
+    public func allReduceSum(_ value: Int) throws -> Int { try reduced(value, .sum) }
+    public func allReduceMax(_ value: Int) throws -> Int { try reduced(value, .max) }
+    public func allReduceMin(_ value: Int) throws -> Int { try reduced(value, .min) }
+
+    private func reduced(_ value: Double, _ operation: ReductionOperation) throws -> Double {
+        var cell = [value]
+        try cell.withUnsafeMutableBufferPointer { try allReduce($0, operation) }
+        return cell[0]
+    }
+
+    private func reduced(_ value: Int, _ operation: ReductionOperation) throws -> Int {
+        var cell = [Int64(value)]
+        try cell.withUnsafeMutableBufferPointer { try allReduce($0, operation) }
+        return Int(cell[0])
+    }
+
+    public func broadcast(_ values: inout [Float], root: Int) throws {
+        try values.withUnsafeMutableBufferPointer { try broadcast($0, root: root) }
+    }
+
+    /// Broadcasts a byte string whose length only `root` knows (length first, then the bytes).
+    public func broadcastBytes(_ bytes: [UInt8], root: Int) throws -> [UInt8] {
+        var length = [Int64(rank == root ? bytes.count : 0)]
+        try length.withUnsafeMutableBytes { try broadcast($0, root: root) }
+        var result = rank == root ? bytes : [UInt8](repeating: 0, count: Int(length[0]))
+        try result.withUnsafeMutableBytes { try broadcast($0, root: root) }
+        return result
+    }
+
+    public func allGather(_ value: Int) throws -> [Int] {
+        try allGather(UInt64(bitPattern: Int64(value))).map { Int(Int64(bitPattern: $0)) }
+    }
+
+    func checkRoot(_ root: Int) throws {
+        guard (0..<size).contains(root) else {
+            throw DistributedError.invalidArgument("root \(root) is not a rank of a group of size \(size)")
+        }
+    }
+}
+
+// MARK: - Local (single process)
+
+/// A group of one process: reductions and broadcasts leave buffers unchanged, `allGather` returns
+/// `[value]`, `split` returns another group of one. No MPI call is made.
+public final class LocalCommunicator: Communicator, @unchecked Sendable {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public func barrier() throws {}
+    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) throws {}
+    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) throws {}
+    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) throws {}
+    public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws { try checkRoot(root) }
+    public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws { try checkRoot(root) }
+    public func allGather(_ value: UInt64) throws -> [UInt64] { [value] }
+    public func split(color: Int, key: Int) throws -> any Communicator {
+        guard color >= 0 else { throw DistributedError.invalidArgument("split color \(color) must be ≥ 0") }
+        return LocalCommunicator()
+    }
+}
