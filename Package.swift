@@ -31,7 +31,7 @@ let libraryTargets: [Target] = [
     .target(name: "Distribution", dependencies: ["CMPI", "_MPIShims", "Kernels"]),
     .target(name: "Datasets", dependencies: ["HDF5", "Kernels"], swiftSettings: optimise),
     .target(name: "Training",
-            dependencies: ["Kernels", "VideoModel", "Optimization", "Datasets", "Distribution", "HDF5",
+            dependencies: ["Kernels", "VideoModel", "Optimization", "Datasets", "Distribution", "HDF5", "CBLAS",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: optimise),
     .executableTarget(name: "vt",
@@ -47,7 +47,7 @@ let testTargets: [Target] = [
                 resources: [.copy("Fixtures")]),
     .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Kernels"]),
     .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
-    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5"]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5"], resources: [.copy("Fixtures")]),
     .testTarget(name: "DistributionTests", dependencies: ["Distribution"]),
     .testTarget(name: "TrainingTests", dependencies: ["Training", "VideoModel", "Datasets"]),
 ]

@@ -1,8 +1,22 @@
+// vt: the command line — train, bench (and, as later issues land, evaluate, sample, prepare, inspect, mesh).
+
 import ArgumentParser
+import Foundation
 
 @main
 struct VT: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vt",
-        abstract: "Train, evaluate and sample the Video Transformer.")
+        abstract: "Train, evaluate and sample the Video Transformer (Weissenborn et al., ICLR 2020).",
+        subcommands: [Train.self, Bench.self])
+}
+
+/// Prints `error: message` on stderr and exits non-zero: the one failure path for user-facing errors.
+func fail(_ error: Error) -> ExitCode {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    return ExitCode.failure
+}
+
+func note(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
 }

@@ -1,0 +1,113 @@
+// Benchmark: times training steps of a config (median after warm-up), splits them into phases, counts
+// model FLOPs analytically (FLOPCount) and measures the OpenBLAS sgemm peak in the same run, so model FLOP
+// utilisation (MFU) = achieved / peak is a ratio of two numbers measured under the same conditions.
+
+import Foundation
+import CBLAS
+import Kernels
+import VideoModel
+import Optimization
+import Datasets
+
+public struct BenchmarkReport: Codable, Sendable {
+    public var config: String
+    public var batch: Int
+    public var steps: Int
+    public var stepSecondsMedian: Double
+    public var stepSecondsAll: [Double]
+    public var phaseSecondsMedian: [String: Double]
+    public var modelFlopsPerStep: Double
+    public var achievedGflops: Double
+    public var sgemmPeakGflops: Double
+    public var sgemmPeakMethod: String
+    public var mfu: Double
+    public var parameters: Int
+    public var peakResidentBytes: Int
+    public var activationBytes: Int
+    public var workers: Int
+
+    enum CodingKeys: String, CodingKey {
+        case config, batch, steps, parameters, workers, mfu
+        case stepSecondsMedian = "step_seconds_median", stepSecondsAll = "step_seconds_all"
+        case phaseSecondsMedian = "phase_seconds_median", modelFlopsPerStep = "model_flops_per_step"
+        case achievedGflops = "achieved_gflops", sgemmPeakGflops = "sgemm_peak_gflops"
+        case sgemmPeakMethod = "sgemm_peak_method", peakResidentBytes = "peak_resident_bytes"
+        case activationBytes = "activation_bytes"
+    }
+}
+
+public enum Benchmark {
+    public static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : 0.5 * (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2])
+    }
+
+    /// Peak fp32 matrix-multiply rate of this machine now: the better of OpenBLAS's own threading and our
+    /// row-split over all workers, on square products of size `size`, median of `repeats`.
+    public static func sgemmPeak(size: Int = 2048, repeats: Int = 5) -> (gflops: Double, method: String) {
+        let a = FloatBuffer(count: size * size), b = FloatBuffer(count: size * size), c = FloatBuffer(count: size * size)
+        var random = Xoshiro256(seed: 1)
+        for i in 0..<(size * size) { a[i] = Float(random.nextUniform()); b[i] = Float(random.nextUniform()) }
+        let flops = 2 * Double(size) * Double(size) * Double(size)
+        func time(_ body: () -> Void) -> Double {
+            body()
+            var samples: [Double] = []
+            for _ in 0..<repeats { var clock = Stopwatch(); body(); samples.append(clock.lap()) }
+            return flops / median(samples) / 1e9
+        }
+        let split = time {
+            MatMul.gemm(m: size, n: size, k: size, a: a.pointer, lda: size, b: b.pointer, ldb: size, c: c.pointer, ldc: size)
+        }
+        openblas_set_num_threads(Int32(Parallel.workers))
+        let native = time {
+            MatMul.gemmSerial(m: size, n: size, k: size, a: a.pointer, lda: size, b: b.pointer, ldb: size, c: c.pointer, ldc: size)
+        }
+        MatMul.configureThreads()
+        return native > split
+            ? (native, "OpenBLAS sgemm \(size)³, \(Parallel.workers) OpenBLAS threads")
+            : (split, "OpenBLAS sgemm \(size)³, split over \(Parallel.workers) workers")
+    }
+
+    public static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Int(usage.ru_maxrss) * 1024
+    }
+
+    /// Runs `warmup` + `steps` training steps of `config` on synthetic videos.
+    public static func run(config: RunConfig, configName: String, steps: Int, warmup: Int = 1,
+                           progress: (String) -> Void = { _ in }) throws -> BenchmarkReport {
+        MatMul.configureThreads()
+        let batch = config.training.batchSize
+        let source = InMemoryVideoSource.synthetic(count: batch, frames: config.model.frames, height: config.model.height,
+                                                   width: config.model.width, seed: 7)
+        var benchConfig = config
+        benchConfig.training.accumulationSteps = 1
+        let trainer = try Trainer(config: benchConfig, source: source)
+        var stepTimes: [Double] = [], phases: [String: [Double]] = [:]
+        for index in 0..<(warmup + steps) {
+            let metrics = try trainer.trainStep()
+            progress("step \(index + 1)/\(warmup + steps)\(index < warmup ? " (warm-up)" : ""): \(String(format: "%.3f", metrics.stepSeconds)) s")
+            guard index >= warmup else { continue }
+            stepTimes.append(metrics.stepSeconds)
+            for (name, value) in [("encoder", metrics.phases.encoder), ("decoder", metrics.phases.decoder),
+                                  ("head", metrics.phases.head), ("backward", metrics.phases.backward),
+                                  ("optimizer", metrics.optimizerSeconds)] {
+                phases[name, default: []].append(value)
+            }
+        }
+        progress("measuring the sgemm peak")
+        let peak = sgemmPeak()
+        let flops = FLOPCount.trainingStep(config.model, batch: batch)
+        let stepMedian = median(stepTimes)
+        let achieved = flops / stepMedian / 1e9
+        return BenchmarkReport(config: configName, batch: batch, steps: steps, stepSecondsMedian: stepMedian,
+                               stepSecondsAll: stepTimes, phaseSecondsMedian: phases.mapValues(median),
+                               modelFlopsPerStep: flops, achievedGflops: achieved, sgemmPeakGflops: peak.gflops,
+                               sgemmPeakMethod: peak.method, mfu: achieved / peak.gflops,
+                               parameters: trainer.model.layout.table.parameterCount,
+                               peakResidentBytes: peakResidentBytes(), activationBytes: trainer.model.activationBytes,
+                               workers: Parallel.workers)
+    }
+}

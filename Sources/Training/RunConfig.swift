@@ -1,0 +1,113 @@
+// RunConfig: one complete experiment as data — model, optimiser, training loop and data — decoded strictly
+// from a YAML file (unknown keys, missing fields and broken rules name the field).
+
+import Foundation
+import Optimization
+import VideoModel
+
+public struct TrainingSettings: Codable, Equatable, Sendable {
+    /// Global batch: videos per optimizer step, summed over data ranks and accumulation steps.
+    public var batchSize: Int
+    /// Train until this global step.
+    public var steps: Int
+    public var seed: UInt64
+    public var logEvery: Int
+    public var accumulationSteps: Int
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case batchSize = "batch_size", steps, seed, logEvery = "log_every", accumulationSteps = "accumulation_steps"
+    }
+
+    public init(batchSize: Int, steps: Int, seed: UInt64 = 0, logEvery: Int = 10, accumulationSteps: Int = 1) {
+        self.batchSize = batchSize; self.steps = steps; self.seed = seed; self.logEvery = logEvery
+        self.accumulationSteps = accumulationSteps
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        steps = try c.decode(Int.self, forKey: .steps)
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
+        logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery) ?? 10
+        accumulationSteps = try c.decodeIfPresent(Int.self, forKey: .accumulationSteps) ?? 1
+    }
+}
+
+public struct DataSettings: Codable, Equatable, Sendable {
+    /// Prepared shard file or folder for training; nil trains on the built-in synthetic corpus.
+    public var train: String?
+    /// Prepared shard file or folder for evaluation.
+    public var eval: String?
+    /// Size and seed of the built-in synthetic corpus (used when `train` is nil).
+    public var syntheticVideos: Int
+    public var syntheticSeed: UInt64
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case train, eval, syntheticVideos = "synthetic_videos", syntheticSeed = "synthetic_seed"
+    }
+
+    public init(train: String? = nil, eval: String? = nil, syntheticVideos: Int = 512, syntheticSeed: UInt64 = 1) {
+        self.train = train; self.eval = eval; self.syntheticVideos = syntheticVideos; self.syntheticSeed = syntheticSeed
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        train = try c.decodeIfPresent(String.self, forKey: .train)
+        eval = try c.decodeIfPresent(String.self, forKey: .eval)
+        syntheticVideos = try c.decodeIfPresent(Int.self, forKey: .syntheticVideos) ?? 512
+        syntheticSeed = try c.decodeIfPresent(UInt64.self, forKey: .syntheticSeed) ?? 1
+    }
+}
+
+public struct RunConfig: Codable, Equatable, Sendable {
+    public var model: ModelConfig
+    public var optimizer: OptimizerConfig
+    public var training: TrainingSettings
+    public var data: DataSettings
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case model, optimizer, training, data }
+
+    public init(model: ModelConfig, optimizer: OptimizerConfig, training: TrainingSettings, data: DataSettings = DataSettings()) {
+        self.model = model; self.optimizer = optimizer; self.training = training; self.data = data
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decode(ModelConfig.self, forKey: .model)
+        optimizer = try c.decode(OptimizerConfig.self, forKey: .optimizer)
+        training = try c.decode(TrainingSettings.self, forKey: .training)
+        data = try c.decodeIfPresent(DataSettings.self, forKey: .data) ?? DataSettings()
+    }
+
+    public static func load(path: String) throws -> RunConfig {
+        let config = try ConfigFile.load(RunConfig.self, path: path)
+        do { try config.validate() } catch { throw ConfigError("\(path): \(error)") }
+        return config
+    }
+
+    public func validate() throws {
+        try model.validate(prefix: "model.")
+        try optimizer.validate(prefix: "optimizer.")
+        func fail(_ field: String, _ rule: String) throws { throw ConfigError("training.\(field): \(rule)") }
+        if training.batchSize < 1 { try fail("batch_size", "must be at least 1 (got \(training.batchSize))") }
+        if training.steps < 0 { try fail("steps", "must be at least 0 (got \(training.steps))") }
+        if training.logEvery < 1 { try fail("log_every", "must be at least 1 (got \(training.logEvery))") }
+        if training.accumulationSteps < 1 { try fail("accumulation_steps", "must be at least 1 (got \(training.accumulationSteps))") }
+        if training.batchSize % training.accumulationSteps != 0 {
+            try fail("batch_size", "\(training.batchSize) is not divisible by accumulation_steps \(training.accumulationSteps)")
+        }
+        if data.train == nil && data.syntheticVideos < 1 {
+            throw ConfigError("data.synthetic_videos: must be at least 1 (got \(data.syntheticVideos))")
+        }
+    }
+
+    /// The resolved config as YAML-compatible JSON text (stored in checkpoints and logged at start).
+    public func resolvedJSON() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return String(data: (try? encoder.encode(self)) ?? Data(), encoding: .utf8) ?? "{}"
+    }
+}

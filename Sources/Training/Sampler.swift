@@ -1,0 +1,60 @@
+// Sampler: which video, which frames and which slice each example of each step uses — a pure function
+// of (seed, global step), so a resumed run or a run on another number of ranks reads exactly the same data.
+//
+// The example stream is the concatenation of per-epoch permutations of 0..<N, the permutation of epoch e
+// seeded with seed + e (DESIGN §3). Global step s uses stream positions s·B ..< (s+1)·B; data rank r of D
+// takes the positions whose offset within the step is r mod D (every D-th). No video repeats in an epoch.
+
+import Kernels
+
+public struct Example: Equatable, Sendable {
+    /// Position in the example stream (unique per example of the run).
+    public let position: Int
+    public let epoch: Int
+    public let video: Int
+    public let startFrame: Int
+    public let slice: Int
+}
+
+public final class Sampler {
+    public let videoCount: Int
+    public let globalBatch: Int
+    public let seed: UInt64
+    /// Frames available per video and frames per clip (random temporal crop when the video is longer).
+    public let videoFrames: Int, clipFrames: Int
+    public let trainableSlices: [Int]
+    private var cachedEpoch = -1
+    private var permutation: [Int] = []
+
+    public init(videoCount: Int, globalBatch: Int, seed: UInt64, videoFrames: Int, clipFrames: Int, trainableSlices: [Int]) {
+        precondition(videoCount > 0 && globalBatch > 0 && clipFrames <= videoFrames && !trainableSlices.isEmpty)
+        self.videoCount = videoCount; self.globalBatch = globalBatch; self.seed = seed
+        self.videoFrames = videoFrames; self.clipFrames = clipFrames; self.trainableSlices = trainableSlices
+    }
+
+    /// The examples of global step `step` that data rank `rank` of `ranks` computes, in order.
+    public func examples(step: Int, rank: Int = 0, ranks: Int = 1) -> [Example] {
+        stride(from: rank, to: globalBatch, by: ranks).map { example(position: step * globalBatch + $0) }
+    }
+
+    /// Epoch and offset within it of the first example of `step` (the data cursor stored in checkpoints).
+    public func cursor(step: Int) -> (epoch: Int, offset: Int) {
+        let position = step * globalBatch
+        return (position / videoCount, position % videoCount)
+    }
+
+    public func example(position: Int) -> Example {
+        let epoch = position / videoCount
+        if epoch != cachedEpoch {
+            var generator = Xoshiro256(seed: seed &+ UInt64(epoch))
+            permutation = Array(0..<videoCount)
+            for i in stride(from: videoCount - 1, to: 0, by: -1) { permutation.swapAt(i, generator.nextInt(below: i + 1)) }
+            cachedEpoch = epoch
+        }
+        // Per-example choices hash (seed, position), so they need no state either.
+        var choice = Xoshiro256(seed: (seed ^ 0x5DEE_CE66_D1CE_5EED) &+ UInt64(position) &* 0x9E37_79B9_7F4A_7C15)
+        let start = videoFrames > clipFrames ? choice.nextInt(below: videoFrames - clipFrames + 1) : 0
+        let slice = trainableSlices[choice.nextInt(below: trainableSlices.count)]
+        return Example(position: position, epoch: epoch, video: permutation[position % videoCount], startFrame: start, slice: slice)
+    }
+}
