@@ -30,12 +30,13 @@ let libraryTargets: [Target] = [
     .target(name: "HDF5", dependencies: ["CHDF5", "_HDF5Shims"]),
     .target(name: "Distribution", dependencies: ["CMPI", "_MPIShims", "Kernels"]),
     .target(name: "Datasets", dependencies: ["HDF5", "Kernels"], swiftSettings: optimise),
+    .target(name: "Checkpointing", dependencies: ["HDF5", "Kernels", "Datasets"]),
     .target(name: "Training",
-            dependencies: ["Kernels", "VideoModel", "Optimization", "Datasets", "Distribution", "HDF5", "CBLAS",
+            dependencies: ["Kernels", "VideoModel", "Optimization", "Datasets", "Distribution", "HDF5", "CBLAS", "Checkpointing",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: optimise),
     .executableTarget(name: "vt",
-                      dependencies: ["Training", "VideoModel", "Datasets", "Kernels",
+                      dependencies: ["Training", "VideoModel", "Datasets", "Kernels", "Distribution", "Checkpointing", "HDF5",
                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 ]
 
@@ -49,7 +50,8 @@ let testTargets: [Target] = [
     .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5"], resources: [.copy("Fixtures")]),
     .testTarget(name: "DistributionTests", dependencies: ["Distribution"]),
-    .testTarget(name: "TrainingTests", dependencies: ["Training", "VideoModel", "Datasets"]),
+    .testTarget(name: "CheckpointingTests", dependencies: ["Checkpointing", "HDF5", "Kernels"]),
+    .testTarget(name: "TrainingTests", dependencies: ["Training", "VideoModel", "Datasets", "Optimization", "Kernels", "Distribution"]),
 ]
 
 let package = Package(

@@ -1,0 +1,1 @@
+// Checkpointing module: HDF5 checkpoints (DESIGN.md §5). See README.md, "Code map".
