@@ -1,11 +1,21 @@
-// Multi-process check: when VT_MPI_TEST_BINARY names an executable that runs the distributed
-// self-test (the hidden `vt` subcommand, or any driver calling runDistributedSelfTest), launch it
-// under mpirun with 2 and 4 ranks and require exit status 0. Extra arguments for it come from
-// VT_MPI_TEST_ARGUMENTS (split on spaces). Skipped when the variable is unset or mpirun is missing.
+// Multi-process check: the built `vt` binary (beside the test bundle, or VT_MPI_TEST_BINARY) runs the
+// hidden `selftest-mpi` subcommand under mpirun with 2 and 4 ranks; exit status 0 is required. Extra
+// arguments replace the default from VT_MPI_TEST_ARGUMENTS (split on spaces). Skipped only when mpirun
+// or the binary is missing.
 import Foundation
 import Testing
 
-private let binary = ProcessInfo.processInfo.environment["VT_MPI_TEST_BINARY"]
+/// `vt` in the build folder that holds this test bundle.
+private let siblingBinary: String? = {
+    var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    for _ in 0..<4 {
+        url.deleteLastPathComponent()
+        let candidate = url.appendingPathComponent("vt").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return nil
+}()
+private let binary = ProcessInfo.processInfo.environment["VT_MPI_TEST_BINARY"] ?? siblingBinary
 private let mpirun = ProcessInfo.processInfo.environment["PATH", default: ""].split(separator: ":")
     .map { "\($0)/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 
@@ -14,7 +24,7 @@ private let mpirun = ProcessInfo.processInfo.environment["PATH", default: ""].sp
 func selfTestUnderMPIRun(ranks: Int) throws {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: mpirun!)
-    let extra = ProcessInfo.processInfo.environment["VT_MPI_TEST_ARGUMENTS", default: ""]
+    let extra = ProcessInfo.processInfo.environment["VT_MPI_TEST_ARGUMENTS", default: "selftest-mpi"]
         .split(separator: " ").map(String.init)
     process.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", binary!] + extra
     let log = FileManager.default.temporaryDirectory.appendingPathComponent("vt-mpi-\(ranks)-\(getpid()).log")

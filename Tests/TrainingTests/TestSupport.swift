@@ -1,0 +1,49 @@
+import Foundation
+import VideoModel
+import Optimization
+@testable import Training
+
+/// A model small enough that a training step takes milliseconds.
+func smallRunConfig(batch: Int = 4, steps: Int = 10, accumulation: Int = 1, optimizer: OptimizerConfig? = nil) -> RunConfig {
+    let model = ModelConfig(frames: 4, height: 8, width: 8, subscale: Triple(2, 2, 2), primeFrames: [0],
+                            embeddingSize: 8, hiddenSize: 16, heads: 2, headSize: 8, ffnSize: 32, encoderLayers: 1,
+                            decoderLayers: 1, encoderKernel: Triple(3, 3, 3), blocks: [Triple(2, 4, 4), Triple(1, 2, 4)])
+    return RunConfig(model: model,
+                     optimizer: optimizer ?? OptimizerConfig(name: .adam, learningRate: 3e-3, warmupSteps: 2, clipNorm: 1),
+                     training: TrainingSettings(batchSize: batch, steps: steps, seed: 3, logEvery: 5, accumulationSteps: accumulation),
+                     data: DataSettings(syntheticVideos: 12, syntheticSeed: 2))
+}
+
+/// The `vt` executable built beside this test bundle.
+let vtBinary: String? = {
+    var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    for _ in 0..<4 {
+        url.deleteLastPathComponent()
+        let candidate = url.appendingPathComponent("vt").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return nil
+}()
+
+/// Runs `vt` with arguments; returns (exit status, stdout + stderr).
+func runVT(_ arguments: [String], directory: URL? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: vtBinary!)
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = directory }
+    let log = FileManager.default.temporaryDirectory.appendingPathComponent("vt-\(UUID().uuidString).log")
+    FileManager.default.createFile(atPath: log.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: log) }
+    let handle = try FileHandle(forWritingTo: log)
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    process.waitUntilExit()
+    return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+}
+
+func temporaryDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("vt-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
