@@ -152,21 +152,29 @@ public enum BlockAttention {
         for j in valid..<count { row[j] = 0 }
     }
 
-    /// Overwrites dq, dk, dv [groups·Nb, heads·Dh]; accumulates dBias [heads, Nb, Nb].
+    /// Floats of workspace `backward` needs: per reduction chunk, a dBias partial and a dS scratch block.
+    public static func backwardWorkspaceCount(groups: Int, blockLength nb: Int, heads: Int) -> Int {
+        min(reductionChunks, groups) * (heads + 1) * nb * nb
+    }
+
+    /// Overwrites dq, dk, dv [groups·Nb, heads·Dh]; accumulates dBias [heads, Nb, Nb]. `workspace` holds
+    /// at least `backwardWorkspaceCount` floats (preallocated, so a training step allocates nothing).
     public static func backward(dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
                                 dv: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
                                 dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
                                 v: UnsafePointer<Float>, probs: UnsafePointer<Float>, groups: Int,
-                                blockLength nb: Int, heads: Int, headSize dh: Int) {
+                                blockLength nb: Int, heads: Int, headSize dh: Int, workspace: FloatBuffer) {
         let width = heads * dh
         let scale = 1 / Float(dh).squareRoot()
         let chunks = min(reductionChunks, groups)
         let biasCount = heads * nb * nb
-        let partials = FloatBuffer(count: chunks * biasCount)
+        precondition(workspace.count >= backwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads),
+                     "BlockAttention.backward: workspace too small")
+        let partials = workspace.pointer
+        partials.update(repeating: 0, count: chunks * biasCount)
         Parallel.chunks(groups, chunks: chunks) { chunk, range in
-            let scratch = FloatBuffer(count: nb * nb)
-            let dS = scratch.pointer
-            let partial = partials.pointer + chunk * biasCount
+            let dS = partials + chunks * biasCount + chunk * nb * nb
+            let partial = partials + chunk * biasCount
             for g in range {
                 for h in 0..<heads {
                     let offset = g * nb * width + h * dh
@@ -193,7 +201,7 @@ public enum BlockAttention {
             }
         }
         for chunk in 0..<chunks {
-            let partial = partials.pointer + chunk * biasCount
+            let partial = partials + chunk * biasCount
             for i in 0..<biasCount { dBias[i] += partial[i] }
         }
     }

@@ -33,7 +33,9 @@ public enum ForwardMode: Sendable {
 final class LayerActivations {
     let partition: BlockPartition
     let ln1Mean, ln1Rstd, ln2Mean, ln2Rstd: FloatBuffer
-    let blockedInput, query, key, value, attended, probs, middle, ffnInput, hidden, hiddenRelu, bias: FloatBuffer
+    /// `hidden` holds relu(LN(middle)·W1 + b1): the ReLU runs in place, and its backward mask
+    /// relu(x) > 0 equals x > 0, so the pre-activation need not be kept.
+    let blockedInput, query, key, value, attended, probs, middle, ffnInput, hidden, bias: FloatBuffer
 
     init(partition: BlockPartition, rows: Int, config: ModelConfig) {
         let d = config.hiddenSize, hd = config.attentionWidth, f = config.ffnSize, nb = partition.blockLength
@@ -45,13 +47,13 @@ final class LayerActivations {
         value = FloatBuffer(count: rows * hd); attended = FloatBuffer(count: rows * hd)
         probs = FloatBuffer(count: rows / nb * config.heads * nb * nb)
         middle = FloatBuffer(count: rows * d); ffnInput = FloatBuffer(count: rows * d)
-        hidden = FloatBuffer(count: rows * f); hiddenRelu = FloatBuffer(count: rows * f)
+        hidden = FloatBuffer(count: rows * f)
         bias = FloatBuffer(count: config.heads * nb * nb)
     }
 
     var bytes: Int {
         [ln1Mean, ln1Rstd, ln2Mean, ln2Rstd, blockedInput, query, key, value, attended, probs, middle, ffnInput,
-         hidden, hiddenRelu, bias].reduce(0) { $0 + $1.bytes }
+         hidden, bias].reduce(0) { $0 + $1.bytes }
     }
 }
 
@@ -100,7 +102,7 @@ public final class VideoTransformer {
     // Scratch shared by all layers.
     let scratchRows, scratchBlocked, dStream, dRows, dBlocked, dEncoded: FloatBuffer
     let dQuery, dKey, dValue, dAttended: FloatBuffer
-    let dHidden, dColumns, dEmbedded, dBias, positionScratch: FloatBuffer
+    let dHidden, dColumns, dEmbedded, dBias, positionScratch, attentionWorkspace: FloatBuffer
 
     public init(config: ModelConfig, maxBatch: Int) throws {
         try config.validate()
@@ -160,6 +162,10 @@ public final class VideoTransformer {
         dEmbedded = FloatBuffer(count: rows * e)
         let maxBlock = (encoderLayers + decoderLayers).map { $0.partition.blockLength }.max() ?? 1
         dBias = FloatBuffer(count: config.heads * maxBlock * maxBlock)
+        attentionWorkspace = FloatBuffer(count: (encoderLayers + decoderLayers).map {
+            BlockAttention.backwardWorkspaceCount(groups: rows / $0.partition.blockLength, blockLength: $0.partition.blockLength,
+                                                  heads: config.heads)
+        }.max() ?? 1)
         positionScratch = FloatBuffer(count: n * d)
     }
 
@@ -174,7 +180,7 @@ public final class VideoTransformer {
         let buffers: [FloatBuffer] = [encoderEmbedded, encoderFinalMean, encoderFinalRstd, encoded, decoderEmbedded,
                                       columns, decoderFinalMean, decoderFinalRstd, decoded, weights, scratchRows,
                                       scratchBlocked, dStream, dRows, dBlocked, dEncoded, dQuery, dKey, dValue,
-                                      dAttended, dHidden, dColumns, dEmbedded, dBias, positionScratch]
+                                      dAttended, dHidden, dColumns, dEmbedded, dBias, positionScratch, attentionWorkspace]
             + encoderStreams + decoderStreams + headPre + headHidden + logits
         return buffers.reduce(0) { $0 + $1.bytes } + (encoderLayers + decoderLayers).reduce(0) { $0 + $1.bytes }
             + rows * (encoderTerms + 2 * c) * 4 + rows * c * (1 + 8) + rows * 3 * 4
@@ -379,9 +385,9 @@ public final class VideoTransformer {
                           rows: rows, width: d)
         Linear.forward(out: layer.hidden.pointer, input: layer.ffnInput.pointer, weight: p(o.hiddenWeight),
                        bias: p(o.hiddenBias), rows: rows, inputs: d, outputs: f)
-        ReLU.forward(out: layer.hiddenRelu.pointer, input: layer.hidden.pointer, count: rows * f)
+        ReLU.forwardInPlace(layer.hidden.pointer, count: rows * f)
         output.pointer.update(from: layer.middle.pointer, count: rows * d)
-        Linear.forward(out: output.pointer, input: layer.hiddenRelu.pointer, weight: p(o.outputWeight),
+        Linear.forward(out: output.pointer, input: layer.hidden.pointer, weight: p(o.outputWeight),
                        bias: p(o.outputBias), rows: rows, inputs: f, outputs: d, accumulate: true)
     }
 
@@ -468,7 +474,7 @@ public final class VideoTransformer {
         // FFN: output = middle + relu(LN2(middle)·W1 + b1)·W2 + b2.
         let dHid = dHidden.pointer
         Linear.backward(dInput: dHid, dWeight: g(o.outputWeight), dBias: g(o.outputBias), dOut: dOutput,
-                        input: layer.hiddenRelu.pointer, weight: p(o.outputWeight), rows: rows, inputs: f, outputs: d)
+                        input: layer.hidden.pointer, weight: p(o.outputWeight), rows: rows, inputs: f, outputs: d)
         ReLU.backward(dInput: dHid, dOut: dHid, input: layer.hidden.pointer, count: rows * f)
         Linear.backward(dInput: dRows.pointer, dWeight: g(o.hiddenWeight), dBias: g(o.hiddenBias), dOut: dHid,
                         input: layer.ffnInput.pointer, weight: p(o.hiddenWeight), rows: rows, inputs: d, outputs: f)
@@ -484,7 +490,7 @@ public final class VideoTransformer {
         BlockAttention.backward(dq: dQuery.pointer, dk: dKey.pointer, dv: dValue.pointer, dBias: dBias.pointer,
                                 dOut: dAttended.pointer, q: layer.query.pointer, k: layer.key.pointer,
                                 v: layer.value.pointer, probs: layer.probs.pointer, groups: rows / nb, blockLength: nb,
-                                heads: config.heads, headSize: config.headSize)
+                                heads: config.heads, headSize: config.headSize, workspace: attentionWorkspace)
         RelativeBias.backward(dBias: dBias.pointer, heads: config.heads, block: o.block.tuple, dRt: g(o.relativeT),
                               dRh: g(o.relativeH), dRw: g(o.relativeW))
         let blocked = layer.blockedInput.pointer

@@ -262,7 +262,8 @@ import Kernels
             dBias.withUnsafeMutableBufferPointer { db in
                 BlockAttention.backward(dq: dq.baseAddress!, dk: dk.baseAddress!, dv: dv.baseAddress!, dBias: db.baseAddress!,
                                         dOut: rb, q: qb, k: kb, v: vb, probs: probs, groups: groups, blockLength: nb,
-                                        heads: heads, headSize: dh)
+                                        heads: heads, headSize: dh,
+                                        workspace: FloatBuffer(count: BlockAttention.backwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads)))
             } } } }
         var drt = [Float](repeating: 0, count: rt.count), drh = [Float](repeating: 0, count: rh.count), drw = [Float](repeating: 0, count: rw.count)
         drt.withUnsafeMutableBufferPointer { a in drh.withUnsafeMutableBufferPointer { b in drw.withUnsafeMutableBufferPointer { c in
