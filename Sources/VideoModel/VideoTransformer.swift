@@ -65,6 +65,12 @@ public final class VideoTransformer {
     public let gradients: FloatBuffer
     public let maxBatch: Int
     public private(set) var phaseTimes = PhaseTimes()
+    /// Called during `backward()` each time a group of parameter tensors has its final gradient, with
+    /// their indices in `layout.table.entries` (head first, then layers in reverse): lets a data-parallel
+    /// trainer start all-reducing those gradients while the rest of backward runs.
+    public var onGradientsReady: (([Int]) -> Void)?
+    /// Table indices of each readiness group, by name prefix.
+    let readinessGroups: [String: [Int]]
 
     let n: Int, e: Int, d: Int, hd: Int, f: Int
     static let c = ModelConfig.channels
@@ -111,6 +117,14 @@ public final class VideoTransformer {
         self.maxBatch = maxBatch
         subscaling = Subscaling(config: config)
         layout = ModelParameters(config: config)
+        var groups: [String: [Int]] = [:]
+        for (index, entry) in layout.table.entries.enumerated() {
+            let parts = entry.name.split(separator: "/")
+            let key = parts[0] == "head" ? "head"
+                : parts[1].hasPrefix("layer_") || parts[1] == "final_norm" ? "\(parts[0])/\(parts[1])" : "\(parts[0])/input"
+            groups[key, default: []].append(index)
+        }
+        readinessGroups = groups
         parameters = FloatBuffer(count: layout.table.totalCount)
         gradients = FloatBuffer(count: layout.table.totalCount)
         grid = config.sliceShape
@@ -393,6 +407,10 @@ public final class VideoTransformer {
 
     // MARK: - Backward
 
+    func gradientsReady(_ group: String) {
+        if let onGradientsReady, let indices = readinessGroups[group] { onGradientsReady(indices) }
+    }
+
     /// Accumulates the gradient of the last training forward's loss into `gradients`.
     public func backward() {
         precondition(mode == .training && batch > 0, "backward: needs a training-mode forward first")
@@ -416,15 +434,18 @@ public final class VideoTransformer {
                             input: decoded.pointer, weight: p(offsets.hiddenWeight), rows: rows, inputs: d,
                             outputs: d, accumulateInput: true)
         }
+        gradientsReady("head")
         // Decoder final LayerNorm and stack → dStream = d(decoder stream 0).
         dStream.zero()
         LayerNorm.backward(dInput: dStream.pointer, dScale: g(layout.decoder.finalNormScale),
                            dBias: g(layout.decoder.finalNormBias), dOut: dY,
                            input: decoderStreams[config.decoderLayers].pointer, mean: decoderFinalMean.pointer,
                            rstd: decoderFinalRstd.pointer, scale: p(layout.decoder.finalNormScale), rows: rows, width: d)
+        gradientsReady("decoder/final_norm")
         for index in stride(from: config.decoderLayers - 1, through: 0, by: -1) {
             attentionLayerBackward(decoderLayers[index], offsets: layout.decoder.layers[index],
                                    input: decoderStreams[index])
+            gradientsReady("decoder/layer_\(index)")
         }
         // Decoder input: shift convolution, positions, conditioning.
         let dInput = dStream.pointer
@@ -440,15 +461,18 @@ public final class VideoTransformer {
                                 grid: grid.tuple, width: e)
         Embedding.scatterAdd(dTable: g(layout.decoderEmbedding), dOut: dEmbedded.pointer, indices: decoderIndices,
                              rows: rows, terms: c, width: e)
+        gradientsReady("decoder/input")
         // Encoder final LayerNorm and stack.
         dStream.zero()
         LayerNorm.backward(dInput: dStream.pointer, dScale: g(layout.encoder.finalNormScale),
                            dBias: g(layout.encoder.finalNormBias), dOut: dEncoded.pointer,
                            input: encoderStreams[config.encoderLayers].pointer, mean: encoderFinalMean.pointer,
                            rstd: encoderFinalRstd.pointer, scale: p(layout.encoder.finalNormScale), rows: rows, width: d)
+        gradientsReady("encoder/final_norm")
         for index in stride(from: config.encoderLayers - 1, through: 0, by: -1) {
             attentionLayerBackward(encoderLayers[index], offsets: layout.encoder.layers[index],
                                    input: encoderStreams[index])
+            gradientsReady("encoder/layer_\(index)")
         }
         // Encoder input: positions, projection, slice embedding, one-hot convolution.
         positionBackward(dInput, layout.encoder)
@@ -464,6 +488,7 @@ public final class VideoTransformer {
         }
         Embedding.scatterAdd(dTable: g(layout.encoderEmbedding), dOut: dEmbedded.pointer, indices: encoderIndices,
                              rows: rows, terms: encoderTerms, width: e)
+        gradientsReady("encoder/input")
         phaseTimes.backward = clock.lap()
     }
 

@@ -91,3 +91,32 @@ import Kernels
         #expect(zip(doubled, second).allSatisfy { abs($0 - 2 * $1) <= 1e-6 * max(1, abs($1)) })
     }
 }
+
+@Suite struct GradientReadinessTests {
+    /// Every tensor is reported exactly once, and only after its gradient stopped changing.
+    @Test func everyTensorIsReportedOnceWithItsFinalGradient() throws {
+        let file = try ReferenceFile.load()
+        let fixture = try #require(file.cases.first { $0.name == "A" })
+        let model = try VideoTransformer(config: fixture.config, maxBatch: 2)
+        try model.load(fixture.parameters)
+        let videos = fixture.videos.flatMap { $0 }
+        videos.withUnsafeBufferPointer { _ = model.forward(videos: $0.baseAddress!, slices: [2, 9], mode: .training) }
+        model.gradients.zero()
+        var reported: [Int: [Float]] = [:], order: [Int] = []
+        model.onGradientsReady = { indices in
+            for index in indices {
+                let entry = model.layout.table.entries[index]
+                reported[index] = (0..<entry.count).map { model.gradients[entry.offset + $0] }
+                order.append(index)
+            }
+        }
+        model.backward()
+        #expect(order.count == model.layout.table.entries.count && Set(order).count == order.count)
+        for (index, snapshot) in reported {
+            let entry = model.layout.table.entries[index]
+            #expect(snapshot == (0..<entry.count).map { model.gradients[entry.offset + $0] }, "\(entry.name) changed after it was reported")
+        }
+        #expect(model.layout.table.entries[order.first!].name.hasPrefix("head/"))
+        #expect(model.layout.table.entries[order.last!].name.hasPrefix("encoder/"))
+    }
+}
