@@ -5,7 +5,16 @@ import Foundation
 
 public enum Parallel {
     /// Worker count used for splitting independent work. Results never depend on it.
-    nonisolated(unsafe) public static var workers: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// `VT_THREADS` sets it; otherwise the cores are shared among the MPI ranks on this node.
+    nonisolated(unsafe) public static var workers: Int = defaultWorkers(environment: ProcessInfo.processInfo.environment,
+                                                                        cores: ProcessInfo.processInfo.activeProcessorCount)
+
+    public static func defaultWorkers(environment: [String: String], cores: Int) -> Int {
+        if let text = environment["VT_THREADS"], let value = Int(text), value >= 1 { return value }
+        let localRanks = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init)
+            ?? environment["SLURM_NTASKS_PER_NODE"].flatMap(Int.init) ?? 1
+        return max(1, cores / max(1, localRanks))
+    }
 
     /// Runs `body(range)` over a partition of `0..<count` into at most `workers` contiguous ranges of at
     /// least `grain` items. Use only for work whose result does not depend on the partition.

@@ -286,3 +286,22 @@ import Kernels
         for (name, check) in checks { #expect(check.worst < 2e-3, "\(name) causal=\(causal): \(check.message)") }
     }
 }
+
+@Suite struct ParallelTests {
+    @Test func workersShareTheCoresAmongLocalRanks() {
+        #expect(Parallel.defaultWorkers(environment: [:], cores: 8) == 8)
+        #expect(Parallel.defaultWorkers(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "2"], cores: 8) == 4)
+        #expect(Parallel.defaultWorkers(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "4"], cores: 2) == 1)
+        #expect(Parallel.defaultWorkers(environment: ["VT_THREADS": "3", "OMPI_COMM_WORLD_LOCAL_SIZE": "4"], cores: 2) == 3)
+    }
+
+    @Test func fixedChunksPartitionTheRangeWhateverTheWorkerCount() {
+        for count in [0, 1, 7, 100] {
+            for pieces in [1, 3, 16] {
+                let ranges = (0..<pieces).map { Parallel.range(of: $0, pieces: pieces, count: count) }
+                #expect(ranges.map(\.count).reduce(0, +) == count)
+                #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+            }
+        }
+    }
+}
