@@ -1,0 +1,42 @@
+import Foundation
+import Testing
+import Kernels
+import Distribution
+@testable import Training
+
+@Suite struct ConsistencyTests {
+    @Test func checksumsSeeEveryByte() throws {
+        let a = FloatBuffer([1, 2, 3, 4]), b = FloatBuffer([1, 2, 3, 4])
+        #expect(ParameterChecksum.of(a) == ParameterChecksum.of(b))
+        b[2] = Float(bitPattern: b[2].bitPattern ^ 1)   // one bit of one float
+        #expect(ParameterChecksum.of(a) != ParameterChecksum.of(b))
+        #expect(try ParameterChecksum.verify(a, communicator: LocalCommunicator(), step: 0) == ParameterChecksum.of(a))
+    }
+
+    @Test func theWatchdogFiresOnlyWithoutBeats() {
+        final class Flag: @unchecked Sendable {
+            private var value: String?; private let lock = NSLock()
+            var message: String? { lock.withLock { value } }
+            func set(_ text: String) { lock.withLock { value = text } }
+        }
+        let flag = Flag()
+        let detector = StallDetector(timeout: 0.4) { flag.set($0) }
+        for step in 0..<6 { Thread.sleep(forTimeInterval: 0.1); detector.beat("step \(step)") }
+        #expect(flag.message == nil)
+        Thread.sleep(forTimeInterval: 1.0)
+        #expect(flag.message?.contains("after step 5") == true, "\(flag.message ?? "no stall reported")")
+        detector.stop()
+    }
+
+    @Test func timelinesAreChromeTraceJSON() throws {
+        let timeline = Timeline(rank: 1)
+        timeline.span("backward", category: "compute", start: 0, end: 10, step: 3)
+        timeline.span("allreduce bucket 0", category: "communication", start: 5, end: 9, thread: 1, step: 3)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("timeline-\(UUID()).json")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try timeline.write(to: url)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let events = try #require(object["traceEvents"] as? [[String: Any]])
+        #expect(events.count == 3 && events[2]["tid"] as? Int == 1 && events[1]["dur"] as? Double == 10)
+    }
+}
