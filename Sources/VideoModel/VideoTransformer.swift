@@ -212,8 +212,7 @@ public final class VideoTransformer {
     public func forward(videos: UnsafePointer<UInt8>, slices: [Int], mode: ForwardMode,
                         lossNormalizer: Double? = nil) -> BatchResult {
         precondition(!slices.isEmpty && slices.count <= maxBatch, "forward: batch \(slices.count) outside 1...\(maxBatch)")
-        precondition(slices.allSatisfy { (0..<config.sliceCount).contains($0) }, "forward: slice index out of range")
-        batch = slices.count; self.slices = slices; self.mode = mode
+        prepare(slices: slices, mode: mode)
         var clock = Stopwatch()
         encode(videos: videos)
         phaseTimes.encoder = clock.lap()
@@ -222,6 +221,13 @@ public final class VideoTransformer {
         let result = channelHead(normalizer: lossNormalizer ?? Double(batch))
         phaseTimes.head = clock.lap()
         return result
+    }
+
+    /// Sets the batch's slices and mode (what `encode` and `decode` read).
+    func prepare(slices: [Int], mode: ForwardMode) {
+        precondition(!slices.isEmpty && slices.count <= maxBatch, "batch \(slices.count) outside 1...\(maxBatch)")
+        precondition(slices.allSatisfy { (0..<config.sliceCount).contains($0) }, "slice index out of range")
+        batch = slices.count; self.slices = slices; self.mode = mode
     }
 
     /// Encoder: one-hot 3-D convolution of the visible video (a gather-sum) + slice embedding, input

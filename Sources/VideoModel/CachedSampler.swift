@@ -1,0 +1,286 @@
+// CachedSampler: generates videos slice by slice, position by position (raster order), channel by
+// channel, for a batch of videos at once. The encoder runs once per slice; the decoder runs one position
+// at a time, keeping every layer's keys and values of generated positions (a position attends only to
+// earlier positions of its own block, which raster order has already produced) and the channel
+// embeddings the shift convolution reads, so no earlier position is ever recomputed.
+// `NaiveSampler` re-runs the full teacher-forced forward for every sub-pixel: the oracle for this file.
+//
+// Randomness: sub-pixel (video id, slice, position, channel) draws u from its own hash of the seed, so a
+// video's sample does not depend on which other videos share its batch. A value is the inverse CDF of
+// softmax(logits / temperature) at u, computed in Double. Primed pixels are copied, never sampled.
+
+import Foundation
+import Kernels
+
+/// Per-sub-pixel randomness and the categorical draw, shared by both samplers so they agree exactly.
+public struct SubpixelRandom: Sendable {
+    public let seed: UInt64
+    public init(seed: UInt64) { self.seed = seed }
+
+    public func uniform(video: Int, slice: Int, position: Int, channel: Int) -> Double {
+        var state = seed ^ 0xA076_1D64_78BD_642F
+        for value in [video, slice, position, channel] {
+            state = (state ^ UInt64(bitPattern: Int64(value))) &* 0x9E37_79B9_7F4A_7C15
+            state ^= state >> 29
+        }
+        var generator = Xoshiro256(seed: state)
+        return generator.nextUniform()
+    }
+
+    /// Inverse-CDF draw from softmax(logits / temperature); returns (value, log softmax(logits)[value]).
+    public static func draw(logits: UnsafePointer<Float>, temperature: Double, uniform: Double) -> (value: UInt8, logProbability: Double) {
+        var maximum = -Double.infinity
+        for c in 0..<256 { maximum = max(maximum, Double(logits[c])) }
+        var weights = [Double](repeating: 0, count: 256), total = 0.0, plainTotal = 0.0
+        for c in 0..<256 {
+            let x = Double(logits[c]) - maximum
+            weights[c] = exp(x / temperature); total += weights[c]; plainTotal += exp(x)
+        }
+        let target = uniform * total
+        var cumulative = 0.0, value = 255
+        for c in 0..<256 {
+            cumulative += weights[c]
+            if target < cumulative { value = c; break }
+        }
+        return (UInt8(value), Double(logits[value]) - maximum - log(plainTotal))
+    }
+}
+
+public struct SamplingResult: Sendable {
+    /// Σ log p(sampled value) over non-primed sub-pixels, per video (nats, temperature-free model).
+    public var logLikelihood: [Double]
+    public var subpixels: Int
+}
+
+public final class CachedSampler {
+    public let model: VideoTransformer
+    public let batch: Int
+    let config: ModelConfig
+    let n: Int, d: Int, e: Int, hd: Int, f: Int
+    // Per-decoder-layer caches (raster position order) and block geometry.
+    let keyCache: [FloatBuffer], valueCache: [FloatBuffer], biases: [FloatBuffer]
+    let blockOrderIndex: [[Int32]]
+    let embeddingCache: FloatBuffer
+    // Rows of one position for the whole batch.
+    let stream, normed, query, key, value, attended, projected, hidden, decoded, pre, headHidden, logits, columns: FloatBuffer
+    let mean, rstd: FloatBuffer
+    let scores: UnsafeMutablePointer<Double>
+    let previousIndices: UnsafeMutablePointer<Int32>
+
+    public init(model: VideoTransformer, batch: Int) {
+        precondition(batch >= 1 && batch <= model.maxBatch, "CachedSampler: batch \(batch) outside 1...\(model.maxBatch)")
+        self.model = model; self.batch = batch; config = model.config
+        n = model.n; d = model.d; e = model.e; hd = model.hd; f = model.f
+        let layers = model.decoderLayers
+        keyCache = layers.map { _ in FloatBuffer(count: batch * model.n * model.hd) }
+        valueCache = layers.map { _ in FloatBuffer(count: batch * model.n * model.hd) }
+        biases = layers.map { FloatBuffer(count: model.config.heads * $0.partition.blockLength * $0.partition.blockLength) }
+        blockOrderIndex = layers.map { layer in
+            var inverse = [Int32](repeating: 0, count: layer.partition.positions)
+            for (blockOrder, raster) in layer.partition.rasterIndex.enumerated() { inverse[Int(raster)] = Int32(blockOrder) }
+            return inverse
+        }
+        embeddingCache = FloatBuffer(count: batch * model.n * model.e)
+        func rows(_ width: Int) -> FloatBuffer { FloatBuffer(count: batch * width) }
+        stream = rows(d); normed = rows(d); query = rows(hd); key = rows(hd); value = rows(hd); attended = rows(hd)
+        projected = rows(d); hidden = rows(f); decoded = rows(d); pre = rows(d); headHidden = rows(d); logits = rows(256)
+        columns = rows(ShiftConvolution.taps.count * e)
+        mean = rows(1); rstd = rows(1)
+        let maxBlock = layers.map { $0.partition.blockLength }.max() ?? 1
+        scores = .allocate(capacity: maxBlock)
+        previousIndices = .allocate(capacity: batch * 2)
+    }
+
+    deinit { scores.deallocate(); previousIndices.deallocate() }
+
+    @inline(__always) func p(_ offset: Int) -> UnsafeMutablePointer<Float> { model.parameters.pointer + offset }
+
+    /// Generates every non-primed sub-pixel of `videos` (UInt8 [batch, T, H, W, 3]; primed frames must hold
+    /// the priming data, the rest is overwritten). `videoIDs` name the videos for the random stream.
+    public func sample(videos: UnsafeMutablePointer<UInt8>, videoIDs: [Int], random: SubpixelRandom,
+                       temperature: Double, progress: ((Int, Int) -> Void)? = nil) -> SamplingResult {
+        precondition(videoIDs.count == batch && temperature > 0)
+        let c = ModelConfig.channels, subscaling = model.subscaling
+        let videoSize = config.frames * config.height * config.width * c
+        var logLikelihood = [Double](repeating: 0, count: batch)
+        var subpixels = 0
+        var sliceValues = [UInt8](repeating: 0, count: batch * n * c)
+        for k in 0..<config.sliceCount {
+            // Encoder once per slice: it sees earlier slices (already generated) and primed frames.
+            model.prepare(slices: Array(repeating: k, count: batch), mode: .evaluation)
+            model.encode(videos: UnsafePointer(videos))
+            for (index, layer) in model.decoderLayers.enumerated() {
+                let o = model.layout.decoder.layers[index]
+                RelativeBias.expand(rt: p(o.relativeT), rh: p(o.relativeH), rw: p(o.relativeW), heads: config.heads,
+                                    block: o.block.tuple, into: biases[index].pointer)
+            }
+            sliceValues.withUnsafeMutableBufferPointer { values in
+                for b in 0..<batch { subscaling.extract(slice: k, from: videos + b * videoSize, into: values.baseAddress! + b * n * c) }
+            }
+            for position in 0..<n {
+                let primed = subscaling.isPrimed(slice: k, position: position)
+                decodePosition(position)   // primed positions too: later positions attend to them
+                for channel in 0..<c where !primed {
+                    headLogits(channel: channel, position: position, values: sliceValues)
+                    for b in 0..<batch {
+                        let u = random.uniform(video: videoIDs[b], slice: k, position: position, channel: channel)
+                        let draw = SubpixelRandom.draw(logits: logits.pointer + b * 256, temperature: temperature, uniform: u)
+                        sliceValues[(b * n + position) * c + channel] = draw.value
+                        logLikelihood[b] += draw.logProbability
+                    }
+                }
+                if !primed { subpixels += batch * c }
+                // Channel embedding of this position, read by later positions' shift convolution.
+                for b in 0..<batch {
+                    let target = embeddingCache.pointer + (b * n + position) * e
+                    target.update(repeating: 0, count: e)
+                    for channel in 0..<c {
+                        let row = p(model.layout.decoderEmbedding) + (channel * 256 + Int(sliceValues[(b * n + position) * c + channel])) * e
+                        for x in 0..<e { target[x] += row[x] }
+                    }
+                }
+                progress?(k * n + position + 1, config.sliceCount * n)
+            }
+            sliceValues.withUnsafeBufferPointer { values in
+                for b in 0..<batch { subscaling.insert(slice: k, values: values.baseAddress! + b * n * c, into: videos + b * videoSize) }
+            }
+        }
+        return SamplingResult(logLikelihood: logLikelihood, subpixels: subpixels)
+    }
+
+    /// Decoder input and all decoder layers for one position of every video → `decoded` [batch, D].
+    func decodePosition(_ position: Int) {
+        let grid = config.sliceShape
+        let t = position / (grid.h * grid.w), h = (position / grid.w) % grid.h, w = position % grid.w
+        let taps = ShiftConvolution.taps
+        for b in 0..<batch {
+            for (tap, offset) in taps.enumerated() {
+                let slot = columns.pointer + (b * taps.count + tap) * e
+                let (tt, hh, ww) = (t + offset.dt, h + offset.dh, w + offset.dw)
+                if tt < 0 || tt >= grid.t || hh < 0 || hh >= grid.h || ww < 0 || ww >= grid.w {
+                    slot.update(repeating: 0, count: e)
+                } else {
+                    slot.update(from: embeddingCache.pointer + (b * n + (tt * grid.h + hh) * grid.w + ww) * e, count: e)
+                }
+            }
+        }
+        let layout = model.layout
+        Linear.forward(out: stream.pointer, input: columns.pointer, weight: p(layout.shiftWeight), bias: p(layout.shiftBias),
+                       rows: batch, inputs: taps.count * e, outputs: d)
+        let pt = p(layout.decoder.positionT) + t * d, ph = p(layout.decoder.positionH) + h * d, pw = p(layout.decoder.positionW) + w * d
+        for b in 0..<batch {
+            let row = stream.pointer + b * d
+            for x in 0..<d { row[x] += pt[x] + ph[x] + pw[x] }
+        }
+        for b in 0..<batch {   // conditioning on this position's encoder output
+            MatMul.gemmSerial(m: 1, n: d, k: d, a: model.encoded.pointer + (b * n + position) * d, lda: d,
+                              b: p(layout.condition), ldb: d, beta: 1, c: stream.pointer + b * d, ldc: d)
+        }
+        for index in 0..<model.decoderLayers.count { layerStep(index, position: position) }
+        LayerNorm.forward(out: decoded.pointer, mean: mean.pointer, rstd: rstd.pointer, input: stream.pointer,
+                          scale: p(layout.decoder.finalNormScale), bias: p(layout.decoder.finalNormBias), rows: batch, width: d)
+    }
+
+    /// One masked block-local layer at one position, reading and extending the layer's key/value cache.
+    func layerStep(_ index: Int, position: Int) {
+        let o = model.layout.decoder.layers[index], partition = model.decoderLayers[index].partition
+        let heads = config.heads, dh = config.headSize, nb = partition.blockLength
+        LayerNorm.forward(out: normed.pointer, mean: mean.pointer, rstd: rstd.pointer, input: stream.pointer,
+                          scale: p(o.attentionNormScale), bias: p(o.attentionNormBias), rows: batch, width: d)
+        Linear.forward(out: query.pointer, input: normed.pointer, weight: p(o.query), bias: nil, rows: batch, inputs: d, outputs: hd)
+        Linear.forward(out: key.pointer, input: normed.pointer, weight: p(o.key), bias: nil, rows: batch, inputs: d, outputs: hd)
+        Linear.forward(out: value.pointer, input: normed.pointer, weight: p(o.value), bias: nil, rows: batch, inputs: d, outputs: hd)
+        for b in 0..<batch {
+            (keyCache[index].pointer + (b * n + position) * hd).update(from: key.pointer + b * hd, count: hd)
+            (valueCache[index].pointer + (b * n + position) * hd).update(from: value.pointer + b * hd, count: hd)
+        }
+        let blockOrder = Int(blockOrderIndex[index][position])
+        let blockStart = blockOrder / nb * nb, rank = blockOrder % nb
+        let scale = 1 / Float(dh).squareRoot()
+        partition.rasterIndex.withUnsafeBufferPointer { raster in
+            for b in 0..<batch {
+                for head in 0..<heads {
+                    let q = query.pointer + b * hd + head * dh
+                    let biasRow = biases[index].pointer + (head * nb + rank) * nb
+                    var maximum = -Double.infinity
+                    for j in 0...rank {
+                        let k = keyCache[index].pointer + (b * n + Int(raster[blockStart + j])) * hd + head * dh
+                        var dot: Float = 0
+                        for x in 0..<dh { dot += q[x] * k[x] }
+                        let logit = Double(dot * scale + biasRow[j])
+                        scores[j] = logit; maximum = max(maximum, logit)
+                    }
+                    var total = 0.0
+                    for j in 0...rank { scores[j] = exp(scores[j] - maximum); total += scores[j] }
+                    let out = attended.pointer + b * hd + head * dh
+                    out.update(repeating: 0, count: dh)
+                    for j in 0...rank {
+                        let weight = Float(scores[j] / total)
+                        let v = valueCache[index].pointer + (b * n + Int(raster[blockStart + j])) * hd + head * dh
+                        for x in 0..<dh { out[x] += weight * v[x] }
+                    }
+                }
+            }
+        }
+        Linear.forward(out: stream.pointer, input: attended.pointer, weight: p(o.output), bias: nil, rows: batch,
+                       inputs: hd, outputs: d, accumulate: true)
+        LayerNorm.forward(out: normed.pointer, mean: mean.pointer, rstd: rstd.pointer, input: stream.pointer,
+                          scale: p(o.ffnNormScale), bias: p(o.ffnNormBias), rows: batch, width: d)
+        Linear.forward(out: hidden.pointer, input: normed.pointer, weight: p(o.hiddenWeight), bias: p(o.hiddenBias),
+                       rows: batch, inputs: d, outputs: f)
+        ReLU.forwardInPlace(hidden.pointer, count: batch * f)
+        Linear.forward(out: stream.pointer, input: hidden.pointer, weight: p(o.outputWeight), bias: p(o.outputBias),
+                       rows: batch, inputs: f, outputs: d, accumulate: true)
+    }
+
+    /// Channel `channel`'s logits at `position` for every video → `logits` [batch, 256].
+    func headLogits(channel: Int, position: Int, values: [UInt8]) {
+        let offsets = model.layout.head[channel], c = ModelConfig.channels
+        Linear.forward(out: pre.pointer, input: decoded.pointer, weight: p(offsets.hiddenWeight), bias: p(offsets.hiddenBias),
+                       rows: batch, inputs: d, outputs: d)
+        if let previous = offsets.previous {
+            for b in 0..<batch {
+                for earlier in 0..<channel {
+                    previousIndices[b * channel + earlier] = Int32(earlier * 256 + Int(values[(b * n + position) * c + earlier]))
+                }
+            }
+            Embedding.gatherSum(out: pre.pointer, table: p(previous), indices: previousIndices, rows: batch, terms: channel,
+                                width: d, accumulate: true)
+        }
+        ReLU.forward(out: headHidden.pointer, input: pre.pointer, count: batch * d)
+        Linear.forward(out: logits.pointer, input: headHidden.pointer, weight: p(offsets.logitsWeight),
+                       bias: p(offsets.logitsBias), rows: batch, inputs: d, outputs: 256)
+    }
+}
+
+/// The oracle: for every sub-pixel, re-run the whole teacher-forced forward on the partly generated
+/// videos and read that sub-pixel's logits. Causality makes the not-yet-generated values irrelevant.
+public enum NaiveSampler {
+    public static func sample(model: VideoTransformer, videos: UnsafeMutablePointer<UInt8>, videoIDs: [Int],
+                              random: SubpixelRandom, temperature: Double, limit: Int? = nil) -> SamplingResult {
+        let config = model.config, c = ModelConfig.channels, batch = videoIDs.count, n = model.n
+        let videoSize = config.frames * config.height * config.width * c, shape = config.sliceShape
+        var logLikelihood = [Double](repeating: 0, count: batch), subpixels = 0, done = 0
+        for k in 0..<config.sliceCount {
+            let origin = model.subscaling.offset(ofSlice: k)
+            for position in 0..<n where !model.subscaling.isPrimed(slice: k, position: position) {
+                let pixel = model.subscaling.pixel(slice: origin, i: position / (shape.h * shape.w),
+                                                   j: (position / shape.w) % shape.h, l: position % shape.w)
+                let offset = ((pixel.t * config.height + pixel.h) * config.width + pixel.w) * c
+                for channel in 0..<c {
+                    if let limit, done >= limit { return SamplingResult(logLikelihood: logLikelihood, subpixels: subpixels) }
+                    model.forward(videos: UnsafePointer(videos), slices: Array(repeating: k, count: batch), mode: .evaluation)
+                    for b in 0..<batch {
+                        let u = random.uniform(video: videoIDs[b], slice: k, position: position, channel: channel)
+                        let draw = SubpixelRandom.draw(logits: model.logits[channel].pointer + (b * n + position) * 256,
+                                                       temperature: temperature, uniform: u)
+                        videos[b * videoSize + offset + channel] = draw.value
+                        logLikelihood[b] += draw.logProbability
+                    }
+                    subpixels += batch; done += 1
+                }
+            }
+        }
+        return SamplingResult(logLikelihood: logLikelihood, subpixels: subpixels)
+    }
+}
