@@ -1,0 +1,76 @@
+// Evaluator: the exact bits per dimension (DESIGN §2) — for every video, every slice is run with teacher
+// forcing and every non-primed sub-pixel's NLL is summed; nothing is estimated from a random slice.
+// Totals are plain sums (bits, counts) per frame and per slice, so they add across batches and ranks;
+// padded batch entries are masked out, so the result does not depend on batch size or rank count.
+
+import Foundation
+import VideoModel
+import Distribution
+
+public struct EvaluationTotals: Codable, Equatable, Sendable {
+    public var bits: Double = 0
+    public var subpixels: Int = 0
+    public var videos: Int = 0
+    public var frameBits: [Double], frameSubpixels: [Int]
+    public var sliceBits: [Double], sliceSubpixels: [Int]
+
+    public init(frames: Int, slices: Int) {
+        frameBits = Array(repeating: 0, count: frames); frameSubpixels = Array(repeating: 0, count: frames)
+        sliceBits = Array(repeating: 0, count: slices); sliceSubpixels = Array(repeating: 0, count: slices)
+    }
+
+    public var bitsPerDim: Double { bits / Double(max(1, subpixels)) }
+    public var framesBitsPerDim: [Double?] { zip(frameBits, frameSubpixels).map { $1 == 0 ? nil : $0 / Double($1) } }
+    public var slicesBitsPerDim: [Double?] { zip(sliceBits, sliceSubpixels).map { $1 == 0 ? nil : $0 / Double($1) } }
+
+    public mutating func add(_ other: EvaluationTotals) {
+        bits += other.bits; subpixels += other.subpixels; videos += other.videos
+        for i in frameBits.indices { frameBits[i] += other.frameBits[i]; frameSubpixels[i] += other.frameSubpixels[i] }
+        for i in sliceBits.indices { sliceBits[i] += other.sliceBits[i]; sliceSubpixels[i] += other.sliceSubpixels[i] }
+    }
+
+    /// Sums the totals of every rank (all ranks get the result).
+    public func summed(over communicator: any Communicator) throws -> EvaluationTotals {
+        guard communicator.size > 1 else { return self }
+        var doubles = [bits] + frameBits + sliceBits
+        var counts = ([subpixels, videos] + frameSubpixels + sliceSubpixels).map(Double.init)
+        try communicator.allReduceSum(&doubles)
+        try communicator.allReduceSum(&counts)
+        var result = EvaluationTotals(frames: frameBits.count, slices: sliceBits.count)
+        result.bits = doubles[0]
+        result.frameBits = Array(doubles[1...frameBits.count])
+        result.sliceBits = Array(doubles[(1 + frameBits.count)...])
+        result.subpixels = Int(counts[0]); result.videos = Int(counts[1])
+        result.frameSubpixels = counts[2..<(2 + frameBits.count)].map { Int($0) }
+        result.sliceSubpixels = counts[(2 + frameBits.count)...].map { Int($0) }
+        return result
+    }
+}
+
+public final class Evaluator {
+    public let model: VideoTransformer
+    public init(model: VideoTransformer) { self.model = model }
+
+    /// Totals for `mask.count` videos (UInt8 [count, T, H, W, 3]); `mask[b] == false` marks padding.
+    public func evaluate(videos: UnsafePointer<UInt8>, mask: [Bool]) -> EvaluationTotals {
+        let config = model.config, subscaling = model.subscaling, n = config.positionsPerSlice, c = ModelConfig.channels
+        let shape = config.sliceShape
+        var totals = EvaluationTotals(frames: config.frames, slices: config.sliceCount)
+        totals.videos = mask.filter { $0 }.count
+        for k in 0..<config.sliceCount {
+            model.forward(videos: videos, slices: Array(repeating: k, count: mask.count), mode: .evaluation)
+            let frameOrigin = subscaling.offset(ofSlice: k).t
+            for (b, real) in mask.enumerated() where real {
+                for position in 0..<n where !subscaling.isPrimed(slice: k, position: position) {
+                    let frame = frameOrigin + position / (shape.h * shape.w) * config.subscale.t
+                    var bits = 0.0
+                    for channel in 0..<c { bits += model.nll[channel][b * n + position] / M_LN2 }
+                    totals.bits += bits; totals.subpixels += c
+                    totals.frameBits[frame] += bits; totals.frameSubpixels[frame] += c
+                    totals.sliceBits[k] += bits; totals.sliceSubpixels[k] += c
+                }
+            }
+        }
+        return totals
+    }
+}
