@@ -111,3 +111,79 @@ public enum Benchmark {
                                workers: Parallel.workers)
     }
 }
+
+/// Sampling and evaluation throughput (issue targets: cached ≥ 50× naive; evaluation vs training forward).
+public struct SamplingBenchmarkReport: Codable, Sendable {
+    public var config: String
+    public var cachedSubpixelsPerSecondOneVideo: Double
+    public var cachedSubpixelsPerSecondBatch: Double
+    public var batch: Int
+    public var naiveSubpixelsPerSecond: Double
+    public var cachedOverNaive: Double
+    public var evaluationSubpixelsPerSecond: Double
+    public var trainingForwardSubpixelsPerSecond: Double
+
+    enum CodingKeys: String, CodingKey {
+        case config, batch
+        case cachedSubpixelsPerSecondOneVideo = "cached_subpixels_per_second_one_video"
+        case cachedSubpixelsPerSecondBatch = "cached_subpixels_per_second_batch"
+        case naiveSubpixelsPerSecond = "naive_subpixels_per_second", cachedOverNaive = "cached_over_naive"
+        case evaluationSubpixelsPerSecond = "evaluation_subpixels_per_second"
+        case trainingForwardSubpixelsPerSecond = "training_forward_subpixels_per_second"
+    }
+}
+
+extension Benchmark {
+    /// Times cached sampling of one whole slice without primed pixels (encoder pass included, as in a
+    /// real run) for 1 video and for `batch` videos, a few naive sub-pixels (one full forward each), and
+    /// one exact evaluation pass over every slice.
+    public static func sampling(config: RunConfig, configName: String, batch: Int = 16,
+                                naiveSubpixels: Int = 3, progress: (String) -> Void = { _ in }) throws -> SamplingBenchmarkReport {
+        MatMul.configureThreads()
+        let model = try VideoTransformer(config: config.model, maxBatch: batch)
+        model.layout.initialize(model.parameters, seed: 1)
+        let videos = InMemoryVideoSource.synthetic(count: batch, frames: config.model.frames, height: config.model.height,
+                                                   width: config.model.width, seed: 3)
+        let size = config.model.frames * videos.bytesPerFrame
+        var buffer = [UInt8](repeating: 0, count: batch * size)
+        try buffer.withUnsafeMutableBufferPointer { for v in 0..<batch { try videos.read(index: v, startFrame: 0, frameCount: config.model.frames, into: $0.baseAddress! + v * size) } }
+        let subscaling = model.subscaling
+        let slice = (0..<config.model.sliceCount).first { subscaling.predictedPositions(slice: $0) == config.model.positionsPerSlice } ?? 0
+        func cachedRate(_ count: Int) -> Double {
+            let sampler = CachedSampler(model: model, batch: count)
+            var copy = Array(buffer[0..<(count * size)])
+            var clock = Stopwatch()
+            let result = copy.withUnsafeMutableBufferPointer {
+                sampler.sample(videos: $0.baseAddress!, videoIDs: Array(0..<count), random: SubpixelRandom(seed: 1), temperature: 1,
+                               onlySlices: slice..<(slice + 1))
+            }
+            return Double(result.subpixels) / clock.lap()
+        }
+        progress("cached sampling, 1 video")
+        let one = cachedRate(1)
+        progress("cached sampling, \(batch) videos")
+        let many = cachedRate(batch)
+        progress("naive sampling (one full forward per sub-pixel)")
+        var copy = Array(buffer[0..<size])
+        var clock = Stopwatch()
+        let naive = copy.withUnsafeMutableBufferPointer {
+            NaiveSampler.sample(model: model, videos: $0.baseAddress!, videoIDs: [0], random: SubpixelRandom(seed: 1),
+                                temperature: 1, limit: naiveSubpixels)
+        }
+        let naiveRate = Double(naive.subpixels) / clock.lap()
+        progress("evaluation pass (every slice) and training forward")
+        let evaluator = Evaluator(model: model)
+        let evalVideos = min(batch, 4)
+        clock = Stopwatch()
+        let totals = buffer.withUnsafeBufferPointer { evaluator.evaluate(videos: $0.baseAddress!, mask: Array(repeating: true, count: evalVideos)) }
+        let evaluationRate = Double(totals.subpixels) / clock.lap()
+        clock = Stopwatch()
+        let forward = buffer.withUnsafeBufferPointer {
+            model.forward(videos: $0.baseAddress!, slices: Array(repeating: 5 % config.model.sliceCount, count: evalVideos), mode: .training)
+        }
+        let forwardRate = Double(forward.subpixels) / clock.lap()
+        return SamplingBenchmarkReport(config: configName, cachedSubpixelsPerSecondOneVideo: one, cachedSubpixelsPerSecondBatch: many,
+                                       batch: batch, naiveSubpixelsPerSecond: naiveRate, cachedOverNaive: one / naiveRate,
+                                       evaluationSubpixelsPerSecond: evaluationRate, trainingForwardSubpixelsPerSecond: forwardRate)
+    }
+}

@@ -97,15 +97,16 @@ public final class CachedSampler {
 
     /// Generates every non-primed sub-pixel of `videos` (UInt8 [batch, T, H, W, 3]; primed frames must hold
     /// the priming data, the rest is overwritten). `videoIDs` name the videos for the random stream.
+    /// `onlySlices` restricts generation to those slices (for timing; the video is then partial).
     public func sample(videos: UnsafeMutablePointer<UInt8>, videoIDs: [Int], random: SubpixelRandom,
-                       temperature: Double, progress: ((Int, Int) -> Void)? = nil) -> SamplingResult {
+                       temperature: Double, onlySlices: Range<Int>? = nil, progress: ((Int, Int) -> Void)? = nil) -> SamplingResult {
         precondition(videoIDs.count == batch && temperature > 0)
         let c = ModelConfig.channels, subscaling = model.subscaling
         let videoSize = config.frames * config.height * config.width * c
         var logLikelihood = [Double](repeating: 0, count: batch)
         var subpixels = 0
         var sliceValues = [UInt8](repeating: 0, count: batch * n * c)
-        for k in 0..<config.sliceCount {
+        for k in onlySlices ?? 0..<config.sliceCount {
             // Encoder once per slice: it sees earlier slices (already generated) and primed frames.
             model.prepare(slices: Array(repeating: k, count: batch), mode: .evaluation)
             model.encode(videos: UnsafePointer(videos))
@@ -172,10 +173,9 @@ public final class CachedSampler {
             let row = stream.pointer + b * d
             for x in 0..<d { row[x] += pt[x] + ph[x] + pw[x] }
         }
-        for b in 0..<batch {   // conditioning on this position's encoder output
-            MatMul.gemmSerial(m: 1, n: d, k: d, a: model.encoded.pointer + (b * n + position) * d, lda: d,
-                              b: p(layout.condition), ldb: d, beta: 1, c: stream.pointer + b * d, ldc: d)
-        }
+        // Conditioning on this position's encoder output: its rows are N apart, so one strided product.
+        MatMul.gemm(m: batch, n: d, k: d, a: model.encoded.pointer + position * d, lda: n * d, b: p(layout.condition),
+                    ldb: d, beta: 1, c: stream.pointer, ldc: d)
         for index in 0..<model.decoderLayers.count { layerStep(index, position: position) }
         LayerNorm.forward(out: decoded.pointer, mean: mean.pointer, rstd: rstd.pointer, input: stream.pointer,
                           scale: p(layout.decoder.finalNormScale), bias: p(layout.decoder.finalNormBias), rows: batch, width: d)
