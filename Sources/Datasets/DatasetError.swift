@@ -33,6 +33,12 @@ public struct DatasetError: Error, Equatable, Sendable, CustomStringConvertible 
         case wrongValueCount(key: String, expected: Int, found: Int)
         /// A request that cannot be satisfied (e.g. more frames than the record holds).
         case invalidRequest(String)
+        /// An HDF5 file that is not a video shard of DESIGN §3, or one whose layout is broken.
+        case notAShard(reason: String)
+        /// A malformed annotation file (e.g. a Kinetics CSV); `line` is 1-based (the header is line 1).
+        case malformedAnnotations(line: Int, reason: String)
+        /// A video clip that is missing or that ffmpeg cannot decode.
+        case undecodableClip(reason: String)
     }
 
     public var problem: Problem
@@ -108,6 +114,12 @@ public struct DatasetError: Error, Equatable, Sendable, CustomStringConvertible 
         case .wrongValueCount(let key, let expected, let found):
             return "key '\(key)' has \(found) values, expected \(expected)"
         case .invalidRequest(let reason):
+            return reason
+        case .notAShard(let reason):
+            return reason
+        case .malformedAnnotations(let line, let reason):
+            return "line \(line): \(reason)"
+        case .undecodableClip(let reason):
             return reason
         }
     }

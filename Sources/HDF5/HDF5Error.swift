@@ -8,8 +8,9 @@
 // `HDF5Error` naming the call, the file and the object. Every call into the library goes through one
 // global lock, so a background loader thread and the main thread can share files.
 //
-// What it leaves out: compression and other filters, other element types (Int16, strings or compounds in
-// datasets), selections other than leading-axis rows, soft/external links, deleting objects, parallel
+// What it leaves out: compression and other filters, other element types (Int16, compounds; strings only as
+// whole variable-length datasets, see HDF5Dataset+Strings.swift), selections other than leading-axis rows and
+// single blocks, soft/external links, deleting objects, parallel
 // (MPI-IO) HDF5. Datasets are stored in the machine's native (little-endian) types.
 //
 // This file: the error type, the global lock, and the helpers that turn C status codes into errors.

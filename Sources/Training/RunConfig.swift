@@ -66,11 +66,15 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var optimizer: OptimizerConfig
     public var training: TrainingSettings
     public var data: DataSettings
+    /// When to save checkpoints, how many to keep, where (CheckpointSettings.swift).
+    public var checkpoint: CheckpointSettings
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case model, optimizer, training, data }
+    enum CodingKeys: String, CodingKey, CaseIterable { case model, optimizer, training, data, checkpoint }
 
-    public init(model: ModelConfig, optimizer: OptimizerConfig, training: TrainingSettings, data: DataSettings = DataSettings()) {
+    public init(model: ModelConfig, optimizer: OptimizerConfig, training: TrainingSettings, data: DataSettings = DataSettings(),
+                checkpoint: CheckpointSettings = CheckpointSettings()) {
         self.model = model; self.optimizer = optimizer; self.training = training; self.data = data
+        self.checkpoint = checkpoint
     }
 
     public init(from decoder: Decoder) throws {
@@ -80,6 +84,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         optimizer = try c.decode(OptimizerConfig.self, forKey: .optimizer)
         training = try c.decode(TrainingSettings.self, forKey: .training)
         data = try c.decodeIfPresent(DataSettings.self, forKey: .data) ?? DataSettings()
+        checkpoint = try c.decodeIfPresent(CheckpointSettings.self, forKey: .checkpoint) ?? CheckpointSettings()
     }
 
     public static func load(path: String) throws -> RunConfig {
@@ -102,6 +107,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if data.train == nil && data.syntheticVideos < 1 {
             throw ConfigError("data.synthetic_videos: must be at least 1 (got \(data.syntheticVideos))")
         }
+        try checkpoint.validate()
     }
 
     /// The resolved config as YAML-compatible JSON text (stored in checkpoints and logged at start).

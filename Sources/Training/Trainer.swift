@@ -33,9 +33,12 @@ public final class Trainer {
     public let source: VideoSource
     public let communicator: any Communicator
     /// Global steps completed.
-    public private(set) var step = 0
+    public internal(set) var step = 0
     let microBatch: Int
-    private var batchVideos: [UInt8]
+    /// Reads step s+1's clips on a background thread while step s computes (DESIGN §3 loader).
+    private let prefetcher: ClipPrefetcher
+    /// Seconds the last step waited for its clips (0 when the background read was done in time).
+    public private(set) var lastDataWaitSeconds = 0.0
 
     public init(config: RunConfig, source: VideoSource, communicator: any Communicator = LocalCommunicator()) throws {
         try config.validate()
@@ -60,7 +63,8 @@ public final class Trainer {
         sampler = Sampler(videoCount: source.count, globalBatch: training.batchSize, seed: training.seed,
                           videoFrames: source.frames, clipFrames: config.model.frames,
                           trainableSlices: model.subscaling.trainableSlices)
-        batchVideos = [UInt8](repeating: 0, count: microBatch * config.model.frames * source.bytesPerFrame)
+        prefetcher = ClipPrefetcher(source: source, frameCount: config.model.frames,
+                                    capacity: microBatch * training.accumulationSteps)
         if ranks > 1 {
             // Every rank starts from rank 0's parameters.
             try communicator.broadcast(UnsafeMutableBufferPointer(start: model.parameters.pointer, count: model.parameters.count), root: 0)
@@ -76,18 +80,15 @@ public final class Trainer {
         var lossSum = 0.0
         var phases = PhaseTimes()
         let clipBytes = config.model.frames * source.bytesPerFrame
+        // This step's clips (read in the background during the previous step), then start on the next step's.
+        func clips(_ examples: [Example]) -> [ClipRequest] { examples.map { ClipRequest(video: $0.video, startFrame: $0.startFrame) } }
+        let videos = try prefetcher.batch(key: step, clips: clips(examples))
+        lastDataWaitSeconds = prefetcher.waitSeconds
+        prefetcher.prefetch(key: step + 1, clips: clips(sampler.examples(step: step + 1, rank: communicator.rank, ranks: communicator.size)))
         for micro in 0..<config.training.accumulationSteps {
             let part = examples[(micro * microBatch)..<((micro + 1) * microBatch)]
-            try batchVideos.withUnsafeMutableBufferPointer { buffer in
-                for (slot, example) in part.enumerated() {
-                    try source.read(index: example.video, startFrame: example.startFrame, frameCount: config.model.frames,
-                                    into: buffer.baseAddress! + slot * clipBytes)
-                }
-            }
-            let result = batchVideos.withUnsafeBufferPointer {
-                model.forward(videos: $0.baseAddress!, slices: part.map(\.slice), mode: .training,
-                              lossNormalizer: Double(config.training.batchSize))
-            }
+            let result = model.forward(videos: videos.baseAddress! + micro * microBatch * clipBytes, slices: part.map(\.slice),
+                                       mode: .training, lossNormalizer: Double(config.training.batchSize))
             model.backward()
             lossSum += result.videoLosses.reduce(0, +)
             phases.encoder += model.phaseTimes.encoder; phases.decoder += model.phaseTimes.decoder

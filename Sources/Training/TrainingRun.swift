@@ -1,4 +1,9 @@
-// TrainingRun: the loop around Trainer — progress on the terminal and metrics.jsonl, written by rank 0.
+// TrainingRun: the loop around Trainer — progress on the terminal and metrics.jsonl (rank 0), checkpoints
+// on the schedule, and a clean stop on SIGTERM/SIGINT: the signal is noticed at the next step boundary
+// (all ranks agree through one small all-reduce per step), a checkpoint is written, and `run` returns
+// with `stoppedBySignal` set. At the end a final checkpoint is written (unless that step is saved already).
+// A resumed run appends to metrics.jsonl after dropping the lines of steps past the checkpoint (those
+// steps are trained again).
 
 import Foundation
 import Datasets
@@ -8,41 +13,93 @@ import VideoModel
 public final class TrainingRun {
     public let trainer: Trainer
     public let runDirectory: URL
+    /// Nil: no checkpoints at all (benchmarks, tests of the loop alone).
+    public let checkpoints: RunCheckpoints?
+    /// Where stop requests come from (nil: none). `vt train` installs SIGTERM and SIGINT handlers.
+    public var stopSignals: StopSignals?
+    /// The signal that stopped the last `run`, if one did.
+    public private(set) var stoppedBySignal: Int32?
     let metrics: MetricsLog?
     let log: (String) -> Void
 
-    public init(trainer: Trainer, runDirectory: URL, log: @escaping (String) -> Void) throws {
+    /// `resumedFrom`: the step the trainer was restored to, if it was (metrics.jsonl is then continued).
+    public init(trainer: Trainer, runDirectory: URL, checkpoints: RunCheckpoints? = nil, resumedFrom: Int? = nil,
+                log: @escaping (String) -> Void) throws {
         self.trainer = trainer
         self.runDirectory = runDirectory
+        self.checkpoints = checkpoints
         self.log = log
-        metrics = trainer.communicator.rank == 0
-            ? try MetricsLog(url: runDirectory.appendingPathComponent("metrics.jsonl"))
-            : nil
+        let url = runDirectory.appendingPathComponent("metrics.jsonl")
+        if trainer.communicator.rank == 0, let resumedFrom {
+            try Self.dropMetrics(after: resumedFrom, in: url)
+        }
+        metrics = trainer.communicator.rank == 0 ? try MetricsLog(url: url, append: resumedFrom != nil) : nil
     }
 
-    /// Trains until global step `steps`; returns the metrics of every step.
+    /// Trains until global step `steps` (or a stop signal); returns the metrics of every step trained.
     @discardableResult
     public func run(until steps: Int) throws -> [StepMetrics] {
         let isLeader = trainer.communicator.rank == 0
         let progress = ProgressLine(total: steps, every: trainer.config.training.logEvery)
         var history: [StepMetrics] = []
         var smoothedRate = 0.0
+        stoppedBySignal = nil
         while trainer.step < steps {
+            if let signal = try agreedStopSignal() {
+                stoppedBySignal = signal
+                break
+            }
             let metrics = try trainer.trainStep()
             history.append(metrics)
             let rate = 1 / max(metrics.stepSeconds, 1e-9)
             smoothedRate = smoothedRate == 0 ? rate : 0.9 * smoothedRate + 0.1 * rate
-            guard isLeader else { continue }
-            try self.metrics?.write([
-                ("step", .int(metrics.step)), ("loss", .double(metrics.loss)), ("bits_per_dim", .double(metrics.bitsPerDim)),
-                ("learning_rate", .double(metrics.learningRate)), ("gradient_norm", .double(metrics.gradientNorm)),
-                ("examples_per_second", .double(metrics.examplesPerSecond)), ("step_seconds", .double(metrics.stepSeconds)),
-                ("communication_fraction", .double(metrics.communicationSeconds / max(metrics.stepSeconds, 1e-12))),
-            ])
-            progress.update(step: metrics.step,
-                            text: String(format: "loss %.4f  bits/dim %.4f  lr %.2e", metrics.loss, metrics.bitsPerDim, metrics.learningRate),
-                            stepsPerSecond: smoothedRate)
+            if isLeader {
+                try self.metrics?.write([
+                    ("step", .int(metrics.step)), ("loss", .double(metrics.loss)), ("bits_per_dim", .double(metrics.bitsPerDim)),
+                    ("learning_rate", .double(metrics.learningRate)), ("gradient_norm", .double(metrics.gradientNorm)),
+                    ("examples_per_second", .double(metrics.examplesPerSecond)), ("step_seconds", .double(metrics.stepSeconds)),
+                    ("communication_fraction", .double(metrics.communicationSeconds / max(metrics.stepSeconds, 1e-12))),
+                ])
+                progress.update(step: metrics.step,
+                                text: String(format: "loss %.4f  bits/dim %.4f  lr %.2e", metrics.loss, metrics.bitsPerDim, metrics.learningRate),
+                                stepsPerSecond: smoothedRate)
+            }
+            if let checkpoints, checkpoints.isDue {
+                if isLeader { progress.interrupt() }
+                try checkpoints.save(reason: "scheduled")
+            }
+        }
+        if stoppedBySignal == nil, trainer.step >= steps, let signal = try agreedStopSignal() {
+            stoppedBySignal = signal  // arrived during the last step: the final checkpoint covers it
+        }
+        if let checkpoints {
+            if isLeader { progress.interrupt() }
+            try checkpoints.save(reason: stoppedBySignal.map { "\(StopSignals.name($0)) received" } ?? "final")
         }
         return history
+    }
+
+    /// The stop signal any rank received (the same answer on every rank), or nil.
+    private func agreedStopSignal() throws -> Int32? {
+        let local = Int(stopSignals?.receivedSignal ?? 0)
+        let agreed = trainer.communicator.size > 1 ? try trainer.communicator.allReduceMax(local) : local
+        return agreed == 0 ? nil : Int32(agreed)
+    }
+
+    /// Keeps the lines of metrics.jsonl whose step is at most `step` (a resumed run retrains the rest).
+    static func dropMetrics(after step: Int, in url: URL) throws {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        let kept = lines.filter { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let lineStep = object["step"] as? Int else { return false }
+            return lineStep <= step
+        }
+        guard kept.count != lines.count else { return }
+        do {
+            try (kept.map { $0 + "\n" }.joined()).write(to: url, atomically: true, encoding: .utf8)
+        } catch {
+            throw TrainingError("cannot rewrite the metrics file \(url.path): \(error.localizedDescription)")
+        }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Distribution
 import Training
+import Datasets
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,6 +14,10 @@ struct Bench: ParsableCommand {
     @Flag(help: "Instead of training steps: an OSU-style sweep of all-reduce sizes, bucketed vs one MPI_Allreduce (run under mpirun).")
     var communication = false
     @Option(help: "Bucket size in MB for --communication (default 25, as in training).") var bucketMb: Double = 25
+    @Flag(help: "Instead of training steps: cached vs naive sampling speed and evaluation throughput.")
+    var sampling = false
+    @Option(help: "Also time the data loader on these shards (file or folder) and compare it with what training consumes.")
+    var data: String?
 
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be at least 1 (got \(steps))") }
@@ -20,6 +25,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         if communication { return try runCommunication() }
+        if sampling { return try runSampling() }
         do {
             let runConfig = try RunConfig.load(path: config)
             let report = try Benchmark.run(config: runConfig, configName: config, steps: steps, progress: { if !json { note($0) } })
@@ -41,6 +47,7 @@ struct Bench: ParsableCommand {
                 print(String(format: "MFU                  %.3f", report.mfu))
                 print(String(format: "peak resident memory %.2f GiB (activations %.2f GiB)", Double(report.peakResidentBytes) / 1073741824, Double(report.activationBytes) / 1073741824))
             }
+            if let data { try benchLoader(data, runConfig, consumed: Double(report.batch) / report.stepSecondsMedian) }
         } catch {
             throw fail(error)
         }
@@ -82,6 +89,41 @@ extension Bench {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             if MPIRuntime.isLaunchedUnderMPI { MPIRuntime.abort(code: 1) }
             throw ExitCode.failure
+        }
+    }
+}
+
+extension Bench {
+    /// The loader's clips/s on `path` (the config's clip length and batch) against the videos/s training consumes.
+    func benchLoader(_ path: String, _ config: RunConfig, consumed: Double) throws {
+        let source = try ShardVideoSource(path: path)
+        let loader = try LoaderBenchmark.run(source: source, clipFrames: config.model.frames, batch: config.training.batchSize)
+        let line = String(format: "data loader          %.0f videos/s (%.0f MB/s; %d-frame clips from %@) = %.0f× the %.2f videos/s training consumes",
+                          loader.videosPerSecond, loader.megabytesPerSecond, config.model.frames, source.summary,
+                          loader.videosPerSecond / consumed, consumed)
+        if json { note(line) } else { print(line) }
+    }
+}
+
+extension Bench {
+    func runSampling() throws {
+        do {
+            let runConfig = try RunConfig.load(path: config)
+            let report = try Benchmark.sampling(config: runConfig, configName: config, progress: { if !json { note($0) } })
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(data: try encoder.encode(report), encoding: .utf8)!)
+            } else {
+                print(String(format: "cached sampling, 1 video        %10.0f sub-pixels/s", report.cachedSubpixelsPerSecondOneVideo))
+                print(String(format: "cached sampling, %2d videos      %10.0f sub-pixels/s", report.batch, report.cachedSubpixelsPerSecondBatch))
+                print(String(format: "naive re-running, 1 video       %10.2f sub-pixels/s", report.naiveSubpixelsPerSecond))
+                print(String(format: "cached / naive (1 video)        %10.0f×", report.cachedOverNaive))
+                print(String(format: "evaluation (exact, all slices)  %10.0f sub-pixels/s", report.evaluationSubpixelsPerSecond))
+                print(String(format: "training forward (one slice)    %10.0f sub-pixels/s", report.trainingForwardSubpixelsPerSecond))
+            }
+        } catch {
+            throw fail(error)
         }
     }
 }

@@ -1,0 +1,175 @@
+// ClipPrefetcher: reads the next batch of clips on a background thread while the current one is computed
+// (double buffering), so training and evaluation do not wait for the disk.
+//
+//     let clips = try prefetcher.batch(key: step, clips: requests(step))     // waits only if not ready
+//     prefetcher.prefetch(key: step + 1, clips: requests(step + 1))         // starts the next read
+//     model.forward(videos: clips.baseAddress!, …)                           // valid until the next batch()
+//
+// `batch` returns the prefetched pixels when `key` and `clips` are what was prefetched; otherwise (the
+// first step, after a resume that moved the step, or a different request) it reads them now, so the result
+// never depends on what was prefetched — only the waiting does. A read error of the background thread is
+// thrown by the `batch` call that asks for that batch. `waitSeconds` says how long the last `batch` call
+// waited (0 when the read was already done), the number to watch for "training never waits".
+//
+// EvaluationBatches drives it over an EvaluationSchedule.
+//
+// Not here: which clips (Sampler, EvaluationSchedule), the pixels' source (any VideoSource).
+
+import Foundation
+
+/// One clip to read: frames startFrame ..< startFrame + frameCount of `video`.
+public struct ClipRequest: Equatable, Sendable {
+    public var video: Int
+    public var startFrame: Int
+    public init(video: Int, startFrame: Int) { self.video = video; self.startFrame = startFrame }
+}
+
+public final class ClipPrefetcher: @unchecked Sendable {   // state touched by the worker is guarded by `pending`
+    public let source: VideoSource
+    /// Frames per clip.
+    public let frameCount: Int
+    public var bytesPerClip: Int { frameCount * source.bytesPerFrame }
+    /// Seconds the last `batch` call waited for the background read (0 if it was done, or none was pending).
+    public private(set) var waitSeconds = 0.0
+    /// Seconds the last read took (background or immediate).
+    public private(set) var readSeconds = 0.0
+
+    private var buffers: [UnsafeMutablePointer<UInt8>] = []
+    private var capacity = 0   // clips per buffer
+    private var front = 0      // the buffer handed out by the last `batch`
+    private let queue = DispatchQueue(label: "vt.clip-prefetcher", qos: .userInitiated)
+
+    private final class Pending: @unchecked Sendable {
+        let key: Int, clips: [ClipRequest], buffer: Int
+        let done = DispatchGroup()
+        var error: Error?
+        var seconds = 0.0
+        init(key: Int, clips: [ClipRequest], buffer: Int) { self.key = key; self.clips = clips; self.buffer = buffer }
+    }
+    private var pending: Pending?
+
+    public init(source: VideoSource, frameCount: Int, capacity: Int = 1) {
+        precondition(frameCount >= 1 && frameCount <= source.frames, "ClipPrefetcher: clip length")
+        self.source = source
+        self.frameCount = frameCount
+        reserve(max(1, capacity))
+    }
+
+    deinit {
+        pending?.done.wait()
+        buffers.forEach { $0.deallocate() }
+    }
+
+    /// The pixels of `clips`, UInt8 [clips.count, frameCount, H, W, 3]; valid until the next `batch` call.
+    public func batch(key: Int, clips: [ClipRequest]) throws -> UnsafeBufferPointer<UInt8> {
+        var clock = ContinuousClock.now
+        waitSeconds = 0
+        if let pending {
+            pending.done.wait()
+            waitSeconds = Self.seconds(since: clock)
+            self.pending = nil
+            if pending.key == key && pending.clips == clips {
+                if let error = pending.error { throw error }
+                front = pending.buffer
+                readSeconds = pending.seconds
+                return UnsafeBufferPointer(start: buffers[front], count: clips.count * bytesPerClip)
+            }
+        }
+        reserve(clips.count)
+        clock = ContinuousClock.now
+        try read(clips, into: buffers[front])
+        readSeconds = Self.seconds(since: clock)
+        return UnsafeBufferPointer(start: buffers[front], count: clips.count * bytesPerClip)
+    }
+
+    /// Starts reading `clips` for `key` in the background, into the buffer not handed out last.
+    public func prefetch(key: Int, clips: [ClipRequest]) {
+        if let pending {   // an unused prefetch: let it finish, drop it
+            pending.done.wait()
+            self.pending = nil
+        }
+        // Growing would free the buffer the caller still reads; `batch` will read this one itself.
+        guard clips.count <= capacity else { return }
+        let job = Pending(key: key, clips: clips, buffer: 1 - front)
+        nonisolated(unsafe) let target = buffers[job.buffer]   // only the worker writes it until `done`
+        job.done.enter()
+        pending = job
+        queue.async { [self] in
+            let clock = ContinuousClock.now
+            do { try read(clips, into: target) } catch { job.error = error }
+            job.seconds = Self.seconds(since: clock)
+            job.done.leave()
+        }
+    }
+
+    private func read(_ clips: [ClipRequest], into buffer: UnsafeMutablePointer<UInt8>) throws {
+        for (slot, clip) in clips.enumerated() {
+            try source.read(index: clip.video, startFrame: clip.startFrame, frameCount: frameCount,
+                            into: buffer + slot * bytesPerClip)
+        }
+    }
+
+    /// Makes both buffers hold at least `clips` clips (only called with no read pending).
+    private func reserve(_ clips: Int) {
+        guard clips > capacity || buffers.isEmpty else { return }
+        buffers.forEach { $0.deallocate() }
+        capacity = max(clips, 1)
+        buffers = (0..<2).map { _ in
+            let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity * bytesPerClip)
+            buffer.initialize(repeating: 0, count: capacity * bytesPerClip)
+            return buffer
+        }
+    }
+
+    private static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    }
+}
+
+/// One batch of an evaluation: the items (padding flagged), a weight per item (1 real, 0 padding) and the
+/// pixels [batchPerRank, clipFrames, H, W, 3], valid until the next `next()`.
+public struct EvaluationBatch {
+    public let index: Int
+    public let items: [EvaluationItem]
+    public var weights: [Float] { items.map { $0.isPadding ? 0 : 1 } }
+    public let pixels: UnsafeBufferPointer<UInt8>
+}
+
+/// This rank's evaluation batches in order, each read while the previous one is evaluated.
+public final class EvaluationBatches {
+    public let schedule: EvaluationSchedule
+    public let rank: Int
+    private let prefetcher: ClipPrefetcher
+    private var nextBatch = 0
+
+    public init(source: VideoSource, schedule: EvaluationSchedule, rank: Int = 0) throws {
+        guard (0..<schedule.ranks).contains(rank) else {
+            throw DatasetError(.invalidRequest("rank \(rank) is outside the schedule's \(schedule.ranks) ranks"))
+        }
+        guard schedule.videoCount == source.count, schedule.videoFrames == source.frames else {
+            throw DatasetError(.invalidRequest("the schedule is for \(schedule.videoCount) videos of \(schedule.videoFrames) "
+                                               + "frames, the data has \(source.count) of \(source.frames)"))
+        }
+        self.schedule = schedule
+        self.rank = rank
+        prefetcher = ClipPrefetcher(source: source, frameCount: schedule.clipFrames, capacity: schedule.batchPerRank)
+    }
+
+    /// Seconds the last `next()` waited for its pixels.
+    public var waitSeconds: Double { prefetcher.waitSeconds }
+
+    public func next() throws -> EvaluationBatch? {
+        guard nextBatch < schedule.batchCount else { return nil }
+        let index = nextBatch
+        nextBatch += 1
+        let items = schedule.items(batch: index, rank: rank)
+        let pixels = try prefetcher.batch(key: index, clips: items.map { ClipRequest(video: $0.video, startFrame: $0.startFrame) })
+        if nextBatch < schedule.batchCount {
+            prefetcher.prefetch(key: nextBatch, clips: schedule.items(batch: nextBatch, rank: rank).map {
+                ClipRequest(video: $0.video, startFrame: $0.startFrame)
+            })
+        }
+        return EvaluationBatch(index: index, items: items, pixels: pixels)
+    }
+}

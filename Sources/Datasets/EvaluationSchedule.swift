@@ -1,0 +1,74 @@
+// EvaluationSchedule: which clip every rank evaluates in every batch, so that each clip of the test split
+// is evaluated exactly once whatever the number of ranks (DESIGN §3: pad and mask, never double count).
+//
+// The items are the fixed windows of every video, in order: video 0's windows, then video 1's, ... A window
+// starts at frame 0 (`windowStride` nil: one clip per video, the paper's protocol) or at 0, stride,
+// 2·stride, ... while the clip fits. Batch b of the global batch G = ranks × batchPerRank covers items
+// b·G ..< (b+1)·G; rank r takes the items b·G + r, b·G + r + ranks, ... (every ranks-th, like the training
+// sampler). Positions past the last item are padding: they repeat item 0 (so the batch has a real clip to
+// run) and carry `isPadding`, which the evaluator uses as a mask weight of zero.
+//
+// Not here: reading the pixels (EvaluationBatches), computing bits/dim (Evaluation).
+
+public struct EvaluationItem: Equatable, Sendable {
+    /// Index of the item in the schedule (unique per real item; padding repeats 0).
+    public let item: Int
+    public let video: Int
+    public let startFrame: Int
+    /// True for a padding slot: run it (the batch shape is fixed) but give it weight zero.
+    public let isPadding: Bool
+}
+
+public struct EvaluationSchedule: Sendable, Equatable {
+    public let videoCount: Int
+    public let videoFrames: Int
+    public let clipFrames: Int
+    public let windowStride: Int?
+    public let batchPerRank: Int
+    public let ranks: Int
+
+    public init(videoCount: Int, videoFrames: Int, clipFrames: Int, windowStride: Int? = nil,
+                batchPerRank: Int, ranks: Int = 1) throws {
+        guard videoCount >= 1 else { throw DatasetError(.invalidRequest("evaluation needs at least one video")) }
+        guard clipFrames >= 1, clipFrames <= videoFrames else {
+            throw DatasetError(.invalidRequest("clips of \(clipFrames) frames do not fit videos of \(videoFrames) frames"))
+        }
+        if let windowStride, windowStride < 1 {
+            throw DatasetError(.invalidRequest("the window stride must be at least 1 (got \(windowStride))"))
+        }
+        guard batchPerRank >= 1, ranks >= 1 else {
+            throw DatasetError(.invalidRequest("batch per rank and ranks must be at least 1"))
+        }
+        self.videoCount = videoCount; self.videoFrames = videoFrames; self.clipFrames = clipFrames
+        self.windowStride = windowStride; self.batchPerRank = batchPerRank; self.ranks = ranks
+    }
+
+    /// Windows per video.
+    public var windowsPerVideo: Int {
+        guard let windowStride else { return 1 }
+        return (videoFrames - clipFrames) / windowStride + 1
+    }
+
+    /// Real items (clips) to evaluate.
+    public var itemCount: Int { videoCount * windowsPerVideo }
+    public var globalBatch: Int { batchPerRank * ranks }
+    /// Batches every rank runs (the same number on every rank).
+    public var batchCount: Int { (itemCount + globalBatch - 1) / globalBatch }
+
+    /// Item `item` (0..<itemCount) as a video and a start frame.
+    public func window(_ item: Int) -> (video: Int, startFrame: Int) {
+        let perVideo = windowsPerVideo
+        return (item / perVideo, (item % perVideo) * (windowStride ?? 0))
+    }
+
+    /// The `batchPerRank` items rank `rank` evaluates in batch `batch`, padding flagged.
+    public func items(batch: Int, rank: Int) -> [EvaluationItem] {
+        precondition((0..<batchCount).contains(batch) && (0..<ranks).contains(rank), "EvaluationSchedule: batch or rank")
+        return (0..<batchPerRank).map { slot in
+            let position = batch * globalBatch + rank + slot * ranks
+            let real = position < itemCount
+            let (video, start) = window(real ? position : 0)
+            return EvaluationItem(item: real ? position : 0, video: video, startFrame: start, isPadding: !real)
+        }
+    }
+}

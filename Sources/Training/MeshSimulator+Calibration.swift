@@ -1,0 +1,278 @@
+// MeshSimulator+Calibration: the simulator's cost model with this machine as the "chip" — α and β fitted
+// to MPI_Allreduce times measured now (OSU-style sweep, `measureAllReduce`), the per-rank sgemm peak measured
+// now (all ranks at once, so each rank's share of the cores), and the model's MFU (measured by a few
+// data-parallel training steps, or given with --mfu) — then predicted vs measured step time, communication
+// time and memory of the local layouts of this world.
+//
+// Fit: t(n) = a + b·n by least squares weighted by 1/t² (relative error, so 4 KB and 64 MB count alike);
+// then, by the ring formula for the p ranks measured, α = a / 2(p−1) and β = b / (2(p−1)/p).
+// Measured steps come from `Trainer` on the world communicator (data = p, model = 1, the layout that runs
+// today). Other layouts (model > 1) get predictions and a hook: `MeasuredStep` records read from a JSON
+// file (`vt mesh simulate --calibrate --measured FILE`) are matched by (data, model).
+// Left out: fitting α and β per communicator size (one fit for the world is applied to every group).
+
+import Foundation
+import Kernels
+import VideoModel
+import Datasets
+import Distribution
+
+/// t = a + b·n fitted to all-reduce times, and the α, β of the ring formula it implies.
+public struct LinkFit: Codable, Equatable, Sendable {
+    public var ranks: Int
+    /// Seconds and seconds per byte of t = a + b·n.
+    public var intercept: Double
+    public var slope: Double
+    /// α (s) and β (s/byte) of 2(p−1)α + 2(p−1)/p·nβ.
+    public var alpha: Double
+    public var beta: Double
+    /// Largest |t − fit| / t over the points.
+    public var maxRelativeResidual: Double
+
+    enum CodingKeys: String, CodingKey {
+        case ranks, intercept, slope, alpha, beta
+        case maxRelativeResidual = "max_relative_residual"
+    }
+}
+
+/// One measured training step of a layout on this machine (the format `--measured FILE` reads: a JSON
+/// array of these, e.g. `[{"data":1,"model":2,"step_seconds":3.1,"communication_seconds":0.4,
+/// "peak_resident_bytes":2100000000,"source":"vt bench --mesh data=1,model=2"}]`).
+public struct MeasuredStep: Codable, Equatable, Sendable {
+    public var data: Int
+    public var model: Int
+    public var stepSeconds: Double
+    public var communicationSeconds: Double?
+    public var peakResidentBytes: Double?
+    public var source: String
+
+    public init(data: Int, model: Int, stepSeconds: Double, communicationSeconds: Double?, peakResidentBytes: Double?, source: String) {
+        self.data = data; self.model = model; self.stepSeconds = stepSeconds
+        self.communicationSeconds = communicationSeconds; self.peakResidentBytes = peakResidentBytes; self.source = source
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case data, model, source
+        case stepSeconds = "step_seconds", communicationSeconds = "communication_seconds"
+        case peakResidentBytes = "peak_resident_bytes"
+    }
+
+    /// Reads a JSON array of measured steps from `path`.
+    public static func load(path: String) throws -> [MeasuredStep] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw MeshSimulationError("\(path): cannot read the measurements file")
+        }
+        do { return try JSONDecoder().decode([MeasuredStep].self, from: data) } catch {
+            throw MeshSimulationError("\(path): not a JSON array of {data, model, step_seconds, communication_seconds?, peak_resident_bytes?, source}: \(error)")
+        }
+    }
+}
+
+/// Predicted vs measured for one local layout.
+public struct LocalComparison: Codable, Equatable, Sendable {
+    public var data: Int
+    public var model: Int
+    public var predictedComputeSeconds: Double
+    public var predictedCommunicationSeconds: Double
+    public var predictedStepSeconds: Double
+    public var predictedMemoryBytes: Double
+    public var measured: MeasuredStep?
+    /// (predicted − measured) / measured, when measured.
+    public var stepError: Double? { measured.map { (predictedStepSeconds - $0.stepSeconds) / $0.stepSeconds } }
+    public var communicationError: Double? {
+        guard let measured = measured?.communicationSeconds, measured > 0 else { return nil }
+        return (predictedCommunicationSeconds - measured) / measured
+    }
+    public var memoryRatio: Double? { measured?.peakResidentBytes.map { predictedMemoryBytes / $0 } }
+
+    enum CodingKeys: String, CodingKey {
+        case data, model, measured
+        case predictedComputeSeconds = "predicted_compute_seconds"
+        case predictedCommunicationSeconds = "predicted_communication_seconds"
+        case predictedStepSeconds = "predicted_step_seconds", predictedMemoryBytes = "predicted_memory_bytes"
+        case stepError = "step_error", communicationError = "communication_error", memoryRatio = "predicted_over_measured_memory"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(data, forKey: .data); try c.encode(model, forKey: .model)
+        try c.encodeIfPresent(measured, forKey: .measured)
+        try c.encode(predictedComputeSeconds, forKey: .predictedComputeSeconds)
+        try c.encode(predictedCommunicationSeconds, forKey: .predictedCommunicationSeconds)
+        try c.encode(predictedStepSeconds, forKey: .predictedStepSeconds)
+        try c.encode(predictedMemoryBytes, forKey: .predictedMemoryBytes)
+        try c.encodeIfPresent(stepError, forKey: .stepError)
+        try c.encodeIfPresent(communicationError, forKey: .communicationError)
+        try c.encodeIfPresent(memoryRatio, forKey: .memoryRatio)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        data = try c.decode(Int.self, forKey: .data); model = try c.decode(Int.self, forKey: .model)
+        measured = try c.decodeIfPresent(MeasuredStep.self, forKey: .measured)
+        predictedComputeSeconds = try c.decode(Double.self, forKey: .predictedComputeSeconds)
+        predictedCommunicationSeconds = try c.decode(Double.self, forKey: .predictedCommunicationSeconds)
+        predictedStepSeconds = try c.decode(Double.self, forKey: .predictedStepSeconds)
+        predictedMemoryBytes = try c.decode(Double.self, forKey: .predictedMemoryBytes)
+    }
+
+    init(data: Int, model: Int, predictedComputeSeconds: Double, predictedCommunicationSeconds: Double,
+         predictedStepSeconds: Double, predictedMemoryBytes: Double, measured: MeasuredStep?) {
+        self.data = data; self.model = model; self.predictedComputeSeconds = predictedComputeSeconds
+        self.predictedCommunicationSeconds = predictedCommunicationSeconds; self.predictedStepSeconds = predictedStepSeconds
+        self.predictedMemoryBytes = predictedMemoryBytes; self.measured = measured
+    }
+}
+
+/// Everything `vt mesh simulate --calibrate` measured and predicted.
+public struct Calibration: Codable, Sendable {
+    public var ranks: Int
+    /// All-reduce sizes (bytes) and median MPI_Allreduce times (s, slowest rank); empty with 1 rank.
+    public var allReduceBytes: [Int]
+    public var allReduceSeconds: [Double]
+    public var link: LinkFit?
+    public var sgemmPeakFlopsPerRank: Double
+    public var sgemmMethod: String
+    public var mfu: Double
+    public var mfuProvenance: Provenance
+    public var baselineResidentBytes: Double
+    public var comparisons: [LocalComparison]
+    public var figures: [Figure]
+
+    enum CodingKeys: String, CodingKey {
+        case ranks, link, mfu, comparisons, figures
+        case allReduceBytes = "allreduce_bytes", allReduceSeconds = "allreduce_seconds"
+        case sgemmPeakFlopsPerRank = "sgemm_peak_flops_per_rank", sgemmMethod = "sgemm_method"
+        case mfuProvenance = "mfu_provenance", baselineResidentBytes = "baseline_resident_bytes"
+    }
+}
+
+extension MeshSimulator {
+    /// Least-squares fit of t = a + b·n weighted by 1/t² (a clamped at ≥ 0), and α, β for `ranks` by the
+    /// ring formula. Needs ≥ 2 distinct sizes and ranks ≥ 2.
+    public static func fitAllReduce(bytes: [Double], seconds: [Double], ranks: Int) throws -> LinkFit {
+        guard ranks >= 2 else { throw MeshSimulationError("fitting α and β needs at least 2 ranks (run under mpirun -np 2 or more)") }
+        guard bytes.count == seconds.count, Set(bytes).count >= 2, seconds.allSatisfy({ $0 > 0 }) else {
+            throw MeshSimulationError("fitting α and β needs at least 2 distinct sizes with positive times")
+        }
+        var s = 0.0, sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0
+        for (n, t) in zip(bytes, seconds) {
+            let w = 1 / (t * t)
+            s += w; sx += w * n; sy += w * t; sxx += w * n * n; sxy += w * n * t
+        }
+        var slope = (s * sxy - sx * sy) / (s * sxx - sx * sx)
+        var intercept = (sy - slope * sx) / s
+        if intercept < 0 { intercept = 0; slope = sxy / sxx }
+        let residual = zip(bytes, seconds).map { abs($1 - intercept - slope * $0) / $1 }.max() ?? 0
+        let p = Double(ranks)
+        return LinkFit(ranks: ranks, intercept: intercept, slope: slope, alpha: intercept / (2 * (p - 1)),
+                       beta: slope / (2 * (p - 1) / p), maxRelativeResidual: residual)
+    }
+
+    /// This machine as a chip: one rank's sgemm peak and share of memory, the fitted flat interconnect.
+    public static func localChip(sgemmPeakFlops: Double, ranks: Int, link: LinkFit?, memoryBytes: Double) -> ChipSpec {
+        ChipSpec(name: "local", peakFlops: sgemmPeakFlops, memoryBytes: memoryBytes / Double(ranks), memoryBandwidth: 0,
+                 interconnect: .flat(alpha: link?.alpha ?? 0, beta: link?.beta ?? 0), chipsPerPod: ranks,
+                 podAllReduceBandwidth: nil,
+                 figures: [Figure("peak compute", String(format: "%.1f GFLOP/s fp32 per rank", sgemmPeakFlops / 1e9), .measured,
+                                  "OpenBLAS sgemm, all ranks at once"),
+                           Figure("memory", String(format: "%.1f GiB per rank", memoryBytes / Double(ranks) / 1073741824), .measured,
+                                  "physical memory / ranks")])
+    }
+
+    /// Predictions for every legal layout of `ranks` local ranks, each matched with a measurement when one
+    /// of `measurements` has its (data, model). Pure: the measuring is in `MeshCalibration.run`.
+    public static func compareLocal(config: RunConfig, chip: ChipSpec, mfu: Double, mfuProvenance: Provenance, ranks: Int,
+                                    measurements: [MeasuredStep]) throws -> [LocalComparison] {
+        let settings = SimulationSettings(chip: chip, mfu: mfu, mfuProvenance: mfuProvenance, alphas: [0], gradientBytes: 4,
+                                          activationBytes: 4, globalBatch: config.training.batchSize,
+                                          accumulationSteps: config.training.accumulationSteps)
+        let simulator = try MeshSimulator(config: config.model, settings: settings)
+        return MeshLayout.factorisations(of: ranks).compactMap { layout -> LocalComparison? in
+            guard simulator.illegality(layout) == nil,
+                  let prediction = try? simulator.predict(Placement(layout: layout, on: TorusShape(x: 1, y: ranks))) else { return nil }
+            let alpha = prediction.alphas[0]
+            return LocalComparison(data: layout.data, model: layout.model, predictedComputeSeconds: prediction.computeSeconds,
+                                   predictedCommunicationSeconds: alpha.gradientAllReduceSeconds + alpha.activationAllReduceSeconds,
+                                   predictedStepSeconds: alpha.stepSeconds, predictedMemoryBytes: prediction.memory.total,
+                                   measured: measurements.last { $0.data == layout.data && $0.model == layout.model })
+        }
+    }
+}
+
+public enum MeshCalibration {
+    /// All-reduce sizes of the sweep: 4 KB to 64 MB in steps of 4×.
+    public static let defaultSizes = stride(from: 12, through: 26, by: 2).map { 1 << $0 }
+
+    /// Measures on every rank of `communicator` (collective: all ranks call it with the same arguments):
+    /// `steps` timed data-parallel training steps after one warm-up, the all-reduce sweep, the sgemm peak.
+    /// `mfu` nil measures it from the steps; a value (e.g. a 1-rank `vt bench` MFU) makes the step a prediction.
+    public static func run(config: RunConfig, communicator: any Communicator, steps: Int, mfu: Double?,
+                           sizes: [Int] = defaultSizes, iterations: Int = 5, sgemmSize: Int = 2048, measurements: [MeasuredStep] = [],
+                           progress: (String) -> Void = { _ in }) throws -> Calibration {
+        let ranks = communicator.size
+        let baseline = try communicator.allReduceMax(Double(Benchmark.peakResidentBytes()))
+
+        // 1. Data-parallel training steps (the layout that runs today: data = ranks, model = 1).
+        progress("timing 1 + \(steps) training steps on \(ranks) rank\(ranks == 1 ? "" : "s") (data=\(ranks),model=1)")
+        var stepTimes: [Double] = [], communicationTimes: [Double] = []
+        do {
+            MatMul.configureThreads()
+            let batch = config.training.batchSize
+            let source = InMemoryVideoSource.synthetic(count: batch, frames: config.model.frames, height: config.model.height,
+                                                       width: config.model.width, seed: 7)
+            let trainer = try Trainer(config: config, source: source, communicator: communicator)
+            for index in 0..<(1 + steps) {
+                let metrics = try trainer.trainStep()
+                let step = try communicator.allReduceMax(metrics.stepSeconds)
+                let communication = try communicator.allReduceMax(metrics.communicationSeconds)
+                progress(String(format: "  step %d%@: %.3f s (communication %.1f ms)", index + 1, index == 0 ? " (warm-up)" : "",
+                                step, communication * 1e3))
+                if index > 0 { stepTimes.append(step); communicationTimes.append(communication) }
+            }
+        }
+        let peakResident = try communicator.allReduceMax(Double(Benchmark.peakResidentBytes()))
+        let measuredStep = MeasuredStep(data: ranks, model: 1, stepSeconds: Benchmark.median(stepTimes),
+                                        communicationSeconds: Benchmark.median(communicationTimes),
+                                        peakResidentBytes: peakResident,
+                                        source: "this calibration (Trainer, median of \(steps), slowest rank)")
+
+        // 2. α and β from MPI_Allreduce times.
+        var link: LinkFit? = nil, points: [(Int, Double)] = []
+        if ranks > 1 {
+            progress("all-reduce sweep over \(sizes.count) sizes, \(sizes.first! / 1024) KB to \(sizes.last! / 1048576) MB")
+            let results = try measureAllReduce(communicator: communicator, sizes: sizes, iterations: iterations)
+            points = results.map { ($0.bytes, $0.plainSeconds) }
+            link = try MeshSimulator.fitAllReduce(bytes: points.map { Double($0.0) }, seconds: points.map(\.1), ranks: ranks)
+        }
+
+        // 3. The sgemm peak of one rank while every rank runs it (its share of the cores).
+        progress("measuring the sgemm peak on every rank at once")
+        try communicator.barrier()
+        let peak = Benchmark.sgemmPeak(size: sgemmSize)
+        let peakFlops = try communicator.allReduceSum(peak.gflops * 1e9) / Double(ranks)
+
+        let chip = MeshSimulator.localChip(sgemmPeakFlops: peakFlops, ranks: ranks, link: link,
+                                           memoryBytes: Double(ProcessInfo.processInfo.physicalMemory))
+        let flopsPerRank = FLOPCount.trainingStep(config.model, batch: config.training.batchSize / ranks)
+        let computeSeconds = measuredStep.stepSeconds - (measuredStep.communicationSeconds ?? 0)
+        let measuredMFU = flopsPerRank / max(computeSeconds, 1e-12) / peakFlops
+        let usedMFU = mfu ?? measuredMFU
+        let provenance: Provenance = mfu == nil ? .measured : .assumed
+        let comparisons = try MeshSimulator.compareLocal(config: config, chip: chip, mfu: usedMFU, mfuProvenance: provenance,
+                                                         ranks: ranks, measurements: [measuredStep] + measurements)
+        var figures = chip.figures
+        figures.append(Figure("achievable MFU", String(format: "%.3f", usedMFU), provenance,
+                              mfu == nil ? "this run: FLOPs / ((step − communication) × sgemm peak); compute is calibrated, not predicted"
+                                         : String(format: "--mfu (this run measured %.3f)", measuredMFU)))
+        if let link {
+            figures.append(Figure("α", String(format: "%.2f µs", link.alpha * 1e6), .measured,
+                                  String(format: "a/2(p−1), a = %.1f µs", link.intercept * 1e6)))
+            figures.append(Figure("β", String(format: "1/%.2f GB/s", 1 / link.beta / 1e9), .measured,
+                                  String(format: "b/(2(p−1)/p), b = %.3f ns/B; max residual %.0f%%", link.slope * 1e9, link.maxRelativeResidual * 100)))
+        }
+        return Calibration(ranks: ranks, allReduceBytes: points.map(\.0), allReduceSeconds: points.map(\.1), link: link,
+                           sgemmPeakFlopsPerRank: peakFlops, sgemmMethod: peak.method, mfu: usedMFU, mfuProvenance: provenance,
+                           baselineResidentBytes: baseline, comparisons: comparisons, figures: figures)
+    }
+}

@@ -1,0 +1,141 @@
+// Trainer+Checkpoint: the trainer's state as checkpoint contents, and back.
+//
+// What "continue exactly" needs (everything else is a pure function of the config):
+//   step                 global steps completed → the learning-rate schedule position and the data cursor
+//   params               the parameters
+//   optimizer/<slot>     the optimizer's slots (RMSProp: rms, momentum; Adam: m, v)
+//   optimizer_step       updates applied (Adam's bias correction)
+// Data order, temporal crops and slice choices are functions of (seed, stream position) (Sampler.swift)
+// and nothing else draws random numbers during training, so there is no generator state to save; the
+// seed and the data cursor (epoch, offset, position) are stored anyway, for people and for checks.
+//
+// Leaves out: files and directories (Checkpointing), when to save and which file to resume from
+// (RunCheckpoints.swift).
+
+import Foundation
+import Checkpointing
+import HDF5
+import Kernels
+import Optimization
+import VideoModel
+
+extension Trainer {
+    /// The tensor groups of a checkpoint: `params` and one `optimizer/<slot>` per slot, all laid out by
+    /// the model's parameter table.
+    public var checkpointTensors: [CheckpointTensors] {
+        let table = model.layout.table
+        return [CheckpointTensors(group: "params", table: table, buffer: model.parameters)]
+            + zip(optimizer.slotNames, optimizer.slots).map { CheckpointTensors(group: "optimizer/\($0)", table: table, buffer: $1) }
+    }
+
+    /// Everything a checkpoint of the current step holds. `mesh` describes the device mesh
+    /// (default `data=<ranks>,model=1`).
+    public func checkpointContents(mesh: String? = nil) -> CheckpointContents {
+        let cursor = sampler.cursor(step: step)
+        let attributes: [(name: String, value: HDF5AttributeValue)] = [
+            ("config", .string(config.resolvedJSON())),
+            ("mesh", .string(mesh ?? "data=\(communicator.size),model=1")),
+            ("world_size", .int64(Int64(communicator.size))),
+            ("parameter_count", .int64(Int64(model.layout.table.parameterCount))),
+            ("optimizer", .string(config.optimizer.name.rawValue)),
+            ("optimizer_slots", .strings(optimizer.slotNames)),
+            ("optimizer_step", .int64(Int64(optimizer.step))),
+            ("learning_rate", .double(schedule.learningRate(atStep: step))),
+            ("seed", .int64(Int64(bitPattern: config.training.seed))),
+            ("global_batch", .int64(Int64(config.training.batchSize))),
+            ("data_epoch", .int64(Int64(cursor.epoch))),
+            ("data_offset", .int64(Int64(cursor.offset))),
+            ("data_position", .int64(Int64(step * config.training.batchSize))),
+            ("data_videos", .int64(Int64(sampler.videoCount))),
+            ("rng", .string("stateless: video order, crops and slices are functions of (seed, data_position); parameters initialised from seed")),
+        ]
+        return CheckpointContents(step: step, attributes: attributes, tensors: checkpointTensors)
+    }
+
+    /// Loads `file` into this trainer (parameters, optimizer slots and step, global step) after checking
+    /// that it was written for the same model and optimizer. Returns notes on settings that differ but
+    /// do not prevent continuing (learning rate, batch, seed, data...). Call on the rank that reads the
+    /// file, then `broadcastState()` on every rank.
+    public func restore(from file: CheckpointFile, configName: String) throws -> [String] {
+        var notes: [String] = []
+        if let text = file.string("config") {
+            if let stored = Self.decodeStoredConfig(text) {
+                notes = try Self.compare(stored: stored, current: config, file: file.path, configName: configName)
+            } else {
+                notes.append("the checkpoint's stored config could not be decoded; checked tensor names and shapes only")
+            }
+        }
+        if let slots = file.strings("optimizer_slots"), slots != optimizer.slotNames {
+            throw CheckpointError(.mismatch, file: file.path, object: "optimizer",
+                                  "holds slots \(slots) but \(config.optimizer.name.rawValue) uses \(optimizer.slotNames)")
+        }
+        guard let optimizerStep = file.int("optimizer_step"), optimizerStep >= 0 else {
+            throw CheckpointError(.notACheckpoint, file: file.path, "root attribute optimizer_step is missing")
+        }
+        for tensors in checkpointTensors { try file.read(into: tensors) }
+        step = file.step
+        optimizer.step = optimizerStep
+        if let batch = file.int("global_batch"), let position = file.int("data_position"), position != batch * file.step {
+            notes.append("data_position \(position) ≠ step × global_batch (\(file.step) × \(batch)); continuing from step \(file.step)")
+        }
+        return notes
+    }
+
+    /// Copies rank 0's parameters, optimizer slots and steps to every rank (after rank 0 restored them).
+    public func broadcastState() throws {
+        guard communicator.size > 1 else { return }
+        for buffer in [model.parameters] + optimizer.slots {
+            try communicator.broadcast(UnsafeMutableBufferPointer(start: buffer.pointer, count: buffer.count), root: 0)
+        }
+        var steps = [Int64(step), Int64(optimizer.step)]
+        try steps.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
+        step = Int(steps[0])
+        optimizer.step = Int(steps[1])
+    }
+
+    // MARK: Comparing configs
+
+    /// The stored config text (JSON, or YAML from another writer) as a RunConfig, if it decodes.
+    static func decodeStoredConfig(_ text: String) -> RunConfig? {
+        if let data = text.data(using: .utf8), let config = try? JSONDecoder().decode(RunConfig.self, from: data) { return config }
+        return try? ConfigFile.decode(RunConfig.self, yaml: text, source: "stored config")
+    }
+
+    /// Throws `.mismatch` naming the first differing field when the model (architecture) or the optimizer
+    /// kind differ; returns one note per other differing field (checkpoint settings excepted).
+    static func compare(stored: RunConfig, current: RunConfig, file: String, configName: String) throws -> [String] {
+        let before = flatten(stored), after = flatten(current)
+        let fields = Set(before.keys).union(after.keys).sorted()
+        for field in fields where field.hasPrefix("model.") && before[field] != after[field] {
+            throw CheckpointError(.mismatch, file: file,
+                                  "was written for a different architecture: \(field) is \(before[field] ?? "absent") in the checkpoint but \(after[field] ?? "absent") in \(configName)")
+        }
+        if stored.optimizer.name != current.optimizer.name {
+            throw CheckpointError(.mismatch, file: file,
+                                  "was written with optimizer.name \(stored.optimizer.name.rawValue) but \(configName) uses \(current.optimizer.name.rawValue); its optimizer state cannot continue")
+        }
+        return fields.filter { !$0.hasPrefix("model.") && !$0.hasPrefix("checkpoint.") && before[$0] != after[$0] }.map { field in
+            let consequence = field.hasPrefix("training.batch_size") || field.hasPrefix("training.seed") || field.hasPrefix("data.")
+                ? " (the data order will differ from the original run)" : ""
+            return "\(field) differs: \(before[field] ?? "absent") in the checkpoint, \(after[field] ?? "absent") now\(consequence)"
+        }
+    }
+
+    /// `model.hidden_size` → `64`: every leaf of the encoded config as compact JSON text.
+    static func flatten(_ config: RunConfig) -> [String: String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(config),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+        var result: [String: String] = [:]
+        func walk(_ value: Any, _ path: String) {
+            if let dictionary = value as? [String: Any] {
+                for (key, child) in dictionary { walk(child, path.isEmpty ? key : path + "." + key) }
+            } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]) {
+                result[path] = String(decoding: data, as: UTF8.self)
+            }
+        }
+        walk(object, "")
+        return result
+    }
+}

@@ -1,0 +1,74 @@
+// VideoExport: samples as files people look at — an animated GIF and an H.264 MP4 per video (frames
+// enlarged with nearest-neighbour so 64×64 pixels stay crisp) and a PNG contact sheet with each ground
+// truth row above its sample row. ffmpeg does the encoding; every file is written under a temporary name
+// and renamed when complete, so an interrupted export never leaves a finished-looking file.
+
+import Foundation
+import Datasets
+
+public enum VideoExport {
+    /// UInt8 video [frames, height, width, 3] → GIF (palette generated from the video itself).
+    public static func writeGIF(_ video: [UInt8], frames: Int, height: Int, width: Int, to path: String,
+                                scale: Int = 4, framesPerSecond: Int = 4) throws {
+        try encode(video, frames: frames, height: height, width: width, to: path, extension: "gif", arguments: [
+            "-vf", "scale=iw*\(scale):ih*\(scale):flags=neighbor,split[a][b];[a]palettegen=stats_mode=full[p];[b][p]paletteuse=dither=none",
+            "-loop", "0",
+        ], framesPerSecond: framesPerSecond)
+    }
+
+    /// UInt8 video [frames, height, width, 3] → MP4 (H.264, yuv420p, plays everywhere).
+    public static func writeMP4(_ video: [UInt8], frames: Int, height: Int, width: Int, to path: String,
+                                scale: Int = 4, framesPerSecond: Int = 4) throws {
+        try encode(video, frames: frames, height: height, width: width, to: path, extension: "mp4", arguments: [
+            "-vf", "scale=iw*\(scale):ih*\(scale):flags=neighbor", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+            "-crf", "12", "-movflags", "+faststart",
+        ], framesPerSecond: framesPerSecond)
+    }
+
+    /// One PNG: for each video a ground-truth row (frames left to right) above its sample row, with
+    /// 2-pixel separators; primed frames are marked by a white bar under them.
+    public static func writeContactSheet(groundTruth: [[UInt8]], samples: [[UInt8]], frames: Int, height: Int, width: Int,
+                                         primeFrames: Set<Int>, to path: String) throws {
+        precondition(groundTruth.count == samples.count)
+        let gap = 2, bar = 2
+        let sheetWidth = frames * (width + gap) + gap
+        let rowHeight = height + gap
+        let sheetHeight = samples.count * (2 * rowHeight + bar + gap) + gap
+        var sheet = [UInt8](repeating: 24, count: sheetWidth * sheetHeight * 3)
+        func blit(_ video: [UInt8], frame: Int, x0: Int, y0: Int) {
+            for y in 0..<height {
+                let source = ((frame * height + y) * width) * 3, target = ((y0 + y) * sheetWidth + x0) * 3
+                sheet.replaceSubrange(target..<(target + width * 3), with: video[source..<(source + width * 3)])
+            }
+        }
+        for (index, (truth, sample)) in zip(groundTruth, samples).enumerated() {
+            let top = gap + index * (2 * rowHeight + bar + gap)
+            for frame in 0..<frames {
+                let x0 = gap + frame * (width + gap)
+                blit(truth, frame: frame, x0: x0, y0: top)
+                blit(sample, frame: frame, x0: x0, y0: top + rowHeight)
+                if primeFrames.contains(frame) {
+                    for y in (top + 2 * rowHeight - gap)..<(top + 2 * rowHeight - gap + bar) {
+                        for x in x0..<(x0 + width) { for ch in 0..<3 { sheet[(y * sheetWidth + x) * 3 + ch] = 255 } }
+                    }
+                }
+            }
+        }
+        try FFmpeg.writePNG(sheet, width: sheetWidth, height: sheetHeight, to: path)
+    }
+
+    static func encode(_ video: [UInt8], frames: Int, height: Int, width: Int, to path: String, extension ext: String,
+                       arguments: [String], framesPerSecond: Int) throws {
+        precondition(video.count == frames * height * width * 3, "VideoExport: video size")
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid()).\(ext)").path
+        let result = try FFmpeg.run(["-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "\(width)x\(height)",
+                                     "-r", "\(framesPerSecond)", "-i", "-"] + arguments + [temporary], input: Data(video))
+        guard result.status == 0, FileManager.default.fileExists(atPath: temporary) else {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw TrainingError("\(path): ffmpeg could not encode the \(ext.uppercased()): \(result.reason)")
+        }
+        _ = try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.moveItem(atPath: temporary, toPath: path)
+    }
+}

@@ -1,0 +1,281 @@
+// vt mesh simulate: predicted step time, collective times, memory per chip and scaling efficiency of a config
+// on meshes of TPU-v3-like chips (MeshSimulator), sweeping layouts and α; `--calibrate` puts this machine in
+// the chip's place (α, β, sgemm peak and MFU measured now) and prints predicted vs measured.
+//
+// `vt mesh` is a command group so that later mesh tools (e.g. a placement viewer) sit beside `simulate`.
+
+import ArgumentParser
+import Distribution
+import Foundation
+import Training
+import VideoModel
+
+struct Mesh: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Device-mesh tools: simulate a config on a TPU-like pod.",
+        subcommands: [MeshSimulate.self])
+}
+
+struct MeshSimulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Predict step time, all-reduce times, memory per chip and scaling efficiency on a 2-D torus of TPU-like chips.",
+        discussion: """
+        Sweeps every data×model layout of each --mesh (or the --layout ones) and α over 0.5, 1, 2, 5 µs. \
+        Published chip figures and assumed ones are printed apart. With --calibrate (under mpirun) it measures \
+        this machine's α, β, sgemm peak and MFU instead and prints predicted vs measured local step times.
+        """)
+
+    @Option(help: "The YAML run config to simulate.") var config: String
+    @Option(help: "Torus shape(s) X×Y of chips, comma-separated, e.g. 8x8 or 4x4,8x8,32x32.") var mesh: String?
+    @Option(name: .customLong("layout"), help: "A data=D,model=M layout (repeatable); default: every factorisation of each mesh.")
+    var layouts: [String] = []
+    @Option(help: "The chip (known: tpu-v3).") var chip: String = "tpu-v3"
+    @Flag(help: "Print one JSON object instead of tables.") var json = false
+    @Option(name: .customLong("alpha-us"), help: "Per-hop latency α in µs, comma-separated (not published; default sweep 0.5,1,2,5).")
+    var alphaUs: String?
+    @Option(help: "Achievable model FLOP utilisation (assumed; default 0.5; with --calibrate, default: measured).")
+    var mfu: Double?
+    @Option(help: "Bytes per gradient value in memory and on the wire: 4 (fp32) or 2 (bf16).") var gradientBytes: Int = 4
+    @Option(help: "Bytes per activation value, stored and all-reduced: 4 (this implementation's fp32) or 2 (bf16).")
+    var activationBytes: Int = 4
+    @Option(help: "Override the config's global batch (e.g. to fill a larger pod).") var batch: Int?
+    @Option(help: "Override the config's accumulation steps.") var accumulationSteps: Int?
+    @Flag(help: "Measure this machine (α, β, sgemm peak, MFU; run under mpirun) and print predicted vs measured local runs.")
+    var calibrate = false
+    @Option(help: "With --calibrate: timed training steps after one warm-up.") var steps: Int = 2
+    @Option(help: "With --calibrate: a JSON array of measured steps {data, model, step_seconds, communication_seconds, peak_resident_bytes, source} to compare too.")
+    var measured: String?
+
+    func validate() throws {
+        if !calibrate && mesh == nil { throw ValidationError("give --mesh XxY (e.g. --mesh 8x8), or --calibrate to measure this machine") }
+        if calibrate && (mesh != nil || !layouts.isEmpty || alphaUs != nil) {
+            throw ValidationError("--calibrate measures this machine's own layouts; drop --mesh, --layout and --alpha-us (or run them without --calibrate)")
+        }
+        if let mfu, !(mfu > 0 && mfu <= 1) { throw ValidationError("--mfu must be in (0, 1] (got \(mfu))") }
+        if ![2, 4].contains(gradientBytes) { throw ValidationError("--gradient-bytes must be 4 (fp32) or 2 (bf16) (got \(gradientBytes))") }
+        if ![2, 4].contains(activationBytes) { throw ValidationError("--activation-bytes must be 4 (fp32) or 2 (bf16) (got \(activationBytes))") }
+        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
+        if let accumulationSteps, accumulationSteps < 1 { throw ValidationError("--accumulation-steps must be at least 1") }
+        if steps < 1 { throw ValidationError("--steps must be at least 1 (got \(steps))") }
+    }
+
+    func run() throws {
+        if calibrate { return try runCalibration() }
+        do {
+            var runConfig = try RunConfig.load(path: config)
+            if let batch { runConfig.training.batchSize = batch }
+            if let accumulationSteps { runConfig.training.accumulationSteps = accumulationSteps }
+            let meshes = try TorusShape.parseList(mesh!)
+            let chosen = try layouts.map { text -> MeshLayout in
+                meshes.count == 1 ? try MeshLayout.parse(text, on: meshes[0]) : try MeshLayout.parse(text)
+            }
+            let alphas = try alphaUs.map(Self.parseAlphas) ?? SimulationSettings.defaultAlphas
+            let settings = SimulationSettings(chip: try ChipSpec.named(chip), mfu: mfu ?? 0.5, mfuProvenance: .assumed,
+                                              alphas: alphas, gradientBytes: gradientBytes, activationBytes: activationBytes,
+                                              globalBatch: runConfig.training.batchSize,
+                                              accumulationSteps: runConfig.training.accumulationSteps)
+            let simulator = try MeshSimulator(config: runConfig.model, settings: settings)
+            let (predictions, rejected) = try simulator.sweep(meshes: meshes, layouts: chosen)
+            if json {
+                let report = SimulationReport(config: config, chip: settings.chip.name, globalBatch: settings.globalBatch,
+                                              accumulationSteps: settings.accumulationSteps, figures: simulator.figures,
+                                              parameters: simulator.cost.parameterCount,
+                                              shardedParameters: simulator.cost.shardedParameterCount,
+                                              forwardFlopsPerVideo: simulator.cost.forwardFlopsPerVideo,
+                                              trainingFlopsPerStep: FLOPCount.trainingStep(runConfig.model, batch: settings.globalBatch),
+                                              singleChipSeconds: simulator.singleChipSeconds,
+                                              predictions: predictions, rejected: rejected)
+                print(try Self.jsonText(report))
+            } else {
+                printTables(simulator, runConfig, predictions, rejected)
+            }
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    static func parseAlphas(_ text: String) throws -> [Double] {
+        let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil && $0! >= 0 }) else {
+            throw MeshSimulationError("--alpha-us '\(text)' is not a comma-separated list of µs ≥ 0 (e.g. 0.5,1,2,5)")
+        }
+        return values.map { $0! * 1e-6 }
+    }
+
+    static func jsonText<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(data: try encoder.encode(value), encoding: .utf8)!
+    }
+}
+
+/// The one JSON object of `vt mesh simulate --json`.
+struct SimulationReport: Encodable {
+    var config: String
+    var chip: String
+    var globalBatch: Int
+    var accumulationSteps: Int
+    var figures: [Figure]
+    var parameters: Int
+    var shardedParameters: Int
+    var forwardFlopsPerVideo: Double
+    var trainingFlopsPerStep: Double
+    var singleChipSeconds: Double
+    var predictions: [LayoutPrediction]
+    var rejected: [RejectedLayout]
+
+    enum CodingKeys: String, CodingKey {
+        case config, chip, figures, parameters, predictions, rejected
+        case globalBatch = "global_batch", accumulationSteps = "accumulation_steps"
+        case shardedParameters = "sharded_parameters", forwardFlopsPerVideo = "forward_flops_per_video"
+        case trainingFlopsPerStep = "training_flops_per_step", singleChipSeconds = "single_chip_compute_seconds"
+    }
+}
+
+// MARK: - Tables
+
+/// `12.3 µs`, `4.56 ms`, `1.23 s` (zero is `0`).
+func duration(_ seconds: Double) -> String {
+    if seconds == 0 { return "0" }
+    if seconds < 1e-3 { return String(format: "%.1f µs", seconds * 1e6) }
+    if seconds < 1 { return String(format: "%.2f ms", seconds * 1e3) }
+    return String(format: "%.3f s", seconds)
+}
+
+func gibibytes(_ bytes: Double) -> String { String(format: "%.2f GiB", bytes / 1073741824) }
+
+func padded(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+}
+
+extension MeshSimulate {
+    func printFigures(_ figures: [Figure]) {
+        print("figures (published = vendor/paper numbers; ASSUMED = chosen here, change with the flag named)")
+        for figure in figures {
+            let label = figure.provenance == .assumed ? "ASSUMED" : figure.provenance.rawValue
+            print("  " + padded(label, 10) + padded(figure.name, 36) + padded(figure.value, 46) + figure.source)
+        }
+    }
+
+    func printTables(_ simulator: MeshSimulator, _ runConfig: RunConfig, _ predictions: [LayoutPrediction],
+                     _ rejected: [RejectedLayout]) {
+        let cost = simulator.cost, settings = simulator.settings
+        print("vt mesh simulate: \(config) on \(settings.chip.name) chips (global batch \(settings.globalBatch), accumulation \(settings.accumulationSteps))")
+        print(String(format: "model: %@ parameters (%@ split by the model axis); forward %.2f TFLOP per video; training step %.1f TFLOP (DESIGN §7)",
+                     cost.parameterCount.formatted(), cost.shardedParameterCount.formatted(), cost.forwardFlopsPerVideo / 1e12,
+                     FLOPCount.trainingStep(runConfig.model, batch: settings.globalBatch) / 1e12))
+        print("one chip, compute only (the efficiency reference): " + duration(simulator.singleChipSeconds) + " per step")
+        print("")
+        printFigures(simulator.figures)
+        print("")
+        print("memory per chip: state (parameters + gradients + optimizer slots) + activations of one micro-batch, against "
+              + gibibytes(settings.chip.memoryBytes) + "; times per optimizer step")
+        let widths = [7, 19, 12, 8, 28, 14, 11, 7, 17, 17, 11]
+        func row(_ cells: [String]) -> String {
+            zip(cells, widths + [0]).map { $1 == 0 ? $0 : padded($0, $1) }.joined()
+        }
+        print(row(["mesh", "layout", "grid D/M", "videos", "memory/chip (GiB)", "verdict", "compute", "α µs",
+                   "grad all-reduce", "act all-reduces", "step", "efficiency"]))
+        for prediction in predictions {
+            let m = prediction.memory
+            let memory = String(format: "%.2f + %.2f = %.2f", (m.parameters + m.gradients + m.optimizer) / 1073741824,
+                                m.activations / 1073741824, m.total / 1073741824)
+            let grids = "\(prediction.dataGrid[0])x\(prediction.dataGrid[1])/\(prediction.modelGrid[0])x\(prediction.modelGrid[1])"
+            for (index, alpha) in prediction.alphas.enumerated() {
+                let lead = index == 0
+                    ? [prediction.mesh, "data=\(prediction.data),model=\(prediction.model)", grids, "\(prediction.videosPerChip)",
+                       memory, m.fits ? "fits" : "DOES NOT FIT", duration(prediction.computeSeconds)]
+                    : Array(repeating: "", count: 7)
+                print(row(lead + [String(format: "%g", alpha.alphaMicroseconds), duration(alpha.gradientAllReduceSeconds),
+                                  duration(alpha.activationAllReduceSeconds), duration(alpha.stepSeconds),
+                                  String(format: "%.3f", alpha.scalingEfficiency)]))
+            }
+        }
+        if predictions.isEmpty { print("(no legal layout; see below — e.g. raise --batch or pick another --mesh)") }
+        if !rejected.isEmpty {
+            print("")
+            print("not legal for this config:")
+            for item in rejected { print("  \(item.mesh) \(item.layout): \(item.reason)") }
+        }
+        print("")
+        print("grid D/M = the sub-torus of the data group (gradient all-reduce) / of the model group (activation all-reduces);"
+              + " efficiency = one chip's compute time / (chips × step time)")
+    }
+}
+
+// MARK: - Calibration
+
+extension MeshSimulate {
+    func runCalibration() throws {
+        do {
+            var runConfig = try RunConfig.load(path: config)
+            if let batch { runConfig.training.batchSize = batch }
+            if let accumulationSteps { runConfig.training.accumulationSteps = accumulationSteps }
+            let measurements = try measured.map(MeasuredStep.load) ?? []
+            let world = try MPIRuntime.world()
+            let quiet = json || world.rank != 0
+            if world.size == 1 {
+                if !quiet { note("note: 1 rank: no communication to fit; run under mpirun -np 2 (or 4) to measure α and β") }
+            }
+            let calibration = try MeshCalibration.run(config: runConfig, communicator: world, steps: steps, mfu: mfu,
+                                                      measurements: measurements, progress: { if !quiet { note($0) } })
+            guard world.rank == 0 else { return }
+            if json {
+                print(try Self.jsonText(CalibrationReport(config: config, calibration: calibration)))
+            } else {
+                printCalibration(calibration, runConfig)
+            }
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            if MPIRuntime.isLaunchedUnderMPI { MPIRuntime.abort(code: 1) }
+            throw ExitCode.failure
+        }
+    }
+
+    func printCalibration(_ calibration: Calibration, _ runConfig: RunConfig) {
+        print("vt mesh simulate --calibrate: \(config) on this machine, \(calibration.ranks) rank\(calibration.ranks == 1 ? "" : "s")"
+              + " (global batch \(runConfig.training.batchSize), accumulation \(runConfig.training.accumulationSteps))")
+        if !calibration.allReduceBytes.isEmpty {
+            print("MPI_Allreduce (median, slowest rank)       fit t = a + b·n (least squares weighted by 1/t²)")
+            let fit = calibration.link!
+            for (bytes, seconds) in zip(calibration.allReduceBytes, calibration.allReduceSeconds) {
+                let predicted = fit.intercept + fit.slope * Double(bytes)
+                print("  " + padded("\(bytes) B", 14) + padded(duration(seconds), 12) + "fit " + padded(duration(predicted), 12)
+                      + String(format: "%+.0f%%", 100 * (predicted - seconds) / seconds))
+            }
+        }
+        printFigures(calibration.figures)
+        print("")
+        print(padded("layout", 19) + padded("predicted compute", 19) + padded("comm", 11) + padded("step", 11) + padded("memory", 12)
+              + padded("measured step", 15) + padded("comm", 11) + padded("peak RSS", 12) + "step error / comm error / memory ratio")
+        for row in calibration.comparisons {
+            var line = padded("data=\(row.data),model=\(row.model)", 19) + padded(duration(row.predictedComputeSeconds), 19)
+                + padded(duration(row.predictedCommunicationSeconds), 11) + padded(duration(row.predictedStepSeconds), 11)
+                + padded(gibibytes(row.predictedMemoryBytes), 12)
+            if let measured = row.measured {
+                line += padded(duration(measured.stepSeconds), 15) + padded(measured.communicationSeconds.map(duration) ?? "—", 11)
+                    + padded(measured.peakResidentBytes.map(gibibytes) ?? "—", 12)
+                    + [row.stepError.map { String(format: "%+.1f%%", 100 * $0) } ?? "—",
+                       row.communicationError.map { String(format: "%+.0f%%", 100 * $0) } ?? "—",
+                       row.memoryRatio.map { String(format: "%.2f", $0) } ?? "—"].joined(separator: " / ")
+            } else {
+                line += "not measured (add it with --measured FILE)"
+            }
+            print(line)
+        }
+        print("")
+        print("memory = parameters + gradients + 2 optimizer slots + activations (fp32); peak RSS also holds the process itself"
+              + " (\(gibibytes(calibration.baselineResidentBytes)) before the model was built)")
+        if calibration.mfuProvenance == .measured {
+            print("compute is calibrated from this run's MFU; for a prediction of it, pass --mfu from a 1-rank run (vt bench or this command without mpirun)")
+        }
+    }
+}
+
+struct CalibrationReport: Encodable {
+    var config: String
+    var calibration: Calibration
+}
