@@ -38,6 +38,8 @@ public struct SaveReport: Sendable {
     public let url: URL
     public let bytes: Int
     public let seconds: Double
+    /// The file's write (data, checksums, metadata, fsync); the rest of `seconds` is the commit.
+    public let timings: CheckpointWriteTimings
     /// Checkpoints deleted by retention after this save.
     public let removed: [URL]
     public var megabytesPerSecond: Double { Double(bytes) / 1e6 / max(seconds, 1e-9) }
@@ -121,8 +123,9 @@ public final class CheckpointDirectory {
         } catch {
             throw CheckpointError(.saveFailed, file: final.path, "cannot create the checkpoint directory: \(error.localizedDescription)")
         }
+        var timings = CheckpointWriteTimings()
         do {
-            try CheckpointWriter.write(contents, to: temporary, hooks: hooks)
+            timings = try CheckpointWriter.write(contents, to: temporary, hooks: hooks)
             try Durability.rename(temporary, to: final.path)
             try Durability.fsync(path: url.path, isDirectory: true)
         } catch let error as CheckpointError {
@@ -133,8 +136,9 @@ public final class CheckpointDirectory {
         try Durability.writeAtomically(name + "\n", to: url.appendingPathComponent(Self.pointerName).path,
                                        temporary: url.appendingPathComponent(".\(Self.pointerName).tmp.\(pid)").path)
         let bytes = (try? FileManager.default.attributesOfItem(atPath: final.path)[.size] as? Int) ?? contents.tensorBytes
+        let seconds = Date().timeIntervalSince(start)  // retention is housekeeping, not part of the save
         let removed = try retention.map { try prune($0, protecting: contents.step) } ?? []
-        return SaveReport(url: final, bytes: bytes, seconds: Date().timeIntervalSince(start), removed: removed)
+        return SaveReport(url: final, bytes: bytes, seconds: seconds, timings: timings, removed: removed)
     }
 
     /// Deletes the checkpoints `policy` does not keep (never `protected`); returns them.

@@ -1,6 +1,7 @@
-// CheckpointFile: one checkpoint opened for reading — its root attributes (checked against their
-// checksum on open), its tensors read into a flat buffer by a parameter table (each dataset's shape and
-// CRC-32C checked as it is read), and a full verification pass for `vt inspect checkpoint`.
+// CheckpointFile: one checkpoint opened for reading — the user-block index verified before HDF5 opens
+// the file (size and metadata CRC), its root attributes (checked against their checksum), its tensors read
+// into a flat buffer by a parameter table (each dataset's shape and CRC-32C checked as it is read), and a
+// full verification pass for `vt inspect checkpoint`.
 //
 // Errors say which: `.unreadable` (missing, truncated, not HDF5), `.notACheckpoint`, `.damaged` (a
 // checksum disagrees; the dataset is named), `.mismatch` (sound, but another model or optimizer).

@@ -18,7 +18,6 @@
 //
 // Leaves out: a text form of the index (it is for machines; `vt inspect checkpoint` is for people).
 
-import Datasets
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -209,7 +208,7 @@ struct RawFile {
             while start < range.upperBound {
                 let end = min(range.upperBound, start + (4 << 20))
                 let piece = try read(start..<end)
-                crc = piece.withUnsafeBytes { CRC32C.checksum($0, continuing: crc) }
+                crc = piece.withUnsafeBytes { CRC32CChecksum.of($0, continuing: crc) }
                 start = end
             }
         }

@@ -32,6 +32,18 @@ enum Durability {
         }
     }
 
+    /// Throws unless the filesystem holding `path` has at least `bytes` available to this user (statvfs).
+    static func requireSpace(_ bytes: Int, for path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        var status = statvfs()
+        guard statvfs(directory.isEmpty ? "." : directory, &status) == 0 else { return }  // unknown: let the writes tell
+        let available = Int(status.f_bavail) * Int(status.f_frsize)
+        guard available >= bytes else {
+            throw CheckpointError(.saveFailed, file: path, String(format: "not enough space: the checkpoint needs about %.1f MB, the disk has %.1f MB free (No space left on device)",
+                                                                  Double(bytes) / 1e6, Double(available) / 1e6))
+        }
+    }
+
     /// rename(2): atomic replacement of `destination` within one filesystem.
     static func rename(_ source: String, to destination: String) throws {
         guard systemRename(source, destination) == 0 else {

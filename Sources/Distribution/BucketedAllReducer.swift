@@ -29,6 +29,13 @@ public struct AllReduceTimings: Equatable, Sendable {
     public var communicationSeconds: Double
     /// Launch → observed completion, per bucket.
     public var bucketSeconds: [Double]
+    /// Launch and completion of each bucket on the `monotonicSeconds()` clock (for timelines).
+    public var bucketIntervals: [(start: Double, end: Double)] = []
+
+    public static func == (a: AllReduceTimings, b: AllReduceTimings) -> Bool {
+        a.bucketCount == b.bucketCount && a.byteCount == b.byteCount && a.blockedSeconds == b.blockedSeconds
+            && a.communicationSeconds == b.communicationSeconds && a.bucketSeconds == b.bucketSeconds
+    }
     /// Communication hidden behind the caller's work.
     public var overlappedSeconds: Double { max(0, communicationSeconds - blockedSeconds) }
 }
@@ -195,7 +202,8 @@ private final class ReducerState: @unchecked Sendable {
         return AllReduceTimings(bucketCount: plan.buckets.count,
                                 byteCount: plan.buckets.reduce(0) { $0 + $1.byteCount },
                                 blockedSeconds: blocked, communicationSeconds: busy,
-                                bucketSeconds: plan.buckets.indices.map { completionTimes[$0] - launchTimes[$0] })
+                                bucketSeconds: plan.buckets.indices.map { completionTimes[$0] - launchTimes[$0] },
+                                bucketIntervals: plan.buckets.indices.map { (launchTimes[$0], completionTimes[$0]) })
     }
 
     // MARK: Communication thread (MPI only)
@@ -244,7 +252,8 @@ private final class ReducerState: @unchecked Sendable {
     }
 }
 
-func monotonicSeconds() -> Double {
+/// Seconds on CLOCK_MONOTONIC (the clock of `AllReduceTimings.bucketIntervals`).
+public func monotonicSeconds() -> Double {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
     return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9

@@ -15,7 +15,7 @@ public final class HDF5File: @unchecked Sendable {  // all mutable state is touc
     public let path: String
     private var id: hid_t  // -1 once closed
 
-    init(path: String, id: hid_t) {  // internal: HDF5File+UserBlock.swift creates files too
+    init(path: String, id: hid_t) {  // internal: HDF5File+Layout.swift creates files too
         self.path = path
         self.id = id
     }

@@ -1,11 +1,13 @@
 // MeshSimulator+Calibration: the simulator's cost model with this machine as the "chip" — α and β fitted
 // to MPI_Allreduce times measured now (OSU-style sweep, `measureAllReduce`), the per-rank sgemm peak measured
-// now (all ranks at once, so each rank's share of the cores), and the model's MFU (measured by a few
+// now (all ranks at once, so each rank's share of the cores; the better of a measurement before and after), and the model's MFU (measured by a few
 // data-parallel training steps, or given with --mfu) — then predicted vs measured step time, communication
 // time and memory of the local layouts of this world.
 //
 // Fit: t(n) = a + b·n by least squares weighted by 1/t² (relative error, so 4 KB and 64 MB count alike);
-// then, by the ring formula for the p ranks measured, α = a / 2(p−1) and β = b / (2(p−1)/p).
+// then, by the ring formula for the p ranks measured, α = a / 2(p−1) and β = b / (2(p−1)/p). One fit over all
+// sizes is reported; predictions use fits over consecutive ranges of 3 sizes (LinkModel), because on shared
+// memory the bus bandwidth rises to a peak near 1 MB and falls several-fold beyond the caches.
 // Measured steps come from `Trainer` on the world communicator (data = p, model = 1, the layout that runs
 // today). Other layouts (model > 1) get predictions and a hook: `MeasuredStep` records read from a JSON
 // file (`vt mesh simulate --calibrate --measured FILE`) are matched by (data, model).
@@ -16,24 +18,6 @@ import Kernels
 import VideoModel
 import Datasets
 import Distribution
-
-/// t = a + b·n fitted to all-reduce times, and the α, β of the ring formula it implies.
-public struct LinkFit: Codable, Equatable, Sendable {
-    public var ranks: Int
-    /// Seconds and seconds per byte of t = a + b·n.
-    public var intercept: Double
-    public var slope: Double
-    /// α (s) and β (s/byte) of 2(p−1)α + 2(p−1)/p·nβ.
-    public var alpha: Double
-    public var beta: Double
-    /// Largest |t − fit| / t over the points.
-    public var maxRelativeResidual: Double
-
-    enum CodingKeys: String, CodingKey {
-        case ranks, intercept, slope, alpha, beta
-        case maxRelativeResidual = "max_relative_residual"
-    }
-}
 
 /// One measured training step of a layout on this machine (the format `--measured FILE` reads: a JSON
 /// array of these, e.g. `[{"data":1,"model":2,"step_seconds":3.1,"communication_seconds":0.4,
@@ -130,7 +114,7 @@ public struct Calibration: Codable, Sendable {
     /// All-reduce sizes (bytes) and median MPI_Allreduce times (s, slowest rank); empty with 1 rank.
     public var allReduceBytes: [Int]
     public var allReduceSeconds: [Double]
-    public var link: LinkFit?
+    public var link: LinkModel?
     public var sgemmPeakFlopsPerRank: Double
     public var sgemmMethod: String
     public var mfu: Double
@@ -165,14 +149,31 @@ extension MeshSimulator {
         if intercept < 0 { intercept = 0; slope = sxy / sxx }
         let residual = zip(bytes, seconds).map { abs($1 - intercept - slope * $0) / $1 }.max() ?? 0
         let p = Double(ranks)
-        return LinkFit(ranks: ranks, intercept: intercept, slope: slope, alpha: intercept / (2 * (p - 1)),
-                       beta: slope / (2 * (p - 1) / p), maxRelativeResidual: residual)
+        return LinkFit(ranks: ranks, minBytes: bytes.min()!, maxBytes: bytes.max()!, intercept: intercept, slope: slope,
+                       alpha: intercept / (2 * (p - 1)), beta: slope / (2 * (p - 1) / p), maxRelativeResidual: residual)
+    }
+
+    /// The global fit plus fits over windows of `window` consecutive sizes (sorted) that share their end
+    /// sizes: [s0, s1, s2], [s2, s3, s4], …; a last window shorter than 2 sizes joins the one before it.
+    public static func fitLinkModel(bytes: [Double], seconds: [Double], ranks: Int, window: Int = 3) throws -> LinkModel {
+        let global = try fitAllReduce(bytes: bytes, seconds: seconds, ranks: ranks)
+        let points = zip(bytes, seconds).sorted { $0.0 < $1.0 }
+        guard window >= 2, points.count > window else { return LinkModel(global: global) }
+        var pieces: [LinkFit] = [], start = 0
+        while start < points.count - 1 {
+            var end = min(start + window - 1, points.count - 1)
+            if points.count - 1 - end == 1 { end = points.count - 1 }
+            let slice = points[start...end]
+            pieces.append(try fitAllReduce(bytes: slice.map(\.0), seconds: slice.map(\.1), ranks: ranks))
+            start = end
+        }
+        return LinkModel(global: global, pieces: pieces)
     }
 
     /// This machine as a chip: one rank's sgemm peak and share of memory, the fitted flat interconnect.
-    public static func localChip(sgemmPeakFlops: Double, ranks: Int, link: LinkFit?, memoryBytes: Double) -> ChipSpec {
+    public static func localChip(sgemmPeakFlops: Double, ranks: Int, link: LinkModel?, memoryBytes: Double) -> ChipSpec {
         ChipSpec(name: "local", peakFlops: sgemmPeakFlops, memoryBytes: memoryBytes / Double(ranks), memoryBandwidth: 0,
-                 interconnect: .flat(alpha: link?.alpha ?? 0, beta: link?.beta ?? 0), chipsPerPod: ranks,
+                 interconnect: .flat(link ?? .single(alpha: 0, beta: 0)), chipsPerPod: ranks,
                  podAllReduceBandwidth: nil,
                  figures: [Figure("peak compute", String(format: "%.1f GFLOP/s fp32 per rank", sgemmPeakFlops / 1e9), .measured,
                                   "OpenBLAS sgemm, all ranks at once"),
@@ -201,8 +202,8 @@ extension MeshSimulator {
 }
 
 public enum MeshCalibration {
-    /// All-reduce sizes of the sweep: 4 KB to 64 MB in steps of 4×.
-    public static let defaultSizes = stride(from: 12, through: 26, by: 2).map { 1 << $0 }
+    /// All-reduce sizes of the sweep: every power of two from 4 KB to 64 MB.
+    public static let defaultSizes = (12...26).map { 1 << $0 }
 
     /// Measures on every rank of `communicator` (collective: all ranks call it with the same arguments):
     /// `steps` timed data-parallel training steps after one warm-up, the all-reduce sweep, the sgemm peak.
@@ -212,6 +213,11 @@ public enum MeshCalibration {
                            progress: (String) -> Void = { _ in }) throws -> Calibration {
         let ranks = communicator.size
         let baseline = try communicator.allReduceMax(Double(Benchmark.peakResidentBytes()))
+        // The sgemm peak of one rank while every rank runs it (its share of the cores), before and after the
+        // rest; the better of the two, so a neighbour's burst on a shared machine does not halve it.
+        progress("measuring the sgemm peak on every rank at once")
+        try communicator.barrier()
+        let peakBefore = Benchmark.sgemmPeak(size: sgemmSize)
 
         // 1. Data-parallel training steps (the layout that runs today: data = ranks, model = 1).
         progress("timing 1 + \(steps) training steps on \(ranks) rank\(ranks == 1 ? "" : "s") (data=\(ranks),model=1)")
@@ -238,18 +244,19 @@ public enum MeshCalibration {
                                         source: "this calibration (Trainer, median of \(steps), slowest rank)")
 
         // 2. α and β from MPI_Allreduce times.
-        var link: LinkFit? = nil, points: [(Int, Double)] = []
+        var link: LinkModel? = nil, points: [(Int, Double)] = []
         if ranks > 1 {
             progress("all-reduce sweep over \(sizes.count) sizes, \(sizes.first! / 1024) KB to \(sizes.last! / 1048576) MB")
             let results = try measureAllReduce(communicator: communicator, sizes: sizes, iterations: iterations)
             points = results.map { ($0.bytes, $0.plainSeconds) }
-            link = try MeshSimulator.fitAllReduce(bytes: points.map { Double($0.0) }, seconds: points.map(\.1), ranks: ranks)
+            link = try MeshSimulator.fitLinkModel(bytes: points.map { Double($0.0) }, seconds: points.map(\.1), ranks: ranks)
         }
 
-        // 3. The sgemm peak of one rank while every rank runs it (its share of the cores).
-        progress("measuring the sgemm peak on every rank at once")
+        // 3. The sgemm peak again.
+        progress("measuring the sgemm peak on every rank at once, again")
         try communicator.barrier()
-        let peak = Benchmark.sgemmPeak(size: sgemmSize)
+        let peakAfter = Benchmark.sgemmPeak(size: sgemmSize)
+        let peak = peakAfter.gflops >= peakBefore.gflops ? peakAfter : peakBefore
         let peakFlops = try communicator.allReduceSum(peak.gflops * 1e9) / Double(ranks)
 
         let chip = MeshSimulator.localChip(sgemmPeakFlops: peakFlops, ranks: ranks, link: link,
@@ -265,14 +272,26 @@ public enum MeshCalibration {
         figures.append(Figure("achievable MFU", String(format: "%.3f", usedMFU), provenance,
                               mfu == nil ? "this run: FLOPs / ((step − communication) × sgemm peak); compute is calibrated, not predicted"
                                          : String(format: "--mfu (this run measured %.3f)", measuredMFU)))
-        if let link {
-            figures.append(Figure("α", String(format: "%.2f µs", link.alpha * 1e6), .measured,
-                                  String(format: "a/2(p−1), a = %.1f µs", link.intercept * 1e6)))
-            figures.append(Figure("β", String(format: "1/%.2f GB/s", 1 / link.beta / 1e9), .measured,
-                                  String(format: "b/(2(p−1)/p), b = %.3f ns/B; max residual %.0f%%", link.slope * 1e9, link.maxRelativeResidual * 100)))
+        if let fit = link?.global {
+            figures.append(Figure("α (one fit, all sizes)", String(format: "%.2f µs", fit.alpha * 1e6), .measured,
+                                  String(format: "a/2(p−1), a = %.1f µs", fit.intercept * 1e6)))
+            figures.append(Figure("β (one fit, all sizes)", String(format: "1/%.2f GB/s", 1 / fit.beta / 1e9), .measured,
+                                  String(format: "b/(2(p−1)/p), b = %.3f ns/B; max residual %.0f%%", fit.slope * 1e9, fit.maxRelativeResidual * 100)))
+            for piece in link!.pieces {
+                figures.append(Figure("α, β for \(byteSize(piece.minBytes))–\(byteSize(piece.maxBytes))",
+                                      String(format: "%.2f µs, 1/%.2f GB/s", piece.alpha * 1e6, 1 / piece.beta / 1e9), .measured,
+                                      String(format: "fit over 3 sizes (max residual %.0f%%); used for messages in this range", piece.maxRelativeResidual * 100)))
+            }
         }
         return Calibration(ranks: ranks, allReduceBytes: points.map(\.0), allReduceSeconds: points.map(\.1), link: link,
                            sgemmPeakFlopsPerRank: peakFlops, sgemmMethod: peak.method, mfu: usedMFU, mfuProvenance: provenance,
                            baselineResidentBytes: baseline, comparisons: comparisons, figures: figures)
     }
+}
+
+/// `4 KB`, `1 MB`, `64 MB` (powers of 1024).
+func byteSize(_ bytes: Double) -> String {
+    if bytes >= 1048576 { return String(format: "%g MB", bytes / 1048576) }
+    if bytes >= 1024 { return String(format: "%g KB", bytes / 1024) }
+    return String(format: "%g B", bytes)
 }

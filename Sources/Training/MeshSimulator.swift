@@ -64,8 +64,57 @@ public struct Figure: Codable, Equatable, Sendable {
 public enum Interconnect: Equatable, Sendable {
     /// A 2-D torus of point-to-point links: β of a group follows from the links it drives.
     case torus(linkBandwidth: Double, linksPerChip: Int)
-    /// A flat network with one fitted (α, β) (this machine's shared-memory MPI): every group uses the ring formula.
-    case flat(alpha: Double, beta: Double)
+    /// A flat network with fitted (α, β) (this machine's shared-memory MPI): every group uses the ring formula.
+    case flat(LinkModel)
+}
+
+/// t = a + b·n fitted to all-reduce times over a range of sizes, and the α, β of the ring formula it implies.
+public struct LinkFit: Codable, Equatable, Sendable {
+    public var ranks: Int
+    /// The sizes (bytes) the fit covers.
+    public var minBytes: Double
+    public var maxBytes: Double
+    /// Seconds and seconds per byte of t = a + b·n.
+    public var intercept: Double
+    public var slope: Double
+    /// α (s) and β (s/byte) of 2(p−1)α + 2(p−1)/p·nβ.
+    public var alpha: Double
+    public var beta: Double
+    /// Largest |t − fit| / t over the points.
+    public var maxRelativeResidual: Double
+
+    public init(ranks: Int, minBytes: Double = 0, maxBytes: Double = .infinity, intercept: Double, slope: Double,
+                alpha: Double, beta: Double, maxRelativeResidual: Double) {
+        self.ranks = ranks; self.minBytes = minBytes; self.maxBytes = maxBytes; self.intercept = intercept
+        self.slope = slope; self.alpha = alpha; self.beta = beta; self.maxRelativeResidual = maxRelativeResidual
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ranks, intercept, slope, alpha, beta
+        case minBytes = "min_bytes", maxBytes = "max_bytes", maxRelativeResidual = "max_relative_residual"
+    }
+}
+
+/// Measured α-β: one fit over every size, and fits over consecutive size ranges. Shared-memory all-reduce is
+/// not one straight line (bandwidth falls several-fold once messages leave the caches), so a message of n
+/// bytes is costed with the piece whose range holds n (the nearest piece outside them).
+public struct LinkModel: Codable, Equatable, Sendable {
+    public var global: LinkFit
+    public var pieces: [LinkFit]
+
+    public init(global: LinkFit, pieces: [LinkFit] = []) { self.global = global; self.pieces = pieces }
+
+    /// One (α, β) for every size.
+    public static func single(alpha: Double, beta: Double, ranks: Int = 2) -> LinkModel {
+        LinkModel(global: LinkFit(ranks: ranks, intercept: 0, slope: 0, alpha: alpha, beta: beta, maxRelativeResidual: 0))
+    }
+
+    public func fit(forBytes n: Double) -> LinkFit {
+        guard let first = pieces.first, let last = pieces.last else { return global }
+        if n <= first.minBytes { return first }
+        if n >= last.maxBytes { return last }
+        return pieces.first { n >= $0.minBytes && n <= $0.maxBytes } ?? global
+    }
 }
 
 public struct ChipSpec: Equatable, Sendable {
@@ -315,7 +364,8 @@ public struct SimulationSettings: Sendable {
     /// Achievable model FLOP utilisation of the chip (assumed unless measured).
     public var mfu: Double
     public var mfuProvenance: Provenance
-    /// Per-hop latencies to sweep (seconds). Ignored for a `.flat` interconnect (its α is fitted).
+    /// Per-hop latencies to sweep (seconds). Ignored for a `.flat` interconnect (its α is fitted; the
+    /// predictions report the global fit's α).
     public var alphas: [Double]
     /// Bytes per gradient value, in memory and on the wire (4 fp32, 2 bf16).
     public var gradientBytes: Int
@@ -454,8 +504,9 @@ public struct MeshSimulator: Sendable {
     /// Time of one all-reduce of `bytes` over a group occupying a `grid` of chips.
     public func allReduceSeconds(bytes: Double, grid: (x: Int, y: Int), alpha: Double) -> Double {
         switch settings.chip.interconnect {
-        case .flat(let fittedAlpha, let beta):
-            return AllReduceCost.ring(ranks: grid.x * grid.y, bytes: bytes, alpha: fittedAlpha, beta: beta)
+        case .flat(let link):
+            let fit = link.fit(forBytes: bytes)
+            return AllReduceCost.ring(ranks: grid.x * grid.y, bytes: bytes, alpha: fit.alpha, beta: fit.beta)
         case .torus(let linkBandwidth, _):
             if grid.x == 1 || grid.y == 1 {
                 // A ring along one torus axis: the 2 links of that axis (one each way).
@@ -485,7 +536,7 @@ public struct MeshSimulator: Sendable {
             activations: cost.activationBytes(microBatch: microBatch, model: layout.model, bytesPerValue: settings.activationBytes),
             capacity: chip.memoryBytes)
         let alphas: [Double]
-        if case .flat(let fitted, _) = chip.interconnect { alphas = [fitted] } else { alphas = settings.alphas }
+        if case .flat(let link) = chip.interconnect { alphas = [link.global.alpha] } else { alphas = settings.alphas }
         let reference = singleChipSeconds
         let byAlpha = alphas.map { alpha -> AlphaPrediction in
             let gradient = allReduceSeconds(bytes: gradientBytes, grid: placement.dataGrid, alpha: alpha)
@@ -552,9 +603,9 @@ public struct MeshSimulator: Sendable {
                                       String(format: "all %d links; cf. %.0f TB/s / %d chips = %.0f GB/s per chip", links, $0 / 1e12,
                                              settings.chip.chipsPerPod, $0 / Double(settings.chip.chipsPerPod) / 1e9)
                                   } ?? "all links"))
-        case .flat(let alpha, let beta):
-            figures.append(Figure("α", String(format: "%.2f µs", alpha * 1e6), .measured, "fit of MPI_Allreduce times, ring formula"))
-            figures.append(Figure("β", String(format: "1/%.2f GB/s", 1 / beta / 1e9), .measured, "fit of MPI_Allreduce times, ring formula"))
+        case .flat(let link):
+            figures.append(Figure("α", String(format: "%.2f µs", link.global.alpha * 1e6), .measured, "fit of MPI_Allreduce times, ring formula"))
+            figures.append(Figure("β", String(format: "1/%.2f GB/s", 1 / link.global.beta / 1e9), .measured, "fit of MPI_Allreduce times, ring formula"))
         }
         figures.append(Figure("gradient bytes / value", "\(settings.gradientBytes)", .assumed, "--gradient-bytes (4 fp32, 2 bf16)"))
         figures.append(Figure("activation bytes / value", "\(settings.activationBytes)", .assumed,

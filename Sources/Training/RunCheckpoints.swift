@@ -125,8 +125,9 @@ public final class RunCheckpoints {
             do {
                 report = try directory.save(trainer.checkpointContents(mesh: mesh), retention: retention)
                 let r = report!
-                log(String(format: "checkpoint: %@ (%@, %.1f MB in %.3f s, %.0f MB/s)", r.url.path, reason,
-                           Double(r.bytes) / 1e6, r.seconds, r.megabytesPerSecond)
+                log(String(format: "checkpoint: %@ (%@, %.1f MB in %.3f s, %.0f MB/s: checksums %.3f, data %.3f, metadata %.3f, fsync %.3f, commit %.3f)",
+                           r.url.path, reason, Double(r.bytes) / 1e6, r.seconds, r.megabytesPerSecond, r.timings.checksums,
+                           r.timings.data, r.timings.metadata, r.timings.fsync, r.seconds - r.timings.total)
                     + (r.removed.isEmpty ? "" : "; removed \(r.removed.map(\.lastPathComponent).joined(separator: ", "))"))
                 saves.append(r)
             } catch let error as CheckpointError {

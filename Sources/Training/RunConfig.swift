@@ -68,11 +68,14 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var data: DataSettings
     /// When to save checkpoints, how many to keep, where (CheckpointSettings.swift).
     public var checkpoint: CheckpointSettings
+    /// How data-parallel ranks communicate (DistributionSettings.swift).
+    public var distribution: DistributionSettings
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case model, optimizer, training, data, checkpoint }
+    enum CodingKeys: String, CodingKey, CaseIterable { case model, optimizer, training, data, checkpoint, distribution }
 
     public init(model: ModelConfig, optimizer: OptimizerConfig, training: TrainingSettings, data: DataSettings = DataSettings(),
-                checkpoint: CheckpointSettings = CheckpointSettings()) {
+                checkpoint: CheckpointSettings = CheckpointSettings(), distribution: DistributionSettings = DistributionSettings()) {
+        self.distribution = distribution
         self.model = model; self.optimizer = optimizer; self.training = training; self.data = data
         self.checkpoint = checkpoint
     }
@@ -85,6 +88,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         training = try c.decode(TrainingSettings.self, forKey: .training)
         data = try c.decodeIfPresent(DataSettings.self, forKey: .data) ?? DataSettings()
         checkpoint = try c.decodeIfPresent(CheckpointSettings.self, forKey: .checkpoint) ?? CheckpointSettings()
+        distribution = try c.decodeIfPresent(DistributionSettings.self, forKey: .distribution) ?? DistributionSettings()
     }
 
     public static func load(path: String) throws -> RunConfig {
@@ -108,6 +112,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
             throw ConfigError("data.synthetic_videos: must be at least 1 (got \(data.syntheticVideos))")
         }
         try checkpoint.validate()
+        try distribution.validate()
     }
 
     /// The resolved config as YAML-compatible JSON text (stored in checkpoints and logged at start).

@@ -2,17 +2,21 @@
 // (chrome://tracing or https://ui.perfetto.dev open it). One file per rank: timeline-rank<R>.json.
 
 import Foundation
+import Distribution
 
 public final class Timeline {
     public let rank: Int
-    private let origin = DispatchTime.now().uptimeNanoseconds
+    private let origin = monotonicSeconds()
     private let lock = NSLock()
     private var events: [String] = []
 
     public init(rank: Int) { self.rank = rank }
 
     /// Microseconds since the timeline started.
-    public func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds - origin) / 1000 }
+    public func now() -> Double { (monotonicSeconds() - origin) * 1e6 }
+
+    /// Microseconds since the timeline started of a `monotonicSeconds()` reading.
+    public func microseconds(_ monotonic: Double) -> Double { (monotonic - origin) * 1e6 }
 
     /// Records a complete span [start, end) in microseconds on lane `thread` (0 compute, 1 communication).
     public func span(_ name: String, category: String, start: Double, end: Double, thread: Int = 0, step: Int) {

@@ -81,16 +81,18 @@ extension Trainer {
         return notes
     }
 
-    /// Copies rank 0's parameters, optimizer slots and steps to every rank (after rank 0 restored them).
+    /// Copies rank 0's optimizer slots, steps and parameters to every rank (after rank 0 restored them),
+    /// and verifies the cross-rank parameter checksum.
     public func broadcastState() throws {
         guard communicator.size > 1 else { return }
-        for buffer in [model.parameters] + optimizer.slots {
+        for buffer in optimizer.slots {
             try communicator.broadcast(UnsafeMutableBufferPointer(start: buffer.pointer, count: buffer.count), root: 0)
         }
         var steps = [Int64(step), Int64(optimizer.step)]
         try steps.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
         step = Int(steps[0])
         optimizer.step = Int(steps[1])
+        try synchronizeParameters()
     }
 
     // MARK: Comparing configs

@@ -17,7 +17,12 @@ public struct StepMetrics: Sendable {
     public var learningRate: Double
     public var gradientNorm: Double
     public var stepSeconds: Double
+    /// Seconds this rank waited for gradient communication after its backward finished.
     public var communicationSeconds: Double
+    /// Seconds during which some gradient bucket was being reduced (mostly hidden behind backward).
+    public var communicationBusySeconds: Double = 0
+    /// Cross-rank parameter checksum, when it was verified after this step.
+    public var parameterChecksum: UInt64? = nil
     public var examples: Int
     public var phases: PhaseTimes
     public var optimizerSeconds: Double
@@ -39,6 +44,12 @@ public final class Trainer {
     private let prefetcher: ClipPrefetcher
     /// Seconds the last step waited for its clips (0 when the background read was done in time).
     public private(set) var lastDataWaitSeconds = 0.0
+    /// Sums gradients over the data ranks bucket by bucket while backward runs (nil for one rank).
+    let reducer: BucketedAllReducer?
+    /// Ends the job when a step stalls (a dead or hung rank); nil for one rank.
+    let stallDetector: StallDetector?
+    /// Per-rank compute/communication spans, when requested (`vt train --timeline DIR`).
+    public var timeline: Timeline?
 
     public init(config: RunConfig, source: VideoSource, communicator: any Communicator = LocalCommunicator()) throws {
         try config.validate()
@@ -66,9 +77,30 @@ public final class Trainer {
         prefetcher = ClipPrefetcher(source: source, frameCount: config.model.frames,
                                     capacity: microBatch * training.accumulationSteps)
         if ranks > 1 {
-            // Every rank starts from rank 0's parameters.
-            try communicator.broadcast(UnsafeMutableBufferPointer(start: model.parameters.pointer, count: model.parameters.count), root: 0)
+            reducer = try BucketedAllReducer(communicator: communicator, plan: BucketPlan(
+                table: model.layout.table, bucketBytes: Int(config.distribution.bucketMegabytes * 1_000_000)))
+            let rank = communicator.rank
+            stallDetector = config.distribution.stallTimeoutSeconds > 0
+                ? StallDetector(timeout: config.distribution.stallTimeoutSeconds) { message in
+                    FileHandle.standardError.write(Data("error: rank \(rank): \(message); ending the job\n".utf8))
+                    MPIRuntime.abort(code: 3)
+                }
+                : nil
+            // Every rank starts from rank 0's parameters, and checks that it does.
+            try synchronizeParameters()
+        } else {
+            reducer = nil
+            stallDetector = nil
         }
+    }
+
+    deinit { stallDetector?.stop() }
+
+    /// Broadcasts rank 0's parameters and verifies the cross-rank checksum (at start and after resume).
+    public func synchronizeParameters() throws {
+        guard communicator.size > 1 else { return }
+        try communicator.broadcast(UnsafeMutableBufferPointer(start: model.parameters.pointer, count: model.parameters.count), root: 0)
+        try ParameterChecksum.verify(model.parameters, communicator: communicator, step: step)
     }
 
     /// Runs global step `step` (0-based) and advances.
@@ -85,21 +117,46 @@ public final class Trainer {
         let videos = try prefetcher.batch(key: step, clips: clips(examples))
         lastDataWaitSeconds = prefetcher.waitSeconds
         prefetcher.prefetch(key: step + 1, clips: clips(sampler.examples(step: step + 1, rank: communicator.rank, ranks: communicator.size)))
-        for micro in 0..<config.training.accumulationSteps {
+        let accumulation = config.training.accumulationSteps
+        for micro in 0..<accumulation {
             let part = examples[(micro * microBatch)..<((micro + 1) * microBatch)]
+            let computeStart = monotonicSeconds()
             let result = model.forward(videos: videos.baseAddress! + micro * microBatch * clipBytes, slices: part.map(\.slice),
                                        mode: .training, lossNormalizer: Double(config.training.batchSize))
-            model.backward()
+            if let reducer, micro == accumulation - 1 {
+                // The last micro-batch's backward finishes each gradient: reduce it across ranks at once.
+                try reducer.begin(gradients: UnsafeMutableBufferPointer(start: model.gradients.pointer, count: model.gradients.count))
+                var readinessError: Error? = nil
+                model.onGradientsReady = { indices in
+                    do { for index in indices { try reducer.markReady(index) } } catch { readinessError = readinessError ?? error }
+                }
+                model.backward()
+                model.onGradientsReady = nil
+                if let readinessError { throw readinessError }
+            } else {
+                model.backward()
+            }
+            timeline?.span("forward+backward \(micro)", category: "compute", start: timeline!.microseconds(computeStart),
+                           end: timeline!.now(), step: step)
             lossSum += result.videoLosses.reduce(0, +)
             phases.encoder += model.phaseTimes.encoder; phases.decoder += model.phaseTimes.decoder
             phases.head += model.phaseTimes.head; phases.backward += model.phaseTimes.backward
         }
-        var communication = 0.0
-        if communicator.size > 1 {
-            var comm = Stopwatch()
-            try communicator.allReduceSum(UnsafeMutableBufferPointer(start: model.gradients.pointer, count: model.gradients.count))
+        var communication = 0.0, busy = 0.0
+        if let reducer {
+            let waitStart = monotonicSeconds()
+            let result = try reducer.finish()
             lossSum = try communicator.allReduceSum(lossSum)
-            communication = comm.lap()
+            communication = monotonicSeconds() - waitStart
+            busy = result.communicationSeconds
+            if let timeline {
+                timeline.span("wait for gradients", category: "communication", start: timeline.microseconds(waitStart),
+                              end: timeline.now(), step: step)
+                for (index, interval) in result.bucketIntervals.enumerated() {
+                    timeline.span("all-reduce bucket \(index)", category: "communication", start: timeline.microseconds(interval.start),
+                                  end: timeline.microseconds(interval.end), thread: 1, step: step)
+                }
+            }
         }
         var optimizerClock = Stopwatch()
         let norm = Optimizer.globalNorm(model.gradients)
@@ -107,8 +164,17 @@ public final class Trainer {
         optimizer.apply(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate, gradientScale: scale)
         let optimizerSeconds = optimizerClock.lap()
         step += 1
-        return StepMetrics(step: step, loss: lossSum / Double(config.training.batchSize), learningRate: learningRate,
-                           gradientNorm: norm, stepSeconds: clock.lap(), communicationSeconds: communication,
-                           examples: config.training.batchSize, phases: phases, optimizerSeconds: optimizerSeconds)
+        var checksum: UInt64? = nil
+        let every = config.distribution.checksumEvery
+        if communicator.size > 1 && every > 0 && step % every == 0 {
+            checksum = try ParameterChecksum.verify(model.parameters, communicator: communicator, step: step)
+        }
+        stallDetector?.beat("step \(step)")
+        var metrics = StepMetrics(step: step, loss: lossSum / Double(config.training.batchSize), learningRate: learningRate,
+                                  gradientNorm: norm, stepSeconds: clock.lap(), communicationSeconds: communication,
+                                  examples: config.training.batchSize, phases: phases, optimizerSeconds: optimizerSeconds)
+        metrics.communicationBusySeconds = busy
+        metrics.parameterChecksum = checksum
+        return metrics
     }
 }

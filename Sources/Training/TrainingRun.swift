@@ -44,6 +44,9 @@ public final class TrainingRun {
         var history: [StepMetrics] = []
         var smoothedRate = 0.0
         stoppedBySignal = nil
+        if isLeader && trainer.step >= steps {
+            log("already at step \(trainer.step), which reaches --steps \(steps): nothing to train")
+        }
         while trainer.step < steps {
             if let signal = try agreedStopSignal() {
                 stoppedBySignal = signal

@@ -53,9 +53,13 @@ struct CheckpointOptions: ParsableArguments {
         return (checkpoints, resumed)
     }
 
-    /// SIGTERM/SIGINT: finish the step, save, exit cleanly; a second signal exits at once.
+    /// SIGTERM/SIGINT: finish the step, save, exit cleanly; a second signal exits at once. Installed before
+    /// MPI starts, so the launcher's rank variable decides who says so (mpirun and srun signal every rank).
     func installStopSignals() -> StopSignals {
-        StopSignals { signal in
+        let environment = ProcessInfo.processInfo.environment
+        let rank = environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"] ?? environment["PMI_RANK"] ?? "0"
+        return StopSignals { signal in
+            guard rank == "0" else { return }
             note("\n\(StopSignals.name(signal)) received: finishing this step, then saving a checkpoint and exiting (send it again to exit at once)")
         }
     }

@@ -239,12 +239,15 @@ extension MeshSimulate {
         print("vt mesh simulate --calibrate: \(config) on this machine, \(calibration.ranks) rank\(calibration.ranks == 1 ? "" : "s")"
               + " (global batch \(runConfig.training.batchSize), accumulation \(runConfig.training.accumulationSteps))")
         if !calibration.allReduceBytes.isEmpty {
-            print("MPI_Allreduce (median, slowest rank)       fit t = a + b·n (least squares weighted by 1/t²)")
-            let fit = calibration.link!
+            let link = calibration.link!
+            print("MPI_Allreduce on \(calibration.ranks) ranks (median, slowest rank) and t = a + b·n fitted by least squares weighted by 1/t²")
+            print("  " + padded("bytes", 12) + padded("measured", 12) + padded("one fit", 20) + "fit over its size range (used)")
             for (bytes, seconds) in zip(calibration.allReduceBytes, calibration.allReduceSeconds) {
-                let predicted = fit.intercept + fit.slope * Double(bytes)
-                print("  " + padded("\(bytes) B", 14) + padded(duration(seconds), 12) + "fit " + padded(duration(predicted), 12)
-                      + String(format: "%+.0f%%", 100 * (predicted - seconds) / seconds))
+                let n = Double(bytes), global = link.global.intercept + link.global.slope * n
+                let piece = link.fit(forBytes: n), local = piece.intercept + piece.slope * n
+                print("  " + padded("\(bytes)", 12) + padded(duration(seconds), 12)
+                      + padded(duration(global) + String(format: " (%+.0f%%)", 100 * (global - seconds) / seconds), 20)
+                      + duration(local) + String(format: " (%+.0f%%)", 100 * (local - seconds) / seconds))
             }
         }
         printFigures(calibration.figures)

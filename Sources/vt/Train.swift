@@ -3,6 +3,7 @@ import Foundation
 import Kernels
 import Training
 import Datasets
+import Distribution
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train a model from a YAML config.")
@@ -12,6 +13,7 @@ struct Train: ParsableCommand {
     @Option(help: "Folder for metrics.jsonl (default: runs/<config name>).") var runDir: String?
     @OptionGroup var checkpointOptions: CheckpointOptions
     @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var distributionOptions: DistributionOptions
 
     func validate() throws {
         if let steps, steps < 0 { throw ValidationError("--steps must be at least 0 (got \(steps))") }
@@ -19,23 +21,41 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        var world: (any Communicator)? = nil
         do {
             MatMul.configureThreads()
             let stopSignals = checkpointOptions.installStopSignals()  // first: a signal during setup stops cleanly too
-            let runConfig = try checkpointOptions.apply(to: dataOptions.apply(to: RunConfig.load(path: config)), configPath: config)
+            let ranks = try RunWorld()
+            world = ranks.world
+            let note = ranks.say
+            let runConfig = try ranks.agree("reading the config") {
+                try checkpointOptions.apply(to: dataOptions.apply(to: RunConfig.load(path: config)), configPath: config)
+            }
+            let mesh = try ranks.agree("laying out the mesh") { try ranks.mesh(options: distributionOptions, config: runConfig) }
             let name = URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent
             let directory = URL(fileURLWithPath: runDir ?? "runs/\(name)")
             let model = runConfig.model
             note("vt train: \(config) → \(directory.path)")
             note("model: \(model.frames)×\(model.height)×\(model.width), subscale \(model.subscale), d \(model.hiddenSize), \(model.heads)×\(model.headSize) heads, \(model.encoderLayers)+\(model.decoderLayers) layers; global batch \(runConfig.training.batchSize)")
-            let source = try dataOptions.trainingSource(runConfig, log: note)
-            let trainer = try Trainer(config: runConfig, source: source)
+            if ranks.world.size > 1 {
+                note("mesh: \(mesh.shape) on \(ranks.world.size) ranks (2-D torus); \(Parallel.workers) worker threads per rank")
+            }
+            let source = try ranks.agree("opening the data") { try dataOptions.trainingSource(runConfig, log: note) }
+            let trainer = try ranks.agree("building the model") {
+                try Trainer(config: runConfig, source: source, communicator: mesh.dataAxis)
+            }
+            if distributionOptions.timeline != nil { trainer.timeline = Timeline(rank: ranks.world.rank) }
             note("parameters: \(trainer.model.layout.table.parameterCount)")
             let (checkpoints, resumedFrom) = try checkpointOptions.start(trainer: trainer, configPath: config)
             let run = try TrainingRun(trainer: trainer, runDirectory: directory, checkpoints: checkpoints, resumedFrom: resumedFrom, log: note)
             run.stopSignals = stopSignals
             let history = try run.run(until: steps ?? runConfig.training.steps)
             checkpointOptions.reportStop(run, configPath: config)
+            if let folder = distributionOptions.timeline, let timeline = trainer.timeline {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                try timeline.write(to: URL(fileURLWithPath: folder).appendingPathComponent("timeline-rank\(ranks.world.rank).json"))
+                note("timeline: \(folder)/timeline-rank<R>.json (open in chrome://tracing or ui.perfetto.dev)")
+            }
             if let first = history.first, let last = history.last {
                 let head = history.prefix(10).map(\.bitsPerDim).reduce(0, +) / Double(min(10, history.count))
                 let tail = history.suffix(10).map(\.bitsPerDim).reduce(0, +) / Double(min(10, history.count))
@@ -43,7 +63,7 @@ struct Train: ParsableCommand {
                             last.step - first.step + 1, head, tail, directory.appendingPathComponent("metrics.jsonl").path))
             }
         } catch {
-            throw fail(error)
+            throw failDistributed(error, world: world)
         }
     }
 }

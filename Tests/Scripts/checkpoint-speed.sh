@@ -40,5 +40,9 @@ for round in $(seq 1 "$rounds"); do
     rm -f "$work/source.bin" "$work/raw.bin"; sync
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-save=$(median "${saves[@]}"); raw=$(median "${raws[@]}")
-echo "median: save $save MB/s, raw $raw MB/s → $(awk -v s="$save" -v r="$raw" 'BEGIN { printf "%.0f%%", 100 * s / r }') of raw (target ≥ 50%)"
+best() { printf '%s\n' "$@" | sort -n | tail -1; }
+ratio() { awk -v s="$1" -v r="$2" 'BEGIN { printf "%.0f%%", 100 * s / r }'; }
+ratios=(); for i in "${!saves[@]}"; do ratios+=("$(awk -v s="${saves[$i]}" -v r="${raws[$i]}" 'BEGIN { printf "%.0f", 100 * s / r }')"); done
+echo "best:   save $(best "${saves[@]}") MB/s, raw $(best "${raws[@]}") MB/s → $(ratio "$(best "${saves[@]}")" "$(best "${raws[@]}")") of raw"
+echo "median: save $(median "${saves[@]}") MB/s, raw $(median "${raws[@]}") MB/s → $(ratio "$(median "${saves[@]}")" "$(median "${raws[@]}")") of raw;" \
+     "median of the per-round ratios $(median "${ratios[@]}")% (target ≥ 50%)"

@@ -24,7 +24,7 @@ struct CommandLineTests {
         let text = Self.config.replacingOccurrences(of: original, with: replacement)
         let path = directory.appendingPathComponent("bad.yaml")
         try text.write(to: path, atomically: true, encoding: .utf8)
-        let result = try runVT(["train", "--config", path.path, "--run-dir", directory.path])
+        let result = try runVT(["train", "--config", path.path, "--run-dir", directory.path, "--checkpoint-dir", directory.path])
         if original == "heads: 2" {
             // 3 heads are a legal change: the run must start and finish.
             #expect(result.status == 0, "\(result.output)")

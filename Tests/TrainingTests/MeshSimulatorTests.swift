@@ -196,9 +196,34 @@ import Distribution
         #expect(throws: MeshSimulationError.self) { try MeshSimulator.fitAllReduce(bytes: [4096], seconds: [1e-5], ranks: 2) }
     }
 
+    @Test func piecewiseFitFollowsABandwidthThatFallsWithSize() throws {
+        // 2 ranks: 2 µs latency; 8 GB/s bus bandwidth up to 1 MB, 2 GB/s beyond (caches exhausted).
+        let sizes = MeshCalibration.defaultSizes.map(Double.init)
+        func time(_ n: Double) -> Double { n <= Double(1 << 20) ? 4e-6 + n / 8e9 : 4e-6 + Double(1 << 20) / 8e9 + (n - Double(1 << 20)) / 2e9 }
+        let link = try MeshSimulator.fitLinkModel(bytes: sizes, seconds: sizes.map(time), ranks: 2)
+        #expect(link.pieces.count == 7)
+        #expect(link.pieces.first!.minBytes == 4096 && link.pieces.last!.maxBytes == Double(1 << 26))
+        for (a, b) in zip(link.pieces, link.pieces.dropFirst()) { #expect(a.maxBytes == b.minBytes) }
+        // The pieces follow each regime (exactly while the implied latency is ≥ 0; α is clamped at 0, so
+        // the steep large-message regime is matched within 10%); the one straight line misses by far more.
+        func error(_ fit: LinkFit, _ n: Double) -> Double { abs(fit.intercept + fit.slope * n - time(n)) / time(n) }
+        #expect(error(link.fit(forBytes: 8192), 8192) < 1e-6)
+        #expect(error(link.fit(forBytes: 262144), 262144) < 1e-6)
+        for n in [Double(1 << 24), Double(3 << 24)] { #expect(error(link.fit(forBytes: n), n) < 0.1, "\(n)") }
+        #expect(link.global.maxRelativeResidual > 0.3)
+        #expect(link.pieces.allSatisfy { $0.alpha >= 0 && $0.maxRelativeResidual < link.global.maxRelativeResidual })
+        // A message outside the measured sizes uses the nearest piece.
+        #expect(link.fit(forBytes: 1) == link.pieces.first! && link.fit(forBytes: 1e12) == link.pieces.last!)
+        // The simulator costs each message with its piece.
+        let chip = MeshSimulator.localChip(sgemmPeakFlops: 1e11, ranks: 2, link: link, memoryBytes: 1e10)
+        let simulator = try MeshSimulator(config: smallRunConfig().model, settings: settings(batch: 4, chip: chip))
+        let n = Double(1 << 25), piece = link.fit(forBytes: n)
+        #expect(abs(simulator.allReduceSeconds(bytes: n, grid: (1, 2), alpha: 0) - (piece.intercept + piece.slope * n)) < 1e-12)
+    }
+
     @Test func localComparisonMatchesMeasurementsByLayout() throws {
         let config = smallRunConfig(batch: 8)
-        let link = LinkFit(ranks: 2, intercept: 1e-5, slope: 1e-10, alpha: 5e-6, beta: 1e-10, maxRelativeResidual: 0)
+        let link = LinkModel.single(alpha: 5e-6, beta: 1e-10)
         let chip = MeshSimulator.localChip(sgemmPeakFlops: 1e11, ranks: 2, link: link, memoryBytes: 16 * 1073741824)
         let measured = MeasuredStep(data: 2, model: 1, stepSeconds: 0.01, communicationSeconds: 0.001, peakResidentBytes: 1e8, source: "test")
         let rows = try MeshSimulator.compareLocal(config: config, chip: chip, mfu: 0.5, mfuProvenance: .assumed, ranks: 2,

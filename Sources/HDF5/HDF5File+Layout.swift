@@ -1,0 +1,91 @@
+// Where bytes go in a file, for writers that index it themselves (the checkpoint writer keeps checksums in
+// the user block and verifies them before HDF5 parses anything):
+//   - files with a user block: HDF5 leaves their first `userBlockSize` bytes alone; every HDF5 tool,
+//     h5py included, opens them as usual;
+//   - a contiguous dataset created, written and given Int64 attributes through one open handle (one call
+//     instead of four, which matters for hundreds of tensors), returning the offset of its data.
+//
+// Leaves out: reading or writing the user block itself (plain file I/O), offsets of chunked datasets.
+
+import CHDF5
+import Foundation
+import _HDF5Shims
+
+extension HDF5File {
+    /// Creates (truncating) a file whose first `userBlockSize` bytes are reserved for the caller;
+    /// `userBlockSize` is 0 or a power of two of at least 512 (HDF5's rule).
+    public static func create(_ path: String, userBlockSize: Int) throws -> HDF5File {
+        try withLibrary {
+            let site = Site(file: path, object: "/")
+            guard userBlockSize == 0 || (userBlockSize >= 512 && userBlockSize & (userBlockSize - 1) == 0) else {
+                throw site.error(.shapeMismatch, "H5Pset_userblock", "user block size \(userBlockSize) is not 0 or a power of two ≥ 512")
+            }
+            let creation = try site.check(H5Pcreate(vt_h5p_file_create()), "H5Pcreate")
+            defer { H5Pclose(creation) }
+            try site.check(H5Pset_userblock(creation, hsize_t(userBlockSize)), "H5Pset_userblock")
+            let access = try site.check(H5Pcreate(vt_h5p_file_access()), "H5Pcreate")
+            defer { H5Pclose(access) }
+            try site.check(H5Pset_libver_bounds(access, H5F_LIBVER_V18, H5F_LIBVER_V18), "H5Pset_libver_bounds")
+            let id = try site.check(H5Fcreate(path, vt_h5f_acc_trunc(), creation, access), "H5Fcreate")
+            return HDF5File(path: path, id: id)
+        }
+    }
+}
+
+extension HDF5Dataset {
+    /// The byte offset in the file (from its first byte, user block included) of a contiguous dataset's
+    /// raw data; nil when no storage is allocated yet or the dataset is chunked.
+    public func storageOffset() throws -> Int? {
+        try file.withOpenFile(object: path) { id, site in
+            let dataset = try site.check(H5Dopen2(id, path, vt_h5p_default()), "H5Dopen2")
+            defer { H5Dclose(dataset) }
+            let offset = H5Dget_offset(dataset)
+            H5Eclear2(hid_t(H5E_DEFAULT))
+            return offset == haddr_t.max ? nil : Int(offset)
+        }
+    }
+}
+
+extension HDF5Group {
+    /// Creates the contiguous dataset `name` (and missing groups on the way), writes `bytes` (row-major,
+    /// `elementType`) into it and sets `attributes`, all through one open handle. Returns the byte offset
+    /// of its data in the file (user block included).
+    @discardableResult
+    public func createContiguousDataset(_ name: String, elementType: HDF5ElementType, shape: [Int], bytes: UnsafeRawBufferPointer,
+                                        attributes: [(name: String, value: Int64)] = []) throws -> Int {
+        let full = resolve(name)
+        return try file.withOpenFile(object: full) { id, site in
+            let call = "HDF5Group.createContiguousDataset"
+            let count = shape.reduce(1, *)
+            guard !shape.isEmpty, shape.allSatisfy({ $0 > 0 }) else {
+                throw site.error(.shapeMismatch, call, "shape \(shape) must have at least one axis and no empty one")
+            }
+            guard bytes.count == count * elementType.byteCount else {
+                throw site.error(.shapeMismatch, call, "the buffer has \(bytes.count) bytes, but shape \(shape) needs \(count) \(elementType) values")
+            }
+            let space = try site.check(H5Screate_simple(Int32(shape.count), shape.map { hsize_t($0) }, nil), "H5Screate_simple")
+            defer { H5Sclose(space) }
+            let links = try linkCreationList(site)
+            defer { H5Pclose(links) }
+            let dataset = try site.check(H5Dcreate2(id, full, elementType.typeID, space, links, vt_h5p_default(), vt_h5p_default()),
+                                         "H5Dcreate2")
+            defer { H5Dclose(dataset) }
+            try site.check(H5Dwrite(dataset, elementType.typeID, vt_h5s_all(), vt_h5s_all(), vt_h5p_default(), bytes.baseAddress), "H5Dwrite")
+            for (attributeName, value) in attributes {
+                let scalar = try site.check(H5Screate(H5S_SCALAR), "H5Screate")
+                defer { H5Sclose(scalar) }
+                let attribute = try site.check(H5Acreate2(dataset, attributeName, vt_h5t_native_int64(), scalar, vt_h5p_default(), vt_h5p_default()),
+                                               "H5Acreate2")
+                defer { H5Aclose(attribute) }
+                var stored = value
+                try site.check(H5Awrite(attribute, vt_h5t_native_int64(), &stored), "H5Awrite")
+            }
+            let offset = H5Dget_offset(dataset)
+            guard offset != haddr_t.max else {
+                H5Eclear2(hid_t(H5E_DEFAULT))
+                throw site.error(.libraryCall, "H5Dget_offset", "no contiguous storage was allocated")
+            }
+            return Int(offset)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+// DistributionOptions: the MPI world and device mesh of a command (`--mesh`, `--timeline`), rank-0-only
+// output, and agreement on failure: a setup step that fails on some rank stops every rank cleanly, with
+// one message on rank 0 naming the rank — instead of leaving the others waiting in a collective.
+
+import ArgumentParser
+import Distribution
+import Foundation
+import Training
+
+struct DistributionOptions: ParsableArguments {
+    @Option(help: "Device mesh, e.g. data=4,model=1 (default: the config's distribution.mesh, else all ranks on data).")
+    var mesh: String?
+    @Option(help: "Write a per-rank Chrome trace of compute and communication (timeline-rank<R>.json) into this folder.")
+    var timeline: String?
+
+    func validate() throws {
+        if let mesh, mesh.isEmpty { throw ValidationError("--mesh needs a value such as data=2,model=1") }
+    }
+}
+
+/// The ranks of a run and how they are laid out.
+struct RunWorld {
+    let world: any Communicator
+    var isLeader: Bool { world.rank == 0 }
+    /// Rank 0 prints; other ranks stay silent.
+    var say: (String) -> Void { isLeader ? note : { _ in } }
+
+    init() throws { world = try MPIRuntime.world() }
+
+    /// The device mesh for `config` (the `--mesh` option wins over `distribution.mesh`).
+    func mesh(options: DistributionOptions, config: RunConfig) throws -> DeviceMesh {
+        let text = options.mesh ?? config.distribution.mesh ?? "data=\(world.size),model=1"
+        let shape = try MeshShape.parse(text, worldSize: world.size)
+        if shape.model > 1 {
+            throw TrainingError("--mesh \(shape): a model axis larger than 1 (sharding heads and d_ff across ranks) is not available yet; use model=1")
+        }
+        return try DeviceMesh(shape: shape, communicator: world)
+    }
+
+    /// Runs `body` on every rank; if it throws on any rank, every rank throws a `RankFailure` carrying
+    /// the lowest failing rank's message (so rank 0 can print it) — collectively, so nobody hangs.
+    func agree<T>(_ what: String, _ body: () throws -> T) throws -> T {
+        var result: T? = nil, failure: Error? = nil
+        do { result = try body() } catch { failure = error }
+        guard world.size > 1 else {
+            if let failure { throw failure }
+            return result!
+        }
+        let flags = try world.allGather(failure == nil ? 0 : 1)
+        guard let failed = flags.firstIndex(of: 1) else { return result! }
+        let message = try world.broadcastBytes(Array("\(failure.map { "\($0)" } ?? "")".utf8), root: failed)
+        throw RankFailure(rank: failed, ranks: world.size, message: String(decoding: message, as: UTF8.self), what: what)
+    }
+}
+
+struct RankFailure: Error, CustomStringConvertible {
+    let rank: Int, ranks: Int, message: String, what: String
+    var description: String { "rank \(rank) of \(ranks) (\(what)): \(message)" }
+}
+
+/// Prints the error on rank 0 only (every rank of a failed collective setup holds the same message)
+/// and exits every rank non-zero; an error only this rank knows about aborts the whole MPI job.
+func failDistributed(_ error: Error, world: (any Communicator)?) -> ExitCode {
+    let rank = world?.rank ?? 0
+    if error is RankFailure || (world?.size ?? 1) == 1 {
+        if rank == 0 { FileHandle.standardError.write(Data("error: \(error)\n".utf8)) }
+        return ExitCode.failure
+    }
+    FileHandle.standardError.write(Data("error: rank \(rank): \(error)\n".utf8))
+    if MPIRuntime.isLaunchedUnderMPI { MPIRuntime.abort(code: 1) }
+    return ExitCode.failure
+}
