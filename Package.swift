@@ -16,8 +16,8 @@ let systemTargets: [Target] = [
     // Macro handles (MPI_COMM_WORLD, H5T_NATIVE_FLOAT, ...) that Swift cannot import.
     .target(name: "_MPIShims", dependencies: ["CMPI"]),
     .target(name: "_HDF5Shims", dependencies: ["CHDF5"]),
-    // The CPU's CRC-32C instruction (an SSE 4.2 function, chosen at run time) for checkpoint checksums.
-    .target(name: "_CRC32CShims"),
+    // For checkpoints: the CPU's CRC-32C instruction (chosen at run time) and fallocate.
+    .target(name: "_CheckpointShims"),
 ]
 
 // MARK: - Library modules
@@ -32,7 +32,7 @@ let libraryTargets: [Target] = [
     .target(name: "HDF5", dependencies: ["CHDF5", "_HDF5Shims"]),
     .target(name: "Distribution", dependencies: ["CMPI", "_MPIShims", "Kernels"]),
     .target(name: "Datasets", dependencies: ["HDF5", "Kernels"], swiftSettings: optimise),
-    .target(name: "Checkpointing", dependencies: ["HDF5", "Kernels", "Datasets", "_CRC32CShims"]),
+    .target(name: "Checkpointing", dependencies: ["HDF5", "Kernels", "Datasets", "_CheckpointShims"]),
     .target(name: "Training",
             dependencies: ["Kernels", "VideoModel", "Optimization", "Datasets", "Distribution", "HDF5", "CBLAS", "Checkpointing",
                            .product(name: "Logging", package: "swift-log")],

@@ -17,7 +17,7 @@ import Datasets
 import Foundation
 import HDF5
 import Kernels
-import _CRC32CShims
+import _CheckpointShims
 
 public enum CheckpointFormat {
     /// The `format` root attribute.

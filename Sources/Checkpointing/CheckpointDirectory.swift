@@ -130,8 +130,7 @@ public final class CheckpointDirectory {
             try Durability.fsync(path: url.path, isDirectory: true)
         } catch let error as CheckpointError {
             try? FileManager.default.removeItem(atPath: temporary)
-            throw CheckpointError(.saveFailed, file: final.path, object: error.object,
-                                  "was not saved: \(error.reason)" + (error.file == final.path ? "" : " [\(error.file)]"))
+            throw CheckpointError(.saveFailed, file: final.path, object: error.object, "was not saved: \(error.reason)")
         }
         try Durability.writeAtomically(name + "\n", to: url.appendingPathComponent(Self.pointerName).path,
                                        temporary: url.appendingPathComponent(".\(Self.pointerName).tmp.\(pid)").path)

@@ -56,13 +56,17 @@ public enum CheckpointWriter {
 
         do {
             let userBlockSize = CheckpointIndex.userBlockSize(datasets: jobs.count)
-            // A disk too full for the file fails here, before HDF5 holds anything it would need space to flush.
+            // A disk too full for the file fails here, before HDF5 holds anything it would need space to
+            // flush: HDF5 cannot recover from a failed flush (the file can then never be closed, and the
+            // library crashes at exit). So: check the free space, then reserve the file's blocks.
             let attributeBytes = contents.attributes.reduce(0) { $0 + $1.name.utf8.count + "\($1.value)".utf8.count }
-            try Durability.requireSpace(contents.tensorBytes + userBlockSize + 2048 * jobs.count + attributeBytes + 65536, for: path)
+            let estimate = contents.tensorBytes + userBlockSize + 4096 * jobs.count + 2 * attributeBytes + 65536
+            try Durability.requireSpace(estimate, for: path)
             var entries: [CheckpointIndex.Entry] = []
             entries.reserveCapacity(jobs.count)
             let file = try HDF5File.create(path, userBlockSize: userBlockSize)
             do {
+                try Durability.reserve(estimate, for: path)
                 var attributes: [String: HDF5AttributeValue] = [
                     "format": .string(CheckpointFormat.name),
                     "format_version": .int64(CheckpointFormat.version),
@@ -97,24 +101,39 @@ public enum CheckpointWriter {
                 try file.flush()  // everything HDF5 holds goes out now, while a failure can still be cleaned up
                 try file.close()
             } catch {
-                // A write failed (full disk, quota, I/O error). HDF5 still holds unwritten metadata, and a file
-                // it cannot flush makes it crash at exit; so give back this file's blocks first (it is
-                // deleted anyway), let HDF5 flush into the emptied file and close it for good.
-                _ = truncate(path, 0)
-                try? file.close()
+                // A write failed (full disk, quota, I/O error) or a hook threw. HDF5 may still hold data it
+                // cannot write, and a file it cannot close makes it crash at exit: abandon the file (the
+                // caller deletes it).
+                file.abandon()
                 throw error
             }
             try CheckpointIndex.write(to: path, userBlockSize: userBlockSize, entries: entries)
+            Durability.releaseReservation(path)
             timings.metadata = lap()
             try Durability.fsync(path: path)
             timings.fsync = lap()
         } catch let error as CheckpointError {
             throw error
+        } catch let error as HDF5Error {
+            throw CheckpointError(.saveFailed, file: path, object: error.object, "\(error.call) failed: \(systemReason(error.reason))")
         } catch {
             throw CheckpointError(.saveFailed, file: path, "\(error)")
         }
         return timings
     }
+}
+
+/// The operating system's reason inside HDF5's error stack ("No space left on device (errno 28)"), or
+/// the whole text when it holds none.
+func systemReason(_ text: String) -> String {
+    guard let start = text.range(of: "error message = '"),
+          let end = text[start.upperBound...].firstIndex(of: "'") else { return text }
+    let message = String(text[start.upperBound..<end])
+    if let errno = text.range(of: "errno = ") {
+        let digits = text[errno.upperBound...].prefix { $0.isNumber }
+        if !digits.isEmpty { return "\(message) (errno \(digits))" }
+    }
+    return message
 }
 
 /// Seconds spent in each part of one checkpoint write.

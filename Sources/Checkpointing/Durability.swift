@@ -5,6 +5,7 @@
 // Leaves out: Windows; filesystems that ignore fsync (nothing can be done there).
 
 import Foundation
+import _CheckpointShims
 #if canImport(Glibc)
 import Glibc
 private let systemFsync = Glibc.fsync
@@ -42,6 +43,29 @@ enum Durability {
             throw CheckpointError(.saveFailed, file: path, String(format: "not enough space: the checkpoint needs about %.1f MB, the disk has %.1f MB free (No space left on device)",
                                                                   Double(bytes) / 1e6, Double(available) / 1e6))
         }
+    }
+
+    /// Reserves disk blocks for the first `bytes` of the file at `path` without changing its size, so the
+    /// writes that follow cannot run out of space (HDF5 cannot recover from a failed flush). Filesystems
+    /// that cannot reserve are written unreserved.
+    static func reserve(_ bytes: Int, for path: String) throws {
+        let descriptor = open(path, O_WRONLY)
+        guard descriptor >= 0 else { throw CheckpointError(.saveFailed, file: path, "open failed: \(errorText())") }
+        defer { close(descriptor) }
+        let status = vt_reserve_space(descriptor, Int64(bytes))
+        guard status == 0 || status == EOPNOTSUPP || status == ENOSYS || status == EINVAL else {
+            throw CheckpointError(.saveFailed, file: path, String(format: "cannot reserve %.1f MB: %@", Double(bytes) / 1e6, errorText(status)))
+        }
+    }
+
+    /// Gives back reserved blocks past the end of the file (shrinking truncation frees them everywhere).
+    static func releaseReservation(_ path: String) {
+        let descriptor = open(path, O_WRONLY)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { return }
+        if ftruncate(descriptor, status.st_size + 1) == 0 { _ = ftruncate(descriptor, status.st_size) }
     }
 
     /// rename(2): atomic replacement of `destination` within one filesystem.

@@ -3,13 +3,19 @@
 //   - files with a user block: HDF5 leaves their first `userBlockSize` bytes alone; every HDF5 tool,
 //     h5py included, opens them as usual;
 //   - a contiguous dataset created, written and given Int64 attributes through one open handle (one call
-//     instead of four, which matters for hundreds of tensors), returning the offset of its data.
+//     instead of four, which matters for hundreds of tensors), returning the offset of its data;
+//   - abandoning a file whose writes failed (full disk): HDF5 cannot close a file it cannot flush, and
+//     then crashes at exit when it tries again, so the file's descriptor is first pointed at a scratch
+//     file in memory, where the last flush succeeds and goes nowhere.
 //
 // Leaves out: reading or writing the user block itself (plain file I/O), offsets of chunked datasets.
 
 import CHDF5
 import Foundation
 import _HDF5Shims
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension HDF5File {
     /// Creates (truncating) a file whose first `userBlockSize` bytes are reserved for the caller;
@@ -29,6 +35,39 @@ extension HDF5File {
             let id = try site.check(H5Fcreate(path, vt_h5f_acc_trunc(), creation, access), "H5Fcreate")
             return HDF5File(path: path, id: id)
         }
+    }
+}
+
+extension HDF5File {
+    /// Closes a file whose writes failed, discarding whatever HDF5 still held for it; the caller deletes
+    /// the file. Afterwards HDF5 holds nothing of it (a plain `close()` of such a file fails and leaves
+    /// the library to crash at exit). Harmless on a closed file.
+    public func abandon() {
+        _ = try? withOpenFile(object: "/") { id, _ in
+            let access = H5Fget_access_plist(id)
+            defer { if access >= 0 { H5Pclose(access) } }
+            var handle: UnsafeMutableRawPointer?
+            guard access >= 0, H5Fget_vfd_handle(id, access, &handle) >= 0, let handle else {
+                H5Eclear2(hid_t(H5E_DEFAULT))
+                return
+            }
+            // The default (sec2) driver's handle is its file descriptor. Point it at an unlinked scratch file
+            // in memory (/dev/shm), or at /dev/null where there is none.
+            let descriptor = handle.load(as: Int32.self)
+            var template = Array("/dev/shm/vt-hdf5-abandoned-XXXXXX".utf8CString)
+            var scratch = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            if scratch >= 0 {
+                template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+            } else {
+                scratch = Glibc.open("/dev/null", O_WRONLY)
+            }
+            if scratch >= 0 {
+                _ = dup2(scratch, descriptor)
+                _ = Glibc.close(scratch)
+            }
+        }
+        try? close()
+        withLibrary { H5Eclear2(hid_t(H5E_DEFAULT)) }
     }
 }
 

@@ -209,7 +209,7 @@ public enum MeshCalibration {
     /// `steps` timed data-parallel training steps after one warm-up, the all-reduce sweep, the sgemm peak.
     /// `mfu` nil measures it from the steps; a value (e.g. a 1-rank `vt bench` MFU) makes the step a prediction.
     public static func run(config: RunConfig, communicator: any Communicator, steps: Int, mfu: Double?,
-                           sizes: [Int] = defaultSizes, iterations: Int = 5, sgemmSize: Int = 2048, measurements: [MeasuredStep] = [],
+                           sizes: [Int] = defaultSizes, iterations: Int = 9, sgemmSize: Int = 2048, measurements: [MeasuredStep] = [],
                            progress: (String) -> Void = { _ in }) throws -> Calibration {
         let ranks = communicator.size
         let baseline = try communicator.allReduceMax(Double(Benchmark.peakResidentBytes()))
@@ -231,7 +231,9 @@ public enum MeshCalibration {
             for index in 0..<(1 + steps) {
                 let metrics = try trainer.trainStep()
                 let step = try communicator.allReduceMax(metrics.stepSeconds)
-                let communication = try communicator.allReduceMax(metrics.communicationSeconds)
+                // The rank that reaches the all-reduce last waits least for the others: its time is the
+                // communication itself, not the other ranks' compute skew.
+                let communication = try communicator.allReduceMin(metrics.communicationSeconds)
                 progress(String(format: "  step %d%@: %.3f s (communication %.1f ms)", index + 1, index == 0 ? " (warm-up)" : "",
                                 step, communication * 1e3))
                 if index > 0 { stepTimes.append(step); communicationTimes.append(communication) }
@@ -241,7 +243,7 @@ public enum MeshCalibration {
         let measuredStep = MeasuredStep(data: ranks, model: 1, stepSeconds: Benchmark.median(stepTimes),
                                         communicationSeconds: Benchmark.median(communicationTimes),
                                         peakResidentBytes: peakResident,
-                                        source: "this calibration (Trainer, median of \(steps), slowest rank)")
+                                        source: "this calibration (Trainer, median of \(steps); step: slowest rank, communication: the rank that arrived last)")
 
         // 2. α and β from MPI_Allreduce times.
         var link: LinkModel? = nil, points: [(Int, Double)] = []

@@ -83,7 +83,7 @@ public struct LinkFit: Codable, Equatable, Sendable {
     /// Largest |t − fit| / t over the points.
     public var maxRelativeResidual: Double
 
-    public init(ranks: Int, minBytes: Double = 0, maxBytes: Double = .infinity, intercept: Double, slope: Double,
+    public init(ranks: Int, minBytes: Double = 0, maxBytes: Double = .greatestFiniteMagnitude, intercept: Double, slope: Double,
                 alpha: Double, beta: Double, maxRelativeResidual: Double) {
         self.ranks = ranks; self.minBytes = minBytes; self.maxBytes = maxBytes; self.intercept = intercept
         self.slope = slope; self.alpha = alpha; self.beta = beta; self.maxRelativeResidual = maxRelativeResidual

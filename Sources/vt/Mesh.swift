@@ -43,7 +43,7 @@ struct MeshSimulate: ParsableCommand {
     @Option(help: "Override the config's accumulation steps.") var accumulationSteps: Int?
     @Flag(help: "Measure this machine (α, β, sgemm peak, MFU; run under mpirun) and print predicted vs measured local runs.")
     var calibrate = false
-    @Option(help: "With --calibrate: timed training steps after one warm-up.") var steps: Int = 2
+    @Option(help: "With --calibrate: timed training steps after one warm-up.") var steps: Int = 3
     @Option(help: "With --calibrate: a JSON array of measured steps {data, model, step_seconds, communication_seconds, peak_resident_bytes, source} to compare too.")
     var measured: String?
 

@@ -8,7 +8,7 @@ struct VT: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vt",
         abstract: "Train, evaluate and sample the Video Transformer (Weissenborn et al., ICLR 2020).",
-        subcommands: [Train.self, Bench.self, Prepare.self, Inspect.self, Mesh.self, SelfTestMPI.self])
+        subcommands: [Train.self, Evaluate.self, Sample.self, Bench.self, Prepare.self, Inspect.self, Mesh.self, SelfTestMPI.self])
 }
 
 /// Prints `error: message` on stderr and exits non-zero: the one failure path for user-facing errors.

@@ -135,6 +135,30 @@ import Testing
         let restored = emptyLike(sampleContents(step: 3))
         let file = try CheckpointFile(path: directory.url.appendingPathComponent("step_00000001.h5").path)
         for tensors in restored { try file.read(into: tensors) }
+
+        // The disk fills up in the middle of a write: the file's blocks were reserved before HDF5 wrote
+        // anything, so this save still completes; the next one finds the disk full and fails cleanly.
+        let filler = mountPoint.appendingPathComponent("filler").path
+        directory.hooks = CheckpointWriteHooks { index, _, _ in
+            guard index == 4, !FileManager.default.fileExists(atPath: filler) else { return }
+            let descriptor = open(filler, O_WRONLY | O_CREAT, 0o644)
+            defer { close(descriptor) }
+            let block = [UInt8](repeating: 1, count: 4096)
+            while block.withUnsafeBytes({ write(descriptor, $0.baseAddress!, block.count) }) > 0 {}
+        }
+        try directory.save(sampleContents(step: 4), retention: RetentionPolicy(keepLast: 3))
+        let full = try #require(throws: CheckpointError.self) { try directory.save(sampleContents(step: 5), retention: RetentionPolicy(keepLast: 3)) }
+        #expect(full.kind == .saveFailed && "\(full)".contains("No space left on device"), "\(full)")
+        #expect(try names(directory) == ["latest", "step_00000001.h5", "step_00000003.h5", "step_00000004.h5"])
+        #expect(directory.latestPointer()?.lastPathComponent == "step_00000004.h5")
+        for step in [1, 3, 4] {
+            let file = try CheckpointFile(path: directory.checkpointURL(step: step).path)
+            #expect(try file.verify().allSatisfy(\.isIntact))
+        }
+        try FileManager.default.removeItem(atPath: filler)
+        directory.hooks = CheckpointWriteHooks()
+        try directory.save(sampleContents(step: 5), retention: RetentionPolicy(keepLast: 3))
+        #expect(try directory.checkpoints().map(\.step) == [3, 4, 5])
     }
 }
 

@@ -1,7 +1,21 @@
 // Hardware CRC-32C: the SSE 4.2 `crc32` instruction, 8 bytes at a time, in a function compiled for that
 // instruction set only (the rest of the package stays baseline x86-64); callers check availability first.
-#include "vt_crc32c.h"
+// Space reservation: fallocate(FALLOC_FL_KEEP_SIZE) on Linux.
+#define _GNU_SOURCE
+#include "vt_checkpoint_shims.h"
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+
+int vt_reserve_space(int descriptor, long long length) {
+#if defined(__linux__)
+    if (fallocate(descriptor, FALLOC_FL_KEEP_SIZE, 0, (off_t)length) == 0) return 0;
+    return errno;
+#else
+    (void)descriptor; (void)length;
+    return EOPNOTSUPP;
+#endif
+}
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 
