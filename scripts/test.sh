@@ -8,4 +8,9 @@ bash scripts/setup.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 flags=(-c release -Xswiftc -enable-testing --scratch-path .build-test)
 swift build "${flags[@]}" --build-tests
+# End-to-end crash safety on the real binary (kill -9 during checkpoint writes, resume, bitwise result);
+# skipped when arguments select a subset of the unit tests.
+if [ "$#" -eq 0 ]; then
+    VT=.build-test/release/vt bash Tests/Scripts/checkpoint-kill-test.sh
+fi
 swift test "${flags[@]}" --skip-build --disable-xctest "$@"

@@ -29,9 +29,8 @@ extension HDF5File {
             let creation = try site.check(H5Pcreate(vt_h5p_file_create()), "H5Pcreate")
             defer { H5Pclose(creation) }
             try site.check(H5Pset_userblock(creation, hsize_t(userBlockSize)), "H5Pset_userblock")
-            let access = try site.check(H5Pcreate(vt_h5p_file_access()), "H5Pcreate")
+            let access = try fileAccess(site, forWriting: true)
             defer { H5Pclose(access) }
-            try site.check(H5Pset_libver_bounds(access, H5F_LIBVER_V18, H5F_LIBVER_V18), "H5Pset_libver_bounds")
             let id = try site.check(H5Fcreate(path, vt_h5f_acc_trunc(), creation, access), "H5Fcreate")
             return HDF5File(path: path, id: id)
         }

@@ -27,11 +27,8 @@ public final class HDF5File: @unchecked Sendable {  // all mutable state is touc
             if exclusive && FileManager.default.fileExists(atPath: path) {
                 throw site.error(.alreadyExists, "H5Fcreate", "the file already exists (exclusive create)")
             }
-            // The HDF5 1.8 format (readable by any HDF5 since 2008, h5py included) stores attributes over
-            // 64 kB densely; the original format refuses them.
-            let access = try site.check(H5Pcreate(vt_h5p_file_access()), "H5Pcreate")
+            let access = try fileAccess(site, forWriting: true)
             defer { H5Pclose(access) }
-            try site.check(H5Pset_libver_bounds(access, H5F_LIBVER_V18, H5F_LIBVER_V18), "H5Pset_libver_bounds")
             let flags = exclusive ? vt_h5f_acc_excl() : vt_h5f_acc_trunc()
             let id = try site.check(H5Fcreate(path, flags, vt_h5p_default(), access), "H5Fcreate")
             return HDF5File(path: path, id: id)
@@ -49,12 +46,32 @@ public final class HDF5File: @unchecked Sendable {  // all mutable state is touc
                 throw site.error(.notHDF5File, "H5Fis_hdf5", "not an HDF5 file (no HDF5 signature found)")
             }
             let flags = mode == .readOnly ? vt_h5f_acc_rdonly() : vt_h5f_acc_rdwr()
-            let id = try site.check(H5Fopen(path, flags, vt_h5p_default()), "H5Fopen")
+            let access = try fileAccess(site, forWriting: false)
+            defer { H5Pclose(access) }
+            let id = try site.check(H5Fopen(path, flags, access), "H5Fopen")
             return HDF5File(path: path, id: id)
         }
     }
 
     deinit { try? close() }
+
+    /// File-access properties for every file this module opens or creates.
+    /// - HDF5's advisory file locks are off: vt never shares an open file between processes (every file is
+    ///   written under a private name and renamed), the locks fail outright on NFS and Lustre, and they made
+    ///   a file re-opened right after closing fail now and then with "unable to lock the file".
+    /// - New files use the HDF5 1.8 format (readable by any HDF5 since 2008, h5py included), which stores
+    ///   attributes over 64 kB densely; the original format refuses them.
+    static func fileAccess(_ site: Site, forWriting: Bool) throws -> hid_t {
+        let access = try site.check(H5Pcreate(vt_h5p_file_access()), "H5Pcreate")
+        do {
+            try site.check(H5Pset_file_locking(access, false, true), "H5Pset_file_locking")
+            if forWriting { try site.check(H5Pset_libver_bounds(access, H5F_LIBVER_V18, H5F_LIBVER_V18), "H5Pset_libver_bounds") }
+        } catch {
+            H5Pclose(access)
+            throw error
+        }
+        return access
+    }
 
     /// The root group `/`: the way to every group, dataset and root attribute.
     public var root: HDF5Group { HDF5Group(file: self, path: "/") }

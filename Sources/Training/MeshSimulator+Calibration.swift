@@ -21,24 +21,29 @@ import Distribution
 
 /// One measured training step of a layout on this machine (the format `--measured FILE` reads: a JSON
 /// array of these, e.g. `[{"data":1,"model":2,"step_seconds":3.1,"communication_seconds":0.4,
-/// "peak_resident_bytes":2100000000,"source":"vt bench --mesh data=1,model=2"}]`).
+/// "exposed_communication_seconds":0.3,"peak_resident_bytes":2100000000,"source":"vt train --mesh data=1,model=2"}]`).
 public struct MeasuredStep: Codable, Equatable, Sendable {
     public var data: Int
     public var model: Int
     public var stepSeconds: Double
+    /// Seconds the step's collectives ran (gradient buckets and activation all-reduces), hidden or not.
     public var communicationSeconds: Double?
+    /// Seconds the step waited for collectives, not hidden behind compute.
+    public var exposedCommunicationSeconds: Double?
     public var peakResidentBytes: Double?
     public var source: String
 
-    public init(data: Int, model: Int, stepSeconds: Double, communicationSeconds: Double?, peakResidentBytes: Double?, source: String) {
+    public init(data: Int, model: Int, stepSeconds: Double, communicationSeconds: Double?, exposedCommunicationSeconds: Double? = nil,
+                peakResidentBytes: Double?, source: String) {
         self.data = data; self.model = model; self.stepSeconds = stepSeconds
-        self.communicationSeconds = communicationSeconds; self.peakResidentBytes = peakResidentBytes; self.source = source
+        self.communicationSeconds = communicationSeconds; self.exposedCommunicationSeconds = exposedCommunicationSeconds
+        self.peakResidentBytes = peakResidentBytes; self.source = source
     }
 
     enum CodingKeys: String, CodingKey {
         case data, model, source
         case stepSeconds = "step_seconds", communicationSeconds = "communication_seconds"
-        case peakResidentBytes = "peak_resident_bytes"
+        case exposedCommunicationSeconds = "exposed_communication_seconds", peakResidentBytes = "peak_resident_bytes"
     }
 
     /// Reads a JSON array of measured steps from `path`.
@@ -58,6 +63,7 @@ public struct LocalComparison: Codable, Equatable, Sendable {
     public var model: Int
     public var predictedComputeSeconds: Double
     public var predictedCommunicationSeconds: Double
+    public var predictedExposedCommunicationSeconds: Double
     public var predictedStepSeconds: Double
     public var predictedMemoryBytes: Double
     public var measured: MeasuredStep?
@@ -73,6 +79,7 @@ public struct LocalComparison: Codable, Equatable, Sendable {
         case data, model, measured
         case predictedComputeSeconds = "predicted_compute_seconds"
         case predictedCommunicationSeconds = "predicted_communication_seconds"
+        case predictedExposedCommunicationSeconds = "predicted_exposed_communication_seconds"
         case predictedStepSeconds = "predicted_step_seconds", predictedMemoryBytes = "predicted_memory_bytes"
         case stepError = "step_error", communicationError = "communication_error", memoryRatio = "predicted_over_measured_memory"
     }
@@ -83,6 +90,7 @@ public struct LocalComparison: Codable, Equatable, Sendable {
         try c.encodeIfPresent(measured, forKey: .measured)
         try c.encode(predictedComputeSeconds, forKey: .predictedComputeSeconds)
         try c.encode(predictedCommunicationSeconds, forKey: .predictedCommunicationSeconds)
+        try c.encode(predictedExposedCommunicationSeconds, forKey: .predictedExposedCommunicationSeconds)
         try c.encode(predictedStepSeconds, forKey: .predictedStepSeconds)
         try c.encode(predictedMemoryBytes, forKey: .predictedMemoryBytes)
         try c.encodeIfPresent(stepError, forKey: .stepError)
@@ -96,14 +104,17 @@ public struct LocalComparison: Codable, Equatable, Sendable {
         measured = try c.decodeIfPresent(MeasuredStep.self, forKey: .measured)
         predictedComputeSeconds = try c.decode(Double.self, forKey: .predictedComputeSeconds)
         predictedCommunicationSeconds = try c.decode(Double.self, forKey: .predictedCommunicationSeconds)
+        predictedExposedCommunicationSeconds = try c.decode(Double.self, forKey: .predictedExposedCommunicationSeconds)
         predictedStepSeconds = try c.decode(Double.self, forKey: .predictedStepSeconds)
         predictedMemoryBytes = try c.decode(Double.self, forKey: .predictedMemoryBytes)
     }
 
     init(data: Int, model: Int, predictedComputeSeconds: Double, predictedCommunicationSeconds: Double,
-         predictedStepSeconds: Double, predictedMemoryBytes: Double, measured: MeasuredStep?) {
+         predictedExposedCommunicationSeconds: Double, predictedStepSeconds: Double, predictedMemoryBytes: Double,
+         measured: MeasuredStep?) {
         self.data = data; self.model = model; self.predictedComputeSeconds = predictedComputeSeconds
-        self.predictedCommunicationSeconds = predictedCommunicationSeconds; self.predictedStepSeconds = predictedStepSeconds
+        self.predictedCommunicationSeconds = predictedCommunicationSeconds
+        self.predictedExposedCommunicationSeconds = predictedExposedCommunicationSeconds; self.predictedStepSeconds = predictedStepSeconds
         self.predictedMemoryBytes = predictedMemoryBytes; self.measured = measured
     }
 }
@@ -185,9 +196,10 @@ extension MeshSimulator {
     /// of `measurements` has its (data, model). Pure: the measuring is in `MeshCalibration.run`.
     public static func compareLocal(config: RunConfig, chip: ChipSpec, mfu: Double, mfuProvenance: Provenance, ranks: Int,
                                     measurements: [MeasuredStep]) throws -> [LocalComparison] {
-        let settings = SimulationSettings(chip: chip, mfu: mfu, mfuProvenance: mfuProvenance, alphas: [0], gradientBytes: 4,
+        var settings = SimulationSettings(chip: chip, mfu: mfu, mfuProvenance: mfuProvenance, alphas: [0], gradientBytes: 4,
                                           activationBytes: 4, globalBatch: config.training.batchSize,
                                           accumulationSteps: config.training.accumulationSteps)
+        settings.bucketBytes = config.distribution.bucketMegabytes * 1e6
         let simulator = try MeshSimulator(config: config.model, settings: settings)
         return MeshLayout.factorisations(of: ranks).compactMap { layout -> LocalComparison? in
             guard simulator.illegality(layout) == nil,
@@ -195,6 +207,7 @@ extension MeshSimulator {
             let alpha = prediction.alphas[0]
             return LocalComparison(data: layout.data, model: layout.model, predictedComputeSeconds: prediction.computeSeconds,
                                    predictedCommunicationSeconds: alpha.gradientAllReduceSeconds + alpha.activationAllReduceSeconds,
+                                   predictedExposedCommunicationSeconds: alpha.gradientExposedSeconds + alpha.activationAllReduceSeconds,
                                    predictedStepSeconds: alpha.stepSeconds, predictedMemoryBytes: prediction.memory.total,
                                    measured: measurements.last { $0.data == layout.data && $0.model == layout.model })
         }
@@ -221,7 +234,7 @@ public enum MeshCalibration {
 
         // 1. Data-parallel training steps (the layout that runs today: data = ranks, model = 1).
         progress("timing 1 + \(steps) training steps on \(ranks) rank\(ranks == 1 ? "" : "s") (data=\(ranks),model=1)")
-        var stepTimes: [Double] = [], communicationTimes: [Double] = []
+        var stepTimes: [Double] = [], communicationTimes: [Double] = [], exposedTimes: [Double] = []
         do {
             MatMul.configureThreads()
             let batch = config.training.batchSize
@@ -231,17 +244,19 @@ public enum MeshCalibration {
             for index in 0..<(1 + steps) {
                 let metrics = try trainer.trainStep()
                 let step = try communicator.allReduceMax(metrics.stepSeconds)
-                // The rank that reaches the all-reduce last waits least for the others: its time is the
+                // The rank that reaches the all-reduces last waits least for the others: its times are the
                 // communication itself, not the other ranks' compute skew.
-                let communication = try communicator.allReduceMin(metrics.communicationSeconds)
-                progress(String(format: "  step %d%@: %.3f s (communication %.1f ms)", index + 1, index == 0 ? " (warm-up)" : "",
-                                step, communication * 1e3))
-                if index > 0 { stepTimes.append(step); communicationTimes.append(communication) }
+                let communication = try communicator.allReduceMin(metrics.communicationBusySeconds)
+                let exposed = try communicator.allReduceMin(metrics.communicationSeconds)
+                progress(String(format: "  step %d%@: %.3f s (all-reduces ran %.1f ms, %.1f ms of it exposed)", index + 1,
+                                index == 0 ? " (warm-up)" : "", step, communication * 1e3, exposed * 1e3))
+                if index > 0 { stepTimes.append(step); communicationTimes.append(communication); exposedTimes.append(exposed) }
             }
         }
         let peakResident = try communicator.allReduceMax(Double(Benchmark.peakResidentBytes()))
         let measuredStep = MeasuredStep(data: ranks, model: 1, stepSeconds: Benchmark.median(stepTimes),
                                         communicationSeconds: Benchmark.median(communicationTimes),
+                                        exposedCommunicationSeconds: Benchmark.median(exposedTimes),
                                         peakResidentBytes: peakResident,
                                         source: "this calibration (Trainer, median of \(steps); step: slowest rank, communication: the rank that arrived last)")
 
@@ -264,7 +279,7 @@ public enum MeshCalibration {
         let chip = MeshSimulator.localChip(sgemmPeakFlops: peakFlops, ranks: ranks, link: link,
                                            memoryBytes: Double(ProcessInfo.processInfo.physicalMemory))
         let flopsPerRank = FLOPCount.trainingStep(config.model, batch: config.training.batchSize / ranks)
-        let computeSeconds = measuredStep.stepSeconds - (measuredStep.communicationSeconds ?? 0)
+        let computeSeconds = measuredStep.stepSeconds - (measuredStep.exposedCommunicationSeconds ?? 0)
         let measuredMFU = flopsPerRank / max(computeSeconds, 1e-12) / peakFlops
         let usedMFU = mfu ?? measuredMFU
         let provenance: Provenance = mfu == nil ? .measured : .assumed
@@ -272,7 +287,7 @@ public enum MeshCalibration {
                                                          ranks: ranks, measurements: [measuredStep] + measurements)
         var figures = chip.figures
         figures.append(Figure("achievable MFU", String(format: "%.3f", usedMFU), provenance,
-                              mfu == nil ? "this run: FLOPs / ((step − communication) × sgemm peak); compute is calibrated, not predicted"
+                              mfu == nil ? "this run: FLOPs / ((step − exposed communication) × sgemm peak); compute is calibrated, not predicted"
                                          : String(format: "--mfu (this run measured %.3f)", measuredMFU)))
         if let fit = link?.global {
             figures.append(Figure("α (one fit, all sizes)", String(format: "%.2f µs", fit.alpha * 1e6), .measured,

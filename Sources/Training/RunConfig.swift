@@ -13,14 +13,20 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var seed: UInt64
     public var logEvery: Int
     public var accumulationSteps: Int
+    /// Exact bits/dim on data.eval every this many steps (0: never), logged to metrics and TensorBoard.
+    public var evalEvery: Int
+    /// Evaluate only the first N videos of data.eval (nil: all).
+    public var evalVideos: Int?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case batchSize = "batch_size", steps, seed, logEvery = "log_every", accumulationSteps = "accumulation_steps"
+        case evalEvery = "eval_every", evalVideos = "eval_videos"
     }
 
-    public init(batchSize: Int, steps: Int, seed: UInt64 = 0, logEvery: Int = 10, accumulationSteps: Int = 1) {
+    public init(batchSize: Int, steps: Int, seed: UInt64 = 0, logEvery: Int = 10, accumulationSteps: Int = 1,
+                evalEvery: Int = 0, evalVideos: Int? = nil) {
         self.batchSize = batchSize; self.steps = steps; self.seed = seed; self.logEvery = logEvery
-        self.accumulationSteps = accumulationSteps
+        self.accumulationSteps = accumulationSteps; self.evalEvery = evalEvery; self.evalVideos = evalVideos
     }
 
     public init(from decoder: Decoder) throws {
@@ -31,6 +37,8 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
         logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery) ?? 10
         accumulationSteps = try c.decodeIfPresent(Int.self, forKey: .accumulationSteps) ?? 1
+        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? 0
+        evalVideos = try c.decodeIfPresent(Int.self, forKey: .evalVideos)
     }
 }
 
@@ -103,6 +111,11 @@ public struct RunConfig: Codable, Equatable, Sendable {
         func fail(_ field: String, _ rule: String) throws { throw ConfigError("training.\(field): \(rule)") }
         if training.batchSize < 1 { try fail("batch_size", "must be at least 1 (got \(training.batchSize))") }
         if training.steps < 0 { try fail("steps", "must be at least 0 (got \(training.steps))") }
+        if training.evalEvery < 0 { try fail("eval_every", "must be at least 0 (0: no evaluation during training; got \(training.evalEvery))") }
+        if let videos = training.evalVideos, videos < 1 { try fail("eval_videos", "must be at least 1 (got \(videos))") }
+        if training.evalEvery > 0 && data.eval == nil {
+            throw ConfigError("training.eval_every: \(training.evalEvery) needs evaluation data (data.eval or --eval-data)")
+        }
         if training.logEvery < 1 { try fail("log_every", "must be at least 1 (got \(training.logEvery))") }
         if training.accumulationSteps < 1 { try fail("accumulation_steps", "must be at least 1 (got \(training.accumulationSteps))") }
         if training.batchSize % training.accumulationSteps != 0 {

@@ -96,6 +96,9 @@ public final class Trainer {
 
     deinit { stallDetector?.stop() }
 
+    /// Tells the stall watchdog that work other than a step (evaluation, a checkpoint) is progressing.
+    public func heartbeat(_ label: String) { stallDetector?.beat(label) }
+
     /// Broadcasts rank 0's parameters and verifies the cross-rank checksum (at start and after resume).
     public func synchronizeParameters() throws {
         guard communicator.size > 1 else { return }

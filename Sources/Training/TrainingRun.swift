@@ -20,7 +20,10 @@ public final class TrainingRun {
     /// The signal that stopped the last `run`, if one did.
     public private(set) var stoppedBySignal: Int32?
     let metrics: MetricsLog?
+    let tensorBoard: TensorBoardWriter?
     let log: (String) -> Void
+    /// Shards for periodic exact evaluation (`training.eval_every`); nil: none.
+    public var evaluationSource: VideoSource?
 
     /// `resumedFrom`: the step the trainer was restored to, if it was (metrics.jsonl is then continued).
     public init(trainer: Trainer, runDirectory: URL, checkpoints: RunCheckpoints? = nil, resumedFrom: Int? = nil,
@@ -34,7 +37,10 @@ public final class TrainingRun {
             try Self.dropMetrics(after: resumedFrom, in: url)
         }
         metrics = trainer.communicator.rank == 0 ? try MetricsLog(url: url, append: resumedFrom != nil) : nil
+        tensorBoard = trainer.communicator.rank == 0 ? try TensorBoardWriter(directory: runDirectory) : nil
     }
+
+    deinit { try? tensorBoard?.close() }
 
     /// Trains until global step `steps` (or a stop signal); returns the metrics of every step trained.
     @discardableResult
@@ -57,15 +63,34 @@ public final class TrainingRun {
             let rate = 1 / max(metrics.stepSeconds, 1e-9)
             smoothedRate = smoothedRate == 0 ? rate : 0.9 * smoothedRate + 0.1 * rate
             if isLeader {
-                try self.metrics?.write([
+                let communicationFraction = metrics.communicationSeconds / max(metrics.stepSeconds, 1e-12)
+                var fields: [(String, MetricValue)] = [
                     ("step", .int(metrics.step)), ("loss", .double(metrics.loss)), ("bits_per_dim", .double(metrics.bitsPerDim)),
                     ("learning_rate", .double(metrics.learningRate)), ("gradient_norm", .double(metrics.gradientNorm)),
                     ("examples_per_second", .double(metrics.examplesPerSecond)), ("step_seconds", .double(metrics.stepSeconds)),
-                    ("communication_fraction", .double(metrics.communicationSeconds / max(metrics.stepSeconds, 1e-12))),
+                    ("communication_fraction", .double(communicationFraction)),
+                    ("data_wait_seconds", .double(trainer.lastDataWaitSeconds)),
+                ]
+                if trainer.communicator.size > 1 {
+                    fields.append(("communication_busy_seconds", .double(metrics.communicationBusySeconds)))
+                }
+                if let checksum = metrics.parameterChecksum {
+                    fields.append(("parameter_checksum", .string(String(format: "%016llx", checksum))))
+                }
+                try self.metrics?.write(fields)
+                try tensorBoard?.write(step: metrics.step, scalars: [
+                    ("train/loss", metrics.loss), ("train/bits_per_dim", metrics.bitsPerDim),
+                    ("train/learning_rate", metrics.learningRate), ("train/gradient_norm", metrics.gradientNorm),
+                    ("train/examples_per_second", metrics.examplesPerSecond), ("train/communication_fraction", communicationFraction),
                 ])
                 progress.update(step: metrics.step,
                                 text: String(format: "loss %.4f  bits/dim %.4f  lr %.2e", metrics.loss, metrics.bitsPerDim, metrics.learningRate),
                                 stepsPerSecond: smoothedRate)
+            }
+            let every = trainer.config.training.evalEvery
+            if every > 0, metrics.step % every == 0, let source = evaluationSource {
+                if isLeader { progress.interrupt() }
+                try evaluate(source, step: metrics.step)
             }
             if let checkpoints, checkpoints.isDue {
                 if isLeader { progress.interrupt() }
@@ -80,6 +105,22 @@ public final class TrainingRun {
             try checkpoints.save(reason: stoppedBySignal.map { "\(StopSignals.name($0)) received" } ?? "final")
         }
         return history
+    }
+
+    /// Exact bits/dim on `source` (every slice), split over the data ranks; logged by rank 0.
+    func evaluate(_ source: VideoSource, step: Int) throws {
+        var clock = Stopwatch()
+        let videos = trainer.config.training.evalVideos.map { PrefixVideoSource(source, count: $0) } ?? source
+        let totals = try EvaluationRun.run(model: trainer.model, source: videos, communicator: trainer.communicator,
+                                           batchPerRank: trainer.model.maxBatch) { done, _ in self.trainer.heartbeat("evaluation batch \(done)") }
+        let seconds = clock.lap()
+        guard trainer.communicator.rank == 0 else { return }
+        log(String(format: "eval at step %d: bits/dim %.4f over %d videos (%d sub-pixels) in %.1f s", step, totals.bitsPerDim,
+                   totals.videos, totals.subpixels, seconds))
+        try metrics?.write([("step", .int(step)), ("eval_bits_per_dim", .double(totals.bitsPerDim)),
+                            ("eval_videos", .int(totals.videos)), ("eval_subpixels", .int(totals.subpixels)),
+                            ("eval_seconds", .double(seconds))])
+        try tensorBoard?.write(step: step, scalars: [("eval/bits_per_dim", totals.bitsPerDim)])
     }
 
     /// The stop signal any rank received (the same answer on every rank), or nil.

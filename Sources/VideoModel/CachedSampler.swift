@@ -110,7 +110,7 @@ public final class CachedSampler {
             // Encoder once per slice: it sees earlier slices (already generated) and primed frames.
             model.prepare(slices: Array(repeating: k, count: batch), mode: .evaluation)
             model.encode(videos: UnsafePointer(videos))
-            for (index, layer) in model.decoderLayers.enumerated() {
+            for index in model.decoderLayers.indices {
                 let o = model.layout.decoder.layers[index]
                 RelativeBias.expand(rt: p(o.relativeT), rh: p(o.relativeH), rw: p(o.relativeW), heads: config.heads,
                                     block: o.block.tuple, into: biases[index].pointer)

@@ -24,6 +24,11 @@ struct DataOptions: ParsableArguments {
     /// What training reads. Opens (and so validates) the evaluation shards too, so a wrong path fails now,
     /// not after hours of training.
     func trainingSource(_ config: RunConfig, log: (String) -> Void) throws -> VideoSource {
+        try sources(config, log: log).train
+    }
+
+    /// The training source and, when data.eval is set, the evaluation shards (checked against the model).
+    func sources(_ config: RunConfig, log: (String) -> Void) throws -> (train: VideoSource, eval: VideoSource?) {
         let model = config.model
         let source: VideoSource
         if let train = config.data.train {
@@ -35,15 +40,17 @@ struct DataOptions: ParsableArguments {
             source = InMemoryVideoSource.synthetic(count: config.data.syntheticVideos, frames: model.frames,
                                                    height: model.height, width: model.width, seed: config.data.syntheticSeed)
         }
+        var evaluation: VideoSource? = nil
         if let eval = config.data.eval {
             let shards = try open(eval, role: "data.eval")
+            evaluation = shards
             log("eval data: \(eval): \(shards.summary)")
             guard (shards.height, shards.width) == (model.height, model.width), shards.frames >= model.frames else {
                 throw TrainingError("data.eval (\(eval)): its videos are \(shards.frames)×\(shards.height)×\(shards.width) "
                                     + "but the model needs clips of \(model.frames)×\(model.height)×\(model.width)")
             }
         }
-        return source
+        return (source, evaluation)
     }
 
     private func open(_ path: String, role: String) throws -> ShardVideoSource {

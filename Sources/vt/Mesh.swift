@@ -41,6 +41,8 @@ struct MeshSimulate: ParsableCommand {
     var activationBytes: Int = 4
     @Option(help: "Override the config's global batch (e.g. to fill a larger pod).") var batch: Int?
     @Option(help: "Override the config's accumulation steps.") var accumulationSteps: Int?
+    @Flag(help: "Model one gradient all-reduce after backward instead of buckets overlapped with it (as the trainer runs).")
+    var noOverlap = false
     @Flag(help: "Measure this machine (α, β, sgemm peak, MFU; run under mpirun) and print predicted vs measured local runs.")
     var calibrate = false
     @Option(help: "With --calibrate: timed training steps after one warm-up.") var steps: Int = 3
@@ -71,10 +73,12 @@ struct MeshSimulate: ParsableCommand {
                 meshes.count == 1 ? try MeshLayout.parse(text, on: meshes[0]) : try MeshLayout.parse(text)
             }
             let alphas = try alphaUs.map(Self.parseAlphas) ?? SimulationSettings.defaultAlphas
-            let settings = SimulationSettings(chip: try ChipSpec.named(chip), mfu: mfu ?? 0.5, mfuProvenance: .assumed,
+            var settings = SimulationSettings(chip: try ChipSpec.named(chip), mfu: mfu ?? 0.5, mfuProvenance: .assumed,
                                               alphas: alphas, gradientBytes: gradientBytes, activationBytes: activationBytes,
                                               globalBatch: runConfig.training.batchSize,
                                               accumulationSteps: runConfig.training.accumulationSteps)
+            settings.overlapGradients = !noOverlap
+            settings.bucketBytes = runConfig.distribution.bucketMegabytes * 1e6
             let simulator = try MeshSimulator(config: runConfig.model, settings: settings)
             let (predictions, rejected) = try simulator.sweep(meshes: meshes, layouts: chosen)
             if json {
@@ -173,12 +177,12 @@ extension MeshSimulate {
         print("")
         print("memory per chip: state (parameters + gradients + optimizer slots) + activations of one micro-batch, against "
               + gibibytes(settings.chip.memoryBytes) + "; times per optimizer step")
-        let widths = [7, 19, 12, 8, 28, 14, 11, 7, 17, 17, 11]
+        let widths = [7, 19, 12, 8, 28, 14, 11, 7, 24, 17, 11]
         func row(_ cells: [String]) -> String {
             zip(cells, widths + [0]).map { $1 == 0 ? $0 : padded($0, $1) }.joined()
         }
         print(row(["mesh", "layout", "grid D/M", "videos", "memory/chip (GiB)", "verdict", "compute", "α µs",
-                   "grad all-reduce", "act all-reduces", "step", "efficiency"]))
+                   "grad all-reduce (exposed)", "act all-reduces", "step", "efficiency"]))
         for prediction in predictions {
             let m = prediction.memory
             let memory = String(format: "%.2f + %.2f = %.2f", (m.parameters + m.gradients + m.optimizer) / 1073741824,
@@ -189,7 +193,9 @@ extension MeshSimulate {
                     ? [prediction.mesh, "data=\(prediction.data),model=\(prediction.model)", grids, "\(prediction.videosPerChip)",
                        memory, m.fits ? "fits" : "DOES NOT FIT", duration(prediction.computeSeconds)]
                     : Array(repeating: "", count: 7)
-                print(row(lead + [String(format: "%g", alpha.alphaMicroseconds), duration(alpha.gradientAllReduceSeconds),
+                let gradient = alpha.gradientAllReduceSeconds == 0 ? "0"
+                    : "\(duration(alpha.gradientAllReduceSeconds)) (\(duration(alpha.gradientExposedSeconds)))"
+                print(row(lead + [String(format: "%g", alpha.alphaMicroseconds), gradient,
                                   duration(alpha.activationAllReduceSeconds), duration(alpha.stepSeconds),
                                   String(format: "%.3f", alpha.scalingEfficiency)]))
             }
@@ -252,15 +258,21 @@ extension MeshSimulate {
         }
         printFigures(calibration.figures)
         print("")
-        print(padded("layout", 19) + padded("predicted compute", 19) + padded("comm", 11) + padded("step", 11) + padded("memory", 12)
-              + padded("measured step", 15) + padded("comm", 11) + padded("peak RSS", 12) + "step error / comm error / memory ratio")
+        func communication(_ total: Double?, _ exposed: Double?) -> String {
+            guard let total else { return "—" }
+            return total == 0 ? "0" : "\(duration(total)) (\(exposed.map(duration) ?? "—"))"
+        }
+        print("predicted vs measured; comm = time the all-reduces ran (exposed: not hidden behind compute)")
+        print(padded("layout", 17) + padded("predicted compute", 19) + padded("comm (exposed)", 23) + padded("step", 11) + padded("memory", 11)
+              + padded("measured step", 15) + padded("comm (exposed)", 23) + padded("peak RSS", 11) + "step error / comm error / memory ratio")
         for row in calibration.comparisons {
-            var line = padded("data=\(row.data),model=\(row.model)", 19) + padded(duration(row.predictedComputeSeconds), 19)
-                + padded(duration(row.predictedCommunicationSeconds), 11) + padded(duration(row.predictedStepSeconds), 11)
-                + padded(gibibytes(row.predictedMemoryBytes), 12)
+            var line = padded("data=\(row.data),model=\(row.model)", 17) + padded(duration(row.predictedComputeSeconds), 19)
+                + padded(communication(row.predictedCommunicationSeconds, row.predictedExposedCommunicationSeconds), 23)
+                + padded(duration(row.predictedStepSeconds), 11) + padded(gibibytes(row.predictedMemoryBytes), 11)
             if let measured = row.measured {
-                line += padded(duration(measured.stepSeconds), 15) + padded(measured.communicationSeconds.map(duration) ?? "—", 11)
-                    + padded(measured.peakResidentBytes.map(gibibytes) ?? "—", 12)
+                line += padded(duration(measured.stepSeconds), 15)
+                    + padded(communication(measured.communicationSeconds, measured.exposedCommunicationSeconds), 23)
+                    + padded(measured.peakResidentBytes.map(gibibytes) ?? "—", 11)
                     + [row.stepError.map { String(format: "%+.1f%%", 100 * $0) } ?? "—",
                        row.communicationError.map { String(format: "%+.0f%%", 100 * $0) } ?? "—",
                        row.memoryRatio.map { String(format: "%.2f", $0) } ?? "—"].joined(separator: " / ")

@@ -40,7 +40,7 @@ struct Train: ParsableCommand {
             if ranks.world.size > 1 {
                 note("mesh: \(mesh.shape) on \(ranks.world.size) ranks (2-D torus); \(Parallel.workers) worker threads per rank")
             }
-            let source = try ranks.agree("opening the data") { try dataOptions.trainingSource(runConfig, log: note) }
+            let (source, evaluationSource) = try ranks.agree("opening the data") { try dataOptions.sources(runConfig, log: note) }
             let trainer = try ranks.agree("building the model") {
                 try Trainer(config: runConfig, source: source, communicator: mesh.dataAxis)
             }
@@ -49,6 +49,7 @@ struct Train: ParsableCommand {
             let (checkpoints, resumedFrom) = try checkpointOptions.start(trainer: trainer, configPath: config)
             let run = try TrainingRun(trainer: trainer, runDirectory: directory, checkpoints: checkpoints, resumedFrom: resumedFrom, log: note)
             run.stopSignals = stopSignals
+            run.evaluationSource = evaluationSource
             let history = try run.run(until: steps ?? runConfig.training.steps)
             checkpointOptions.reportStop(run, configPath: config)
             if let folder = distributionOptions.timeline, let timeline = trainer.timeline {

@@ -50,6 +50,26 @@ import Distribution
                     - (12e-6 + 2 * 15.0 / 16 * 1e8 / (4 * link))) < 1e-12)
     }
 
+    @Test func bucketsHideTheGradientAllReduceBehindBackwardExceptTheLastOne() throws {
+        var overlapped = settings(batch: 64)
+        overlapped.bucketBytes = 1e6
+        let simulator = try MeshSimulator(config: benchModel(), settings: overlapped)
+        let placement = try Placement(layout: MeshLayout(data: 16, model: 1), on: TorusShape(x: 4, y: 4))
+        let prediction = try simulator.predict(placement)
+        for alpha in prediction.alphas {
+            // Backward (2/3 of compute, ~4.5 ms) is far longer than the all-reduce: only the last 1 MB bucket shows.
+            #expect(alpha.gradientAllReduceSeconds < 2 * prediction.computeSeconds / 3)
+            let lastBucket = simulator.allReduceSeconds(bytes: 1e6, grid: (4, 4), alpha: alpha.alphaMicroseconds * 1e-6)
+            #expect(abs(alpha.gradientExposedSeconds - lastBucket) < 1e-15)
+            #expect(abs(alpha.stepSeconds - (prediction.computeSeconds + lastBucket)) < 1e-12)
+            #expect(abs(alpha.stepSecondsWithoutOverlap - (prediction.computeSeconds + alpha.gradientAllReduceSeconds)) < 1e-12)
+        }
+        var blocking = overlapped
+        blocking.overlapGradients = false
+        let serial = try MeshSimulator(config: benchModel(), settings: blocking).predict(placement)
+        #expect(serial.alphas.allSatisfy { $0.gradientExposedSeconds == $0.gradientAllReduceSeconds && $0.stepSeconds == $0.stepSecondsWithoutOverlap })
+    }
+
     @Test func gradientAllReduceOfARingDataAxisIsTheDataModelFormula() throws {
         // 8x4 torus, model=4 → model grid 1×4, data grid 8×1 (a ring): DESIGN's 2(D−1)α + 2(D−1)/D·(n/M)β
         // with n/M = the gradient bytes one chip holds.
@@ -176,7 +196,9 @@ import Distribution
                 #expect(b.stepSeconds >= a.stepSeconds && b.scalingEfficiency <= a.scalingEfficiency)
                 if prediction.data * prediction.model > 1 { #expect(b.stepSeconds > a.stepSeconds) }
             }
-            #expect(prediction.alphas.allSatisfy { $0.overlappedStepSeconds <= $0.stepSeconds })
+            #expect(prediction.alphas.allSatisfy {
+                $0.gradientExposedSeconds <= $0.gradientAllReduceSeconds && $0.stepSeconds <= $0.stepSecondsWithoutOverlap
+            })
         }
         // One chip is the reference itself.
         let one = try #require(predictions.first { $0.mesh == "1x1" })
