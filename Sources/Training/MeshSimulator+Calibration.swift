@@ -1,8 +1,8 @@
 // MeshSimulator+Calibration: the simulator's cost model with this machine as the "chip" — α and β fitted
 // to MPI_Allreduce times measured now (OSU-style sweep, `measureAllReduce`), the per-rank sgemm peak measured
-// now (all ranks at once, so each rank's share of the cores; the better of a measurement before and after), and the model's MFU (measured by a few
-// data-parallel training steps, or given with --mfu) — then predicted vs measured step time, communication
-// time and memory of the local layouts of this world.
+// now (all ranks at once, so each rank's share of the cores; the better of a run before and one after),
+// and the model's MFU (measured by a few data-parallel training steps, or given with --mfu) — then
+// predicted vs measured step time, communication time and memory of the local layouts of this world.
 //
 // Fit: t(n) = a + b·n by least squares weighted by 1/t² (relative error, so 4 KB and 64 MB count alike);
 // then, by the ring formula for the p ranks measured, α = a / 2(p−1) and β = b / (2(p−1)/p). One fit over all
@@ -73,6 +73,10 @@ public struct LocalComparison: Codable, Equatable, Sendable {
         guard let measured = measured?.communicationSeconds, measured > 0 else { return nil }
         return (predictedCommunicationSeconds - measured) / measured
     }
+    public var exposedCommunicationError: Double? {
+        guard let measured = measured?.exposedCommunicationSeconds, measured > 0 else { return nil }
+        return (predictedExposedCommunicationSeconds - measured) / measured
+    }
     public var memoryRatio: Double? { measured?.peakResidentBytes.map { predictedMemoryBytes / $0 } }
 
     enum CodingKeys: String, CodingKey {
@@ -81,7 +85,8 @@ public struct LocalComparison: Codable, Equatable, Sendable {
         case predictedCommunicationSeconds = "predicted_communication_seconds"
         case predictedExposedCommunicationSeconds = "predicted_exposed_communication_seconds"
         case predictedStepSeconds = "predicted_step_seconds", predictedMemoryBytes = "predicted_memory_bytes"
-        case stepError = "step_error", communicationError = "communication_error", memoryRatio = "predicted_over_measured_memory"
+        case stepError = "step_error", communicationError = "communication_error"
+        case exposedCommunicationError = "exposed_communication_error", memoryRatio = "predicted_over_measured_memory"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -95,6 +100,7 @@ public struct LocalComparison: Codable, Equatable, Sendable {
         try c.encode(predictedMemoryBytes, forKey: .predictedMemoryBytes)
         try c.encodeIfPresent(stepError, forKey: .stepError)
         try c.encodeIfPresent(communicationError, forKey: .communicationError)
+        try c.encodeIfPresent(exposedCommunicationError, forKey: .exposedCommunicationError)
         try c.encodeIfPresent(memoryRatio, forKey: .memoryRatio)
     }
 
@@ -219,7 +225,8 @@ public enum MeshCalibration {
     public static let defaultSizes = (12...26).map { 1 << $0 }
 
     /// Measures on every rank of `communicator` (collective: all ranks call it with the same arguments):
-    /// `steps` timed data-parallel training steps after one warm-up, the all-reduce sweep, the sgemm peak.
+    /// `steps` timed data-parallel training steps after one warm-up (the fastest is kept), the all-reduce
+    /// sweep, the sgemm peak before and after.
     /// `mfu` nil measures it from the steps; a value (e.g. a 1-rank `vt bench` MFU) makes the step a prediction.
     public static func run(config: RunConfig, communicator: any Communicator, steps: Int, mfu: Double?,
                            sizes: [Int] = defaultSizes, iterations: Int = 9, sgemmSize: Int = 2048, measurements: [MeasuredStep] = [],
@@ -254,11 +261,13 @@ public enum MeshCalibration {
             }
         }
         let peakResident = try communicator.allReduceMax(Double(Benchmark.peakResidentBytes()))
-        let measuredStep = MeasuredStep(data: ranks, model: 1, stepSeconds: Benchmark.median(stepTimes),
-                                        communicationSeconds: Benchmark.median(communicationTimes),
-                                        exposedCommunicationSeconds: Benchmark.median(exposedTimes),
+        // The fastest timed step (with its own communication times): on a shared machine the least disturbed.
+        let fastest = stepTimes.indices.min { stepTimes[$0] < stepTimes[$1] }!
+        let measuredStep = MeasuredStep(data: ranks, model: 1, stepSeconds: stepTimes[fastest],
+                                        communicationSeconds: communicationTimes[fastest],
+                                        exposedCommunicationSeconds: exposedTimes[fastest],
                                         peakResidentBytes: peakResident,
-                                        source: "this calibration (Trainer, median of \(steps); step: slowest rank, communication: the rank that arrived last)")
+                                        source: "this calibration (Trainer, fastest of \(steps) steps; step: slowest rank, communication: the rank that arrived last)")
 
         // 2. α and β from MPI_Allreduce times.
         var link: LinkModel? = nil, points: [(Int, Double)] = []

@@ -264,7 +264,7 @@ extension MeshSimulate {
         }
         print("predicted vs measured; comm = time the all-reduces ran (exposed: not hidden behind compute)")
         print(padded("layout", 17) + padded("predicted compute", 19) + padded("comm (exposed)", 23) + padded("step", 11) + padded("memory", 11)
-              + padded("measured step", 15) + padded("comm (exposed)", 23) + padded("peak RSS", 11) + "step error / comm error / memory ratio")
+              + padded("measured step", 15) + padded("comm (exposed)", 23) + padded("peak RSS", 11) + "step error / comm error (exposed) / memory ratio")
         for row in calibration.comparisons {
             var line = padded("data=\(row.data),model=\(row.model)", 17) + padded(duration(row.predictedComputeSeconds), 19)
                 + padded(communication(row.predictedCommunicationSeconds, row.predictedExposedCommunicationSeconds), 23)
@@ -274,7 +274,8 @@ extension MeshSimulate {
                     + padded(communication(measured.communicationSeconds, measured.exposedCommunicationSeconds), 23)
                     + padded(measured.peakResidentBytes.map(gibibytes) ?? "—", 11)
                     + [row.stepError.map { String(format: "%+.1f%%", 100 * $0) } ?? "—",
-                       row.communicationError.map { String(format: "%+.0f%%", 100 * $0) } ?? "—",
+                       (row.communicationError.map { String(format: "%+.0f%%", 100 * $0) } ?? "—")
+                           + (row.exposedCommunicationError.map { String(format: " (%+.0f%%)", 100 * $0) } ?? ""),
                        row.memoryRatio.map { String(format: "%.2f", $0) } ?? "—"].joined(separator: " / ")
             } else {
                 line += "not measured (add it with --measured FILE)"
