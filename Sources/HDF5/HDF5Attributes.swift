@@ -189,7 +189,7 @@ extension HDF5Object {
             try values.withUnsafeBytes { try write(values.count, single: single, type, $0.baseAddress) }
         }
         func write(strings: [String], single: Bool) throws {
-            let type = try stringType(site)
+            let type = try variableLengthStringType(site)
             defer { H5Tclose(type) }
             let pointers = strings.map { strdup($0) }
             defer { pointers.forEach { free($0) } }
@@ -225,7 +225,7 @@ extension HDF5Object {
         case H5T_FLOAT:
             return Double.attributeValue(try read(vt_h5t_native_double(), 0.0), single: single)
         case H5T_STRING where H5Tis_variable_str(type) > 0:
-            let memoryType = try stringType(site, characterSet: H5Tget_cset(type))  // no conversion
+            let memoryType = try variableLengthStringType(site, characterSet: H5Tget_cset(type))  // no conversion
             defer { H5Tclose(memoryType) }
             let pointers = try read(memoryType, UnsafeMutablePointer<CChar>?.none)
             defer { pointers.forEach { H5free_memory($0) } }
@@ -245,16 +245,4 @@ extension HDF5Object {
         }
     }
 
-    /// A variable-length, UTF-8 string type (what h5py writes for `str`). The caller closes it.
-    private func stringType(_ site: Site, characterSet: H5T_cset_t = H5T_CSET_UTF8) throws -> hid_t {
-        let type = try site.check(H5Tcopy(vt_h5t_c_s1()), "H5Tcopy")
-        do {
-            try site.check(H5Tset_size(type, vt_h5t_variable()), "H5Tset_size")
-            try site.check(H5Tset_cset(type, characterSet), "H5Tset_cset")
-        } catch {
-            H5Tclose(type)
-            throw error
-        }
-        return type
-    }
 }

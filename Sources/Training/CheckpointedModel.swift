@@ -33,6 +33,16 @@ public struct CheckpointedModel {
         self.path = path
     }
 
+    /// The shards at `path` (default: the stored config's data.eval), checked to fit the model.
+    public func data(_ path: String?, role: String) throws -> ShardVideoSource {
+        guard let path = path ?? config.data.eval else {
+            throw TrainingError("no \(role) data: pass --data PATH (the checkpoint's config has no data.eval)")
+        }
+        let shards = try ShardVideoSource(path: path)
+        try checkFits(shards, dataPath: path)
+        return shards
+    }
+
     /// Refuses data whose videos do not fit the model (frame size, clip length), naming both.
     public func checkFits(_ source: VideoSource, dataPath: String) throws {
         let model = config.model

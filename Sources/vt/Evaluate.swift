@@ -31,11 +31,7 @@ struct Evaluate: ParsableCommand {
             let say = ranks.say
             let loaded = try ranks.agree("loading the checkpoint") { try CheckpointedModel(path: checkpoint, maxBatch: batch) }
             let source: VideoSource = try ranks.agree("opening the data") {
-                guard let path = data ?? loaded.config.data.eval else {
-                    throw TrainingError("no evaluation data: pass --data PATH (the checkpoint's config has no data.eval)")
-                }
-                let shards = try ShardVideoSource(path: path)
-                try loaded.checkFits(shards, dataPath: path)
+                let shards = try loaded.data(data, role: "evaluation")
                 return videos.map { PrefixVideoSource(shards, count: $0) } ?? shards
             }
             let config = loaded.config.model

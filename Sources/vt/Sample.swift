@@ -51,12 +51,8 @@ struct Sample: ParsableCommand {
             }
             let config = loaded.config.model
             let source: VideoSource = try ranks.agree("opening the data") {
-                guard let path = data ?? loaded.config.data.eval else {
-                    throw TrainingError("no priming data: pass --data PATH (the checkpoint's config has no data.eval)")
-                }
-                let shards = try ShardVideoSource(path: path)
-                try loaded.checkFits(shards, dataPath: path)
-                guard shards.count >= videos else { throw TrainingError("\(path) holds \(shards.count) videos; --videos asks for \(videos)") }
+                let shards = try loaded.data(data, role: "priming")
+                guard shards.count >= videos else { throw TrainingError("\(shards.summary) holds \(shards.count) videos; --videos asks for \(videos)") }
                 return shards
             }
             let clipBytes = config.frames * source.bytesPerFrame
