@@ -10,8 +10,6 @@ import Testing
 /// Tests/DatasetsTests/Fixtures, found from this file (no resource bundle).
 private let datasetFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("DatasetsTests/Fixtures")
-private let mpirun = ProcessInfo.processInfo.environment["PATH", default: ""].split(separator: ":")
-    .map { "\($0)/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 private let ffmpeg = (try? FFmpeg.executable()) != nil
 
 /// A softmotion30_44k folder with the 2-video, 3-frame BAIR fixture as train/ and test/ files.
@@ -28,22 +26,7 @@ private func bairCorpus(in directory: URL, corruptTrain: Bool = false) throws ->
 
 /// Runs `mpirun -np ranks vt arguments` in `directory`; returns (exit status, stdout + stderr).
 private func runMPI(_ ranks: Int, _ arguments: [String], directory: URL) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: mpirun!)
-    process.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", vtBinary!] + arguments
-    process.currentDirectoryURL = directory
-    let log = FileManager.default.temporaryDirectory.appendingPathComponent("vt-mpi-\(UUID().uuidString).log")
-    FileManager.default.createFile(atPath: log.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: log) }
-    let handle = try FileHandle(forWritingTo: log)   // a file, not a pipe: a full pipe would block mpirun
-    process.standardOutput = handle
-    process.standardError = handle
-    try process.run()
-    let deadline = Date().addingTimeInterval(120)
-    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-    if process.isRunning { process.terminate() }
-    process.waitUntilExit()
-    return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    try runVTRanks(ranks, arguments, directory: directory, timeout: 120, wrapper: ranks == 1 ? "exec \"$0\" \"$@\"" : nil)
 }
 
 @Suite(.enabled(if: vtBinary != nil, "the vt binary is built beside the tests"))

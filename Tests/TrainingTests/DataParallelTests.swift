@@ -6,38 +6,6 @@ import Foundation
 import Testing
 import HDF5
 
-private let mpirun: String? = ProcessInfo.processInfo.environment["PATH", default: ""].split(separator: ":")
-    .map { "\($0)/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-
-/// Runs `vt` under `mpirun -np ranks` (or directly for 1 rank) with a time limit; returns status and output.
-func runVTRanks(_ ranks: Int, _ arguments: [String], directory: URL, timeout: Double = 240, wrapper: String? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    var environment = ProcessInfo.processInfo.environment
-    environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-    process.environment = environment
-    process.currentDirectoryURL = directory
-    if ranks == 1 && wrapper == nil {
-        process.executableURL = URL(fileURLWithPath: vtBinary!)
-        process.arguments = arguments
-    } else {
-        process.executableURL = URL(fileURLWithPath: mpirun!)
-        let command = wrapper.map { ["/bin/sh", "-c", $0] } ?? []   // the script sees vt as $0, its arguments as $@
-        process.arguments = ["--oversubscribe", "--bind-to", "none", "-np", "\(ranks)"] + command + [vtBinary!] + arguments
-    }
-    let log = directory.appendingPathComponent("run-\(UUID().uuidString).log")
-    FileManager.default.createFile(atPath: log.path, contents: nil)
-    let handle = try FileHandle(forWritingTo: log)
-    process.standardOutput = handle; process.standardError = handle
-    try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-    let hung = process.isRunning
-    if hung { process.terminate() }
-    process.waitUntilExit()
-    let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-    return (hung ? -999 : process.terminationStatus, output)
-}
-
 func parameters(ofCheckpoint path: String) throws -> [String: [Float]] {
     let file = try HDF5File.open(path)
     var result: [String: [Float]] = [:]

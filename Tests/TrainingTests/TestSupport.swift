@@ -25,21 +25,46 @@ let vtBinary: String? = {
     return nil
 }()
 
-/// Runs `vt` with arguments; returns (exit status, stdout + stderr).
-func runVT(_ arguments: [String], directory: URL? = nil) throws -> (status: Int32, output: String) {
+/// `mpirun` on PATH, if any.
+let mpirun: String? = ProcessInfo.processInfo.environment["PATH", default: ""].split(separator: ":")
+    .map { "\($0)/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+
+/// Runs `vt` (directly for 1 rank, else under `mpirun -np ranks`; `wrapper` is a shell script that sees vt
+/// as $0 and its arguments as $@) in `directory`, with a time limit; returns (exit status, stdout + stderr),
+/// status -999 when it had to be stopped. Output goes to a file, not a pipe: a full pipe would block mpirun.
+func runVTRanks(_ ranks: Int, _ arguments: [String], directory: URL? = nil, timeout: Double = 240,
+                wrapper: String? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: vtBinary!)
-    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    process.environment = environment
     if let directory { process.currentDirectoryURL = directory }
+    if ranks == 1 && wrapper == nil {
+        process.executableURL = URL(fileURLWithPath: vtBinary!)
+        process.arguments = arguments
+    } else {
+        process.executableURL = URL(fileURLWithPath: mpirun!)
+        let command = wrapper.map { ["/bin/sh", "-c", $0] } ?? []
+        process.arguments = ["--oversubscribe", "--bind-to", "none", "-np", "\(ranks)"] + command + [vtBinary!] + arguments
+    }
     let log = FileManager.default.temporaryDirectory.appendingPathComponent("vt-\(UUID().uuidString).log")
     FileManager.default.createFile(atPath: log.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: log) }
     let handle = try FileHandle(forWritingTo: log)
-    process.standardOutput = handle
-    process.standardError = handle
+    process.standardOutput = handle; process.standardError = handle
     try process.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    let hung = process.isRunning
+    if hung { process.terminate() }
     process.waitUntilExit()
-    return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+    return (hung ? -999 : process.terminationStatus, output)
+}
+
+/// Runs `vt` with arguments in one process; returns (exit status, stdout + stderr).
+func runVT(_ arguments: [String], directory: URL? = nil) throws -> (status: Int32, output: String) {
+    try runVTRanks(1, arguments, directory: directory)
 }
 
 func temporaryDirectory() throws -> URL {
