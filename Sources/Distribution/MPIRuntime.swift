@@ -1,12 +1,14 @@
 // MPIRuntime: MPI's lifetime in this process — detect mpirun, initialise once, turn every failing call
 // into a Swift error naming the call, finalise at exit.
 //
-// Thread level: MPI_THREAD_SERIALIZED. The bucketed all-reduce runs a communication thread that starts
-// MPI_Iallreduce and polls MPI_Test while the main thread computes, so MPI is called from two threads
-// (FUNNELED is not enough) — but never at the same time: every call goes through `MPIRuntime.call`,
-// which holds one process-wide lock. During backward only the communication thread talks to MPI, so
-// the lock is uncontended, and SERIALIZED spares Open MPI's internal locking on every call that
-// MPI_THREAD_MULTIPLE would add (and the less-exercised MULTIPLE paths of its transports).
+// Thread level: MPI_THREAD_MULTIPLE is requested, SERIALIZED is the least accepted. The bucketed
+// all-reduce runs a communication thread that sums gradient buckets over the data axis while the main
+// thread computes; on a mesh with a model axis the main thread meanwhile sums activations over the model
+// axis — two blocking collectives on different communicators at the same time, which needs MULTIPLE.
+// (With one process-wide lock instead, a rank whose communication thread waits inside a data-axis
+// all-reduce would keep its main thread out of the model-axis all-reduce its partner waits in: a
+// deadlock across the two axes.) When MPI provides only SERIALIZED, every call goes through one
+// process-wide lock in `MPIRuntime.call` and meshes with both axes > 1 are refused (`allowsConcurrentCalls`).
 //
 // Without mpirun (no OMPI_COMM_WORLD_SIZE / PMIX_RANK / PMI_RANK in the environment) MPI_Init is never
 // called and the world is a `LocalCommunicator`, so a plain binary starts instantly.
@@ -54,8 +56,13 @@ public enum MPIThreadLevel: Int, Comparable, Sendable, CustomStringConvertible {
 }
 
 public enum MPIRuntime {
-    /// The level requested from MPI_Init_thread (see the file comment for why).
+    /// The level requested from MPI_Init_thread, and the least accepted (see the file comment for why).
+    public static let requestedThreadLevel = MPIThreadLevel.multiple
     public static let requiredThreadLevel = MPIThreadLevel.serialized
+
+    /// True when two threads may be inside MPI calls at once (MPI_THREAD_MULTIPLE was provided), or MPI
+    /// is not initialised (one process: nothing to serialise).
+    public static var allowsConcurrentCalls: Bool { !isInitialised || providedLevel == .multiple }
 
     /// True when a launcher (Open MPI's mpirun, PMIx or a PMI launcher such as srun) started us.
     public static var isLaunchedUnderMPI: Bool {
@@ -90,9 +97,10 @@ public enum MPIRuntime {
     /// Runs one MPI call under the process-wide lock; a status other than MPI_SUCCESS becomes an
     /// `MPIError` naming `name`.
     static func call(_ name: String, _ body: () -> Int32) throws {
-        callLock.lock()
+        let serialise = !lockFree
+        if serialise { callLock.lock() }
         let status = body()
-        callLock.unlock()
+        if serialise { callLock.unlock() }
         guard status != vt_mpi_success() else { return }
         throw MPIError(call: name, code: status, message: errorString(status))
     }
@@ -116,11 +124,13 @@ public enum MPIRuntime {
 
     private nonisolated(unsafe) static var providedLevel = MPIThreadLevel.single
     private nonisolated(unsafe) static var isInitialised = false
+    /// Set once during initialisation (before any other thread calls MPI) when MULTIPLE was provided.
+    private nonisolated(unsafe) static var lockFree = false
 
     /// Swift runs a static `let` initialiser exactly once, even under concurrent first use.
     private static let initialisedWorld: Result<MPICommunicator, Error> = Result {
         var provided: Int32 = 0
-        let status = MPI_Init_thread(nil, nil, requiredThreadLevel.mpiValue, &provided)
+        let status = MPI_Init_thread(nil, nil, requestedThreadLevel.mpiValue, &provided)
         guard status == vt_mpi_success() else {
             throw MPIError(call: "MPI_Init_thread", code: status, message: "see Open MPI's message above")
         }
@@ -130,6 +140,7 @@ public enum MPIRuntime {
         // communicators derived from the world inherit this handler.
         try call("MPI_Comm_set_errhandler") { MPI_Comm_set_errhandler(vt_mpi_comm_world(), vt_mpi_errors_return()) }
         providedLevel = MPIThreadLevel(mpiValue: provided)
+        lockFree = providedLevel == .multiple
         guard providedLevel >= requiredThreadLevel else {
             throw MPIError(call: "MPI_Init_thread", code: provided,
                            message: "provided \(providedLevel), the communication thread needs \(requiredThreadLevel)")

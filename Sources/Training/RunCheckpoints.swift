@@ -28,7 +28,7 @@ public final class RunCheckpoints {
     /// Reports of this process's saves, for tests and measurements.
     public private(set) var saves: [SaveReport] = []
 
-    var isLeader: Bool { trainer.communicator.rank == 0 }
+    var isLeader: Bool { trainer.isLeader }
 
     /// Rank 0 creates `directory` and removes temporary files an interrupted save left there.
     public init(trainer: Trainer, settings: CheckpointSettings, directory: URL,
@@ -90,8 +90,8 @@ public final class RunCheckpoints {
         }
         try agree(failure, what: "resuming")
         var cell = [found]
-        if trainer.communicator.size > 1 {
-            try cell.withUnsafeMutableBytes { try trainer.communicator.broadcast($0, root: 0) }
+        if trainer.world.size > 1 {
+            try cell.withUnsafeMutableBytes { try trainer.world.broadcast($0, root: 0) }
         }
         guard cell[0] >= 0 else { return nil }
         try trainer.broadcastState()
@@ -102,9 +102,10 @@ public final class RunCheckpoints {
     private func restore(_ file: CheckpointFile, configName: String) throws {
         let notes = try trainer.restore(from: file, configName: configName)
         let cursor = trainer.sampler.cursor(step: trainer.step)
-        let writtenOn = file.int("world_size") ?? 1
+        let writtenOn = file.string("mesh") ?? "data=\(file.int("world_size") ?? 1),model=1"
+        let now = "data=\(trainer.communicator.size),model=\(trainer.modelAxis.size)"
         log("resume: \(file.path) (step \(trainer.step), optimizer step \(trainer.optimizer.step), data epoch \(cursor.epoch) offset \(cursor.offset))"
-            + (writtenOn != trainer.communicator.size ? "; written on \(writtenOn) rank(s), continuing on \(trainer.communicator.size) with the same global batch" : ""))
+            + (writtenOn != now ? "; written on mesh \(writtenOn), continuing on \(now) with the same global batch" : ""))
         for note in notes { log("resume: note: \(note)") }
     }
 
@@ -121,9 +122,10 @@ public final class RunCheckpoints {
         guard lastSavedStep != trainer.step else { return nil }
         var report: SaveReport?
         var failure: Error?
+        let state = try trainer.gatherFullState()  // collective: full tensors on rank 0
         if isLeader {
             do {
-                report = try directory.save(trainer.checkpointContents(mesh: mesh), retention: retention)
+                report = try directory.save(trainer.checkpointContents(mesh: mesh, state: state), retention: retention)
                 let r = report!
                 log(String(format: "checkpoint: %@ (%@, %.1f MB in %.3f s, %.0f MB/s: checksums %.3f, data %.3f, metadata %.3f, fsync %.3f, commit %.3f)",
                            r.url.path, reason, Double(r.bytes) / 1e6, r.seconds, r.megabytesPerSecond, r.timings.checksums,
@@ -144,7 +146,7 @@ public final class RunCheckpoints {
     /// Throws `failure` on rank 0 and a pointer to rank 0's message on the others, on every rank if
     /// rank 0 failed (one small all-reduce when there are several ranks).
     private func agree(_ failure: Error?, what: String) throws {
-        let communicator = trainer.communicator
+        let communicator = trainer.world
         let failed = communicator.size > 1 ? try communicator.allReduceMax(failure == nil ? 0 : 1) : (failure == nil ? 0 : 1)
         guard failed != 0 else { return }
         if let failure { throw failure }

@@ -5,6 +5,7 @@
 //   params               the parameters
 //   optimizer/<slot>     the optimizer's slots (RMSProp: rms, momentum; Adam: m, v)
 //   optimizer_step       updates applied (Adam's bias correction)
+// Tensors are always the whole model's under DESIGN names, whatever the mesh (Trainer+ModelAxis.swift).
 // Data order, temporal crops and slice choices are functions of (seed, stream position) (Sampler.swift)
 // and nothing else draws random numbers during training, so there is no generator state to save; the
 // seed and the data cursor (epoch, offset, position) are stored anyway, for people and for checks.
@@ -20,22 +21,28 @@ import Optimization
 import VideoModel
 
 extension Trainer {
-    /// The tensor groups of a checkpoint: `params` and one `optimizer/<slot>` per slot, all laid out by
-    /// the model's parameter table.
-    public var checkpointTensors: [CheckpointTensors] {
-        let table = model.layout.table
-        return [CheckpointTensors(group: "params", table: table, buffer: model.parameters)]
-            + zip(optimizer.slotNames, optimizer.slots).map { CheckpointTensors(group: "optimizer/\($0)", table: table, buffer: $1) }
+    /// The tensor groups of a checkpoint: `params` and one `optimizer/<slot>` per slot, laid out by the
+    /// whole model's parameter table; `state` holds the full buffers (parameters, then slots).
+    func checkpointTensors(_ state: [FloatBuffer]) -> [CheckpointTensors] {
+        let table = fullLayout.table
+        return [CheckpointTensors(group: "params", table: table, buffer: state[0])]
+            + zip(optimizer.slotNames, state.dropFirst()).map { CheckpointTensors(group: "optimizer/\($0)", table: table, buffer: $1) }
     }
 
-    /// Everything a checkpoint of the current step holds. `mesh` describes the device mesh
-    /// (default `data=<ranks>,model=1`).
-    public func checkpointContents(mesh: String? = nil) -> CheckpointContents {
+    /// The tensor groups of this trainer's own buffers (a trainer without a model axis).
+    public var checkpointTensors: [CheckpointTensors] {
+        precondition(modelAxis.size == 1, "a model shard's checkpoint tensors are gathered with gatherFullState()")
+        return checkpointTensors([model.parameters] + optimizer.slots)
+    }
+
+    /// Everything a checkpoint of the current step holds; `state` is `gatherFullState()`'s result (needed
+    /// with a model axis). `mesh` describes the device mesh (default `data=<D>,model=<M>`).
+    public func checkpointContents(mesh: String? = nil, state: [FloatBuffer]? = nil) -> CheckpointContents {
         let cursor = sampler.cursor(step: step)
         let attributes: [(name: String, value: HDF5AttributeValue)] = [
             ("config", .string(config.resolvedJSON())),
-            ("mesh", .string(mesh ?? "data=\(communicator.size),model=1")),
-            ("world_size", .int64(Int64(communicator.size))),
+            ("mesh", .string(mesh ?? "data=\(communicator.size),model=\(modelAxis.size)")),
+            ("world_size", .int64(Int64(world.size))),
             ("parameter_count", .int64(Int64(model.layout.table.parameterCount))),
             ("optimizer", .string(config.optimizer.name.rawValue)),
             ("optimizer_slots", .strings(optimizer.slotNames)),
@@ -49,7 +56,8 @@ extension Trainer {
             ("data_videos", .int64(Int64(sampler.videoCount))),
             ("rng", .string("stateless: video order, crops and slices are functions of (seed, data_position); parameters initialised from seed")),
         ]
-        return CheckpointContents(step: step, attributes: attributes, tensors: checkpointTensors)
+        return CheckpointContents(step: step, attributes: attributes,
+                                  tensors: checkpointTensors(state ?? [model.parameters] + optimizer.slots))
     }
 
     /// Loads `file` into this trainer (parameters, optimizer slots and step, global step) after checking
@@ -72,7 +80,9 @@ extension Trainer {
         guard let optimizerStep = file.int("optimizer_step"), optimizerStep >= 0 else {
             throw CheckpointError(.notACheckpoint, file: file.path, "root attribute optimizer_step is missing")
         }
-        for tensors in checkpointTensors { try file.read(into: tensors) }
+        let state = fullStateBuffers()
+        for tensors in checkpointTensors(state) { try file.read(into: tensors) }
+        if modelAxis.size > 1 { restoredState = state }
         step = file.step
         optimizer.step = optimizerStep
         if let batch = file.int("global_batch"), let position = file.int("data_position"), position != batch * file.step {
@@ -81,15 +91,14 @@ extension Trainer {
         return notes
     }
 
-    /// Copies rank 0's optimizer slots, steps and parameters to every rank (after rank 0 restored them),
-    /// and verifies the cross-rank parameter checksum.
+    /// Copies rank 0's optimizer slots, steps and parameters to every rank (after rank 0 restored them;
+    /// each rank keeps its shard), and verifies the cross-rank parameter checksums.
     public func broadcastState() throws {
-        guard communicator.size > 1 else { return }
-        for buffer in optimizer.slots {
-            try communicator.broadcast(UnsafeMutableBufferPointer(start: buffer.pointer, count: buffer.count), root: 0)
-        }
+        defer { restoredState = nil }
+        guard world.size > 1 else { return }
+        try scatterFullState(restoredState)
         var steps = [Int64(step), Int64(optimizer.step)]
-        try steps.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
+        try steps.withUnsafeMutableBytes { try world.broadcast($0, root: 0) }
         step = Int(steps[0])
         optimizer.step = Int(steps[1])
         try synchronizeParameters()

@@ -1,6 +1,8 @@
 // Trainer: one optimizer step at a time — read this rank's examples, forward/backward over accumulation
 // micro-batches, sum gradients across data ranks, clip, update. Every choice is a function of (seed, step),
-// so results do not depend on how the global batch is split or on being resumed.
+// so results do not depend on how the global batch is split or on being resumed. On a mesh with a model
+// axis the model is this rank's shard (Trainer+ModelAxis.swift): the ranks of a model group read the same
+// examples, and gradients are summed over the data axis only.
 // Leaves out: checkpoints (Checkpointing), evaluation and sampling (Evaluation), the command line (vt).
 
 import Foundation
@@ -36,7 +38,14 @@ public final class Trainer {
     public let sampler: Sampler
     public let schedule: LearningRateSchedule
     public let source: VideoSource
+    /// The data axis: ranks that split the batch and sum gradients (all ranks when there is no model axis).
     public let communicator: any Communicator
+    /// The model axis: ranks that hold the other shards of this rank's model (size 1: a whole model).
+    public let modelAxis: any Communicator
+    /// Every rank of the job; world rank 0 logs and writes checkpoints.
+    public let world: any Communicator
+    /// Whether this rank logs and writes files.
+    public var isLeader: Bool { world.rank == 0 }
     /// Global steps completed.
     public internal(set) var step = 0
     let microBatch: Int
@@ -50,10 +59,26 @@ public final class Trainer {
     let stallDetector: StallDetector?
     /// Per-rank compute/communication spans, when requested (`vt train --timeline DIR`).
     public var timeline: Timeline?
+    /// Full tensors rank 0 read from a checkpoint, until `broadcastState()` hands every rank its shard.
+    var restoredState: [FloatBuffer]?
 
-    public init(config: RunConfig, source: VideoSource, communicator: any Communicator = LocalCommunicator()) throws {
+    /// `communicator` is the data axis; `modelAxis` (default: none) splits heads and d_ff; `world` (default:
+    /// the data axis) holds every rank — pass `DeviceMesh.all` with a model axis.
+    public init(config: RunConfig, source: VideoSource, communicator: any Communicator = LocalCommunicator(),
+                modelAxis: any Communicator = LocalCommunicator(), world: (any Communicator)? = nil) throws {
         try config.validate()
         let ranks = communicator.size, training = config.training
+        let world = world ?? communicator
+        guard world.size == ranks * modelAxis.size else {
+            throw TrainingError("the world has \(world.size) ranks but the mesh is data=\(ranks),model=\(modelAxis.size)")
+        }
+        if let problem = ModelSharding.problem(config: config.model, count: modelAxis.size) {
+            throw TrainingError("--mesh data=\(ranks),model=\(modelAxis.size): \(problem)")
+        }
+        if modelAxis.size > 1 && ranks > 1 && !MPIRuntime.allowsConcurrentCalls {
+            throw TrainingError("a mesh with both axes larger than 1 reduces activations (main thread) while gradients are reduced (communication thread); "
+                                + "this MPI library provides \(MPIRuntime.providedThreadLevel.map(\.description) ?? "no MPI"), which cannot run them concurrently — use an Open MPI built with MPI_THREAD_MULTIPLE")
+        }
         guard training.batchSize % (ranks * training.accumulationSteps) == 0 else {
             throw TrainingError("training.batch_size \(training.batchSize) is not divisible by data ranks (\(ranks)) × accumulation_steps (\(training.accumulationSteps))")
         }
@@ -66,8 +91,12 @@ public final class Trainer {
         self.config = config
         self.source = source
         self.communicator = communicator
+        self.modelAxis = modelAxis
+        self.world = world
         microBatch = training.batchSize / (ranks * training.accumulationSteps)
-        model = try VideoTransformer(config: config.model, maxBatch: microBatch)
+        let sharding = ModelSharding(index: modelAxis.rank, count: modelAxis.size)
+        model = try VideoTransformer(config: config.model, maxBatch: microBatch, sharding: sharding,
+                                     modelAxisReduce: sharding.count > 1 ? Self.modelAxisReduce(modelAxis) : nil)
         model.layout.initialize(model.parameters, seed: training.seed)
         optimizer = Optimizer(config: config.optimizer, parameterCount: model.parameters.count)
         schedule = LearningRateSchedule(config: config.optimizer, totalSteps: training.steps)
@@ -76,10 +105,10 @@ public final class Trainer {
                           trainableSlices: model.subscaling.trainableSlices)
         prefetcher = ClipPrefetcher(source: source, frameCount: config.model.frames,
                                     capacity: microBatch * training.accumulationSteps)
-        if ranks > 1 {
-            reducer = try BucketedAllReducer(communicator: communicator, plan: BucketPlan(
-                table: model.layout.table, bucketBytes: Int(config.distribution.bucketMegabytes * 1_000_000)))
-            let rank = communicator.rank
+        reducer = ranks > 1 ? try BucketedAllReducer(communicator: communicator, plan: BucketPlan(
+            table: model.layout.table, bucketBytes: Int(config.distribution.bucketMegabytes * 1_000_000))) : nil
+        if world.size > 1 {
+            let rank = world.rank
             stallDetector = config.distribution.stallTimeoutSeconds > 0
                 ? StallDetector(timeout: config.distribution.stallTimeoutSeconds) { message in
                     FileHandle.standardError.write(Data("error: rank \(rank): \(message); ending the job\n".utf8))
@@ -89,7 +118,6 @@ public final class Trainer {
             // Every rank starts from rank 0's parameters, and checks that it does.
             try synchronizeParameters()
         } else {
-            reducer = nil
             stallDetector = nil
         }
     }
@@ -99,11 +127,14 @@ public final class Trainer {
     /// Tells the stall watchdog that work other than a step (evaluation, a checkpoint) is progressing.
     public func heartbeat(_ label: String) { stallDetector?.beat(label) }
 
-    /// Broadcasts rank 0's parameters and verifies the cross-rank checksum (at start and after resume).
+    /// Broadcasts data rank 0's parameters (each model shard within its data axis) and verifies the
+    /// cross-rank checksums (at start and after resume).
     public func synchronizeParameters() throws {
-        guard communicator.size > 1 else { return }
-        try communicator.broadcast(UnsafeMutableBufferPointer(start: model.parameters.pointer, count: model.parameters.count), root: 0)
-        try ParameterChecksum.verify(model.parameters, communicator: communicator, step: step)
+        guard world.size > 1 else { return }
+        if communicator.size > 1 {
+            try communicator.broadcast(UnsafeMutableBufferPointer(start: model.parameters.pointer, count: model.parameters.count), root: 0)
+        }
+        try verifyParameters()
     }
 
     /// Runs global step `step` (0-based) and advances.
@@ -162,15 +193,15 @@ public final class Trainer {
             }
         }
         var optimizerClock = Stopwatch()
-        let norm = Optimizer.globalNorm(model.gradients)
+        let norm = try gradientNorm()
         let scale = Optimizer.clipScale(norm: norm, clipNorm: config.optimizer.clipNorm)
         optimizer.apply(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate, gradientScale: scale)
         let optimizerSeconds = optimizerClock.lap()
         step += 1
         var checksum: UInt64? = nil
         let every = config.distribution.checksumEvery
-        if communicator.size > 1 && every > 0 && step % every == 0 {
-            checksum = try ParameterChecksum.verify(model.parameters, communicator: communicator, step: step)
+        if world.size > 1 && every > 0 && step % every == 0 {
+            checksum = try verifyParameters()
         }
         stallDetector?.beat("step \(step)")
         var metrics = StepMetrics(step: step, loss: lossSum / Double(config.training.batchSize), learningRate: learningRate,

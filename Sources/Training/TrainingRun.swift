@@ -33,11 +33,11 @@ public final class TrainingRun {
         self.checkpoints = checkpoints
         self.log = log
         let url = runDirectory.appendingPathComponent("metrics.jsonl")
-        if trainer.communicator.rank == 0, let resumedFrom {
+        if trainer.isLeader, let resumedFrom {
             try Self.dropMetrics(after: resumedFrom, in: url)
         }
-        metrics = trainer.communicator.rank == 0 ? try MetricsLog(url: url, append: resumedFrom != nil) : nil
-        tensorBoard = trainer.communicator.rank == 0 ? try TensorBoardWriter(directory: runDirectory) : nil
+        metrics = trainer.isLeader ? try MetricsLog(url: url, append: resumedFrom != nil) : nil
+        tensorBoard = trainer.isLeader ? try TensorBoardWriter(directory: runDirectory) : nil
     }
 
     deinit { try? tensorBoard?.close() }
@@ -45,7 +45,7 @@ public final class TrainingRun {
     /// Trains until global step `steps` (or a stop signal); returns the metrics of every step trained.
     @discardableResult
     public func run(until steps: Int) throws -> [StepMetrics] {
-        let isLeader = trainer.communicator.rank == 0
+        let isLeader = trainer.isLeader
         let progress = ProgressLine(total: steps, every: trainer.config.training.logEvery)
         var history: [StepMetrics] = []
         var smoothedRate = 0.0
@@ -71,7 +71,7 @@ public final class TrainingRun {
                     ("communication_fraction", .double(communicationFraction)),
                     ("data_wait_seconds", .double(trainer.lastDataWaitSeconds)),
                 ]
-                if trainer.communicator.size > 1 {
+                if trainer.communicator.size > 1 {  // the data axis's gradient all-reduce
                     fields.append(("communication_busy_seconds", .double(metrics.communicationBusySeconds)))
                 }
                 if let checksum = metrics.parameterChecksum {
@@ -114,7 +114,7 @@ public final class TrainingRun {
         let totals = try EvaluationRun.run(model: trainer.model, source: videos, communicator: trainer.communicator,
                                            batchPerRank: trainer.model.maxBatch) { done, _ in self.trainer.heartbeat("evaluation batch \(done)") }
         let seconds = clock.lap()
-        guard trainer.communicator.rank == 0 else { return }
+        guard trainer.isLeader else { return }
         log(String(format: "eval at step %d: bits/dim %.4f over %d videos (%d sub-pixels) in %.1f s", step, totals.bitsPerDim,
                    totals.videos, totals.subpixels, seconds))
         try metrics?.write([("step", .int(step)), ("eval_bits_per_dim", .double(totals.bitsPerDim)),
@@ -126,7 +126,7 @@ public final class TrainingRun {
     /// The stop signal any rank received (the same answer on every rank), or nil.
     private func agreedStopSignal() throws -> Int32? {
         let local = Int(stopSignals?.receivedSignal ?? 0)
-        let agreed = trainer.communicator.size > 1 ? try trainer.communicator.allReduceMax(local) : local
+        let agreed = trainer.world.size > 1 ? try trainer.world.allReduceMax(local) : local
         return agreed == 0 ? nil : Int32(agreed)
     }
 

@@ -69,6 +69,7 @@ public final class CachedSampler {
 
     public init(model: VideoTransformer, batch: Int) {
         precondition(batch >= 1 && batch <= model.maxBatch, "CachedSampler: batch \(batch) outside 1...\(model.maxBatch)")
+        precondition(model.sharding.count == 1, "CachedSampler: sampling runs on a whole model, not a model shard")
         self.model = model; self.batch = batch; config = model.config
         n = model.n; d = model.d; e = model.e; hd = model.hd; f = model.f
         let layers = model.decoderLayers

@@ -1,5 +1,7 @@
 // ModelParameters: the parameter table of the Video Transformer under DESIGN.md §2's checkpoint names,
-// plus typed offsets into the flat buffer so the model reads like the paper.
+// plus typed offsets into the flat buffer so the model reads like the paper. On a device mesh with a
+// model axis (DESIGN §4) a rank's table holds its shard: the same names, with the heads and d_ff axes cut
+// to heads/M and d_ff/M (`ModelSharding`); `ShardLayout` maps shards to full tensors and back.
 
 import Kernels
 
@@ -31,65 +33,81 @@ public struct ModelParameters: Sendable {
     public let decoder: StackOffsets
     public let head: [HeadOffsets]
 
-    public init(config: ModelConfig) {
+    public let config: ModelConfig
+    /// Which shard of the heads and the FFN hidden units these tensors are.
+    public let sharding: ModelSharding
+    /// For each table entry, the axis its full tensor is split along over the model axis (nil: replicated).
+    public let splitAxes: [Int?]
+
+    public init(config: ModelConfig, sharding: ModelSharding = .whole) {
+        precondition(config.heads % sharding.count == 0 && config.ffnSize % sharding.count == 0,
+                     "ModelParameters: \(sharding) does not divide heads \(config.heads) and ffn_size \(config.ffnSize)")
         var table = ParameterTable()
+        var splitAxes: [Int?] = []
         let c = ModelConfig.channels, e = config.embeddingSize, d = config.hiddenSize
-        let hd = config.attentionWidth, f = config.ffnSize, grid = config.sliceShape, k = config.encoderKernel
+        let heads = config.heads / sharding.count
+        let hd = heads * config.headSize, f = config.ffnSize / sharding.count
+        let grid = config.sliceShape, k = config.encoderKernel
+        /// Adds a tensor whose full form is split along `axis` across the model axis (nil: replicated).
+        func add(_ name: String, _ shape: [Int], split axis: Int? = nil) -> Int {
+            splitAxes.append(sharding.count > 1 ? axis : nil)
+            return table.add(name, shape)
+        }
 
         func stack(_ name: String, layers: Int, between: () -> Void) -> StackOffsets {
             between()
-            let pt = table.add("\(name)/position/t", [grid.t, d])
-            let ph = table.add("\(name)/position/h", [grid.h, d])
-            let pw = table.add("\(name)/position/w", [grid.w, d])
+            let pt = add("\(name)/position/t", [grid.t, d])
+            let ph = add("\(name)/position/h", [grid.h, d])
+            let pw = add("\(name)/position/w", [grid.w, d])
             var result: [LayerOffsets] = []
             for i in 0..<layers {
                 let p = "\(name)/layer_\(i)", b = config.block(forLayer: i)
                 result.append(LayerOffsets(
-                    attentionNormScale: table.add("\(p)/attention_norm/scale", [d]),
-                    attentionNormBias: table.add("\(p)/attention_norm/bias", [d]),
-                    query: table.add("\(p)/attention/query", [d, hd]),
-                    key: table.add("\(p)/attention/key", [d, hd]),
-                    value: table.add("\(p)/attention/value", [d, hd]),
-                    output: table.add("\(p)/attention/output", [hd, d]),
-                    relativeT: table.add("\(p)/attention/relative_t", [config.heads, 2 * b.t - 1]),
-                    relativeH: table.add("\(p)/attention/relative_h", [config.heads, 2 * b.h - 1]),
-                    relativeW: table.add("\(p)/attention/relative_w", [config.heads, 2 * b.w - 1]),
-                    ffnNormScale: table.add("\(p)/ffn_norm/scale", [d]),
-                    ffnNormBias: table.add("\(p)/ffn_norm/bias", [d]),
-                    hiddenWeight: table.add("\(p)/ffn/hidden/weight", [d, f]),
-                    hiddenBias: table.add("\(p)/ffn/hidden/bias", [f]),
-                    outputWeight: table.add("\(p)/ffn/output/weight", [f, d]),
-                    outputBias: table.add("\(p)/ffn/output/bias", [d]),
+                    attentionNormScale: add("\(p)/attention_norm/scale", [d]),
+                    attentionNormBias: add("\(p)/attention_norm/bias", [d]),
+                    query: add("\(p)/attention/query", [d, hd], split: 1),
+                    key: add("\(p)/attention/key", [d, hd], split: 1),
+                    value: add("\(p)/attention/value", [d, hd], split: 1),
+                    output: add("\(p)/attention/output", [hd, d], split: 0),
+                    relativeT: add("\(p)/attention/relative_t", [heads, 2 * b.t - 1], split: 0),
+                    relativeH: add("\(p)/attention/relative_h", [heads, 2 * b.h - 1], split: 0),
+                    relativeW: add("\(p)/attention/relative_w", [heads, 2 * b.w - 1], split: 0),
+                    ffnNormScale: add("\(p)/ffn_norm/scale", [d]),
+                    ffnNormBias: add("\(p)/ffn_norm/bias", [d]),
+                    hiddenWeight: add("\(p)/ffn/hidden/weight", [d, f], split: 1),
+                    hiddenBias: add("\(p)/ffn/hidden/bias", [f], split: 0),
+                    outputWeight: add("\(p)/ffn/output/weight", [f, d], split: 0),
+                    outputBias: add("\(p)/ffn/output/bias", [d]),
                     block: b))
             }
             return StackOffsets(positionT: pt, positionH: ph, positionW: pw, layers: result,
-                                finalNormScale: table.add("\(name)/final_norm/scale", [d]),
-                                finalNormBias: table.add("\(name)/final_norm/bias", [d]))
+                                finalNormScale: add("\(name)/final_norm/scale", [d]),
+                                finalNormBias: add("\(name)/final_norm/bias", [d]))
         }
 
         var encoderEmbedding = 0, sliceEmbedding = 0, inputWeight = 0, inputBias = 0
         encoder = stack("encoder", layers: config.encoderLayers) {
-            encoderEmbedding = table.add("encoder/embedding", [k.t, k.h, k.w, c, 256, e])
-            sliceEmbedding = table.add("encoder/slice_embedding", [config.sliceCount, e])
-            inputWeight = table.add("encoder/input/weight", [e, d])
-            inputBias = table.add("encoder/input/bias", [d])
+            encoderEmbedding = add("encoder/embedding", [k.t, k.h, k.w, c, 256, e])
+            sliceEmbedding = add("encoder/slice_embedding", [config.sliceCount, e])
+            inputWeight = add("encoder/input/weight", [e, d])
+            inputBias = add("encoder/input/bias", [d])
         }
         var decoderEmbedding = 0, shiftWeight = 0, shiftBias = 0, condition = 0
         decoder = stack("decoder", layers: config.decoderLayers) {
-            decoderEmbedding = table.add("decoder/embedding", [c, 256, e])
-            shiftWeight = table.add("decoder/shift/weight", [ShiftConvolution.taps.count, e, d])
-            shiftBias = table.add("decoder/shift/bias", [d])
-            condition = table.add("decoder/condition", [d, d])
+            decoderEmbedding = add("decoder/embedding", [c, 256, e])
+            shiftWeight = add("decoder/shift/weight", [ShiftConvolution.taps.count, e, d])
+            shiftBias = add("decoder/shift/bias", [d])
+            condition = add("decoder/condition", [d, d])
         }
         var head: [HeadOffsets] = []
         for channel in 0..<c {
             let p = "head/channel_\(channel)"
             head.append(HeadOffsets(
-                hiddenWeight: table.add("\(p)/hidden/weight", [d, d]),
-                hiddenBias: table.add("\(p)/hidden/bias", [d]),
-                previous: channel >= 1 ? table.add("\(p)/previous", [channel, 256, d]) : nil,
-                logitsWeight: table.add("\(p)/logits/weight", [d, 256]),
-                logitsBias: table.add("\(p)/logits/bias", [256])))
+                hiddenWeight: add("\(p)/hidden/weight", [d, d]),
+                hiddenBias: add("\(p)/hidden/bias", [d]),
+                previous: channel >= 1 ? add("\(p)/previous", [channel, 256, d]) : nil,
+                logitsWeight: add("\(p)/logits/weight", [d, 256]),
+                logitsBias: add("\(p)/logits/bias", [256])))
         }
         self.encoderEmbedding = encoderEmbedding; self.sliceEmbedding = sliceEmbedding
         self.inputWeight = inputWeight; self.inputBias = inputBias
@@ -97,11 +115,23 @@ public struct ModelParameters: Sendable {
         self.shiftBias = shiftBias; self.condition = condition
         self.head = head
         self.table = table
+        self.config = config
+        self.sharding = sharding
+        self.splitAxes = splitAxes
     }
 
     /// Seeded initialisation: weights N(0, 1/fan_in) (fan_in = product of all axes but the last),
     /// embeddings and positions N(0, 0.02²), LayerNorm scales 1, biases and relative biases 0.
+    /// A shard is initialised as the matching part of the full model's initialisation, so every mesh
+    /// starts from the same parameters.
     public func initialize(_ buffer: FloatBuffer, seed: UInt64) {
+        if sharding.count > 1 {
+            let full = ModelParameters(config: config, sharding: .whole)
+            let whole = FloatBuffer(count: full.table.totalCount)
+            full.initialize(whole, seed: seed)
+            ShardLayout(shard: self, full: full).extract(from: whole.pointer, into: buffer.pointer)
+            return
+        }
         precondition(buffer.count == table.totalCount)
         buffer.zero()
         var generator = Xoshiro256(seed: seed)

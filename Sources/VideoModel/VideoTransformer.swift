@@ -2,6 +2,8 @@
 // (video, slice index) pairs with teacher forcing. `forward` reads like the paper: encoder embedding,
 // encoder stack, decoder embedding with the shift convolution and conditioning, decoder stack, channel
 // head and loss; `backward` mirrors it. All activations live in buffers sized once for `maxBatch`.
+// With a model shard (ModelSharding.swift) each layer runs its own heads and d_ff columns and sums the
+// row-split products (forward) and the column-split input gradients (backward) over the model group.
 // Leaves out: sampling with cached keys/values (Evaluation) and optimisation (Optimization).
 
 import Foundation
@@ -37,18 +39,19 @@ final class LayerActivations {
     /// relu(x) > 0 equals x > 0, so the pre-activation need not be kept.
     let blockedInput, query, key, value, attended, probs, middle, ffnInput, hidden, bias: FloatBuffer
 
-    init(partition: BlockPartition, rows: Int, config: ModelConfig) {
-        let d = config.hiddenSize, hd = config.attentionWidth, f = config.ffnSize, nb = partition.blockLength
+    /// `heads`, `hd` and `f`: this shard's heads, heads·dh and d_ff.
+    init(partition: BlockPartition, rows: Int, config: ModelConfig, heads: Int, hd: Int, f: Int) {
+        let d = config.hiddenSize, nb = partition.blockLength
         self.partition = partition
         ln1Mean = FloatBuffer(count: rows); ln1Rstd = FloatBuffer(count: rows)
         ln2Mean = FloatBuffer(count: rows); ln2Rstd = FloatBuffer(count: rows)
         blockedInput = FloatBuffer(count: rows * d)
         query = FloatBuffer(count: rows * hd); key = FloatBuffer(count: rows * hd)
         value = FloatBuffer(count: rows * hd); attended = FloatBuffer(count: rows * hd)
-        probs = FloatBuffer(count: rows / nb * config.heads * nb * nb)
+        probs = FloatBuffer(count: rows / nb * heads * nb * nb)
         middle = FloatBuffer(count: rows * d); ffnInput = FloatBuffer(count: rows * d)
         hidden = FloatBuffer(count: rows * f)
-        bias = FloatBuffer(count: config.heads * nb * nb)
+        bias = FloatBuffer(count: heads * nb * nb)
     }
 
     var bytes: Int {
@@ -72,7 +75,11 @@ public final class VideoTransformer {
     /// Table indices of each readiness group, by name prefix.
     let readinessGroups: [String: [Int]]
 
-    let n: Int, e: Int, d: Int, hd: Int, f: Int
+    /// `heads`, `hd` (heads·dh) and `f` (d_ff) are this shard's; the whole model's when unsharded.
+    let n: Int, e: Int, d: Int, heads: Int, hd: Int, f: Int
+    public let sharding: ModelSharding
+    /// Sums over the model group (nil when unsharded).
+    let modelAxisReduce: ModelAxisReduce?
     static let c = ModelConfig.channels
     let grid: Triple
     let primeFrame: [Bool]
@@ -110,13 +117,21 @@ public final class VideoTransformer {
     let dQuery, dKey, dValue, dAttended: FloatBuffer
     let dHidden, dColumns, dEmbedded, dBias, positionScratch, attentionWorkspace: FloatBuffer
 
-    public init(config: ModelConfig, maxBatch: Int) throws {
+    /// `sharding` and `modelAxisReduce` (which sums over the ranks holding the other shards) make this
+    /// one shard of a model split over a model axis; a config whose heads or d_ff the axis does not
+    /// divide is rejected.
+    public init(config: ModelConfig, maxBatch: Int, sharding: ModelSharding = .whole,
+                modelAxisReduce: ModelAxisReduce? = nil) throws {
         try config.validate()
+        if let problem = ModelSharding.problem(config: config, count: sharding.count) { throw ConfigError(problem) }
         precondition(maxBatch >= 1)
+        precondition(sharding.count == 1 || modelAxisReduce != nil, "a model shard needs a model-axis reduction")
         self.config = config
         self.maxBatch = maxBatch
+        self.sharding = sharding
+        self.modelAxisReduce = sharding.count > 1 ? modelAxisReduce : nil
         subscaling = Subscaling(config: config)
-        layout = ModelParameters(config: config)
+        layout = ModelParameters(config: config, sharding: sharding)
         var groups: [String: [Int]] = [:]
         for (index, entry) in layout.table.entries.enumerated() {
             let parts = entry.name.split(separator: "/")
@@ -129,7 +144,8 @@ public final class VideoTransformer {
         gradients = FloatBuffer(count: layout.table.totalCount)
         grid = config.sliceShape
         n = config.positionsPerSlice; e = config.embeddingSize; d = config.hiddenSize
-        hd = config.attentionWidth; f = config.ffnSize
+        heads = config.heads / sharding.count; hd = heads * config.headSize; f = config.ffnSize / sharding.count
+        let (heads, hd, f) = (self.heads, self.hd, self.f)
         primeFrame = (0..<config.frames).map { config.primeFrames.contains($0) }
         encoderTerms = config.encoderKernel.product * Self.c
         let rows = maxBatch * n, c = Self.c, d = config.hiddenSize, e = config.embeddingSize
@@ -140,7 +156,7 @@ public final class VideoTransformer {
         let grid = self.grid
         encoderLayers = (0..<config.encoderLayers).map {
             LayerActivations(partition: BlockPartition(grid: grid.tuple, block: config.block(forLayer: $0).tuple),
-                             rows: rows, config: config)
+                             rows: rows, config: config, heads: heads, hd: hd, f: f)
         }
         encoderFinalMean = FloatBuffer(count: rows); encoderFinalRstd = FloatBuffer(count: rows)
         encoded = FloatBuffer(count: rows * d)
@@ -152,7 +168,7 @@ public final class VideoTransformer {
         decoderStreams = (0...config.decoderLayers).map { _ in FloatBuffer(count: rows * d) }
         decoderLayers = (0..<config.decoderLayers).map {
             LayerActivations(partition: BlockPartition(grid: grid.tuple, block: config.block(forLayer: $0).tuple),
-                             rows: rows, config: config)
+                             rows: rows, config: config, heads: heads, hd: hd, f: f)
         }
         decoderFinalMean = FloatBuffer(count: rows); decoderFinalRstd = FloatBuffer(count: rows)
         decoded = FloatBuffer(count: rows * d)
@@ -171,14 +187,14 @@ public final class VideoTransformer {
         dBlocked = FloatBuffer(count: rows * d); dEncoded = FloatBuffer(count: rows * d)
         dQuery = FloatBuffer(count: rows * hd); dKey = FloatBuffer(count: rows * hd)
         dValue = FloatBuffer(count: rows * hd); dAttended = FloatBuffer(count: rows * hd)
-        dHidden = FloatBuffer(count: rows * max(config.ffnSize, 256))
+        dHidden = FloatBuffer(count: rows * max(f, 256))
         dColumns = FloatBuffer(count: rows * ShiftConvolution.taps.count * e)
         dEmbedded = FloatBuffer(count: rows * e)
         let maxBlock = (encoderLayers + decoderLayers).map { $0.partition.blockLength }.max() ?? 1
-        dBias = FloatBuffer(count: config.heads * maxBlock * maxBlock)
+        dBias = FloatBuffer(count: heads * maxBlock * maxBlock)
         attentionWorkspace = FloatBuffer(count: (encoderLayers + decoderLayers).map {
             BlockAttention.backwardWorkspaceCount(groups: rows / $0.partition.blockLength, blockLength: $0.partition.blockLength,
-                                                  heads: config.heads)
+                                                  heads: heads)
         }.max() ?? 1)
         positionScratch = FloatBuffer(count: n * d)
     }
@@ -390,14 +406,15 @@ public final class VideoTransformer {
                        rows: rows, inputs: d, outputs: hd)
         Linear.forward(out: layer.value.pointer, input: layer.blockedInput.pointer, weight: p(o.value), bias: nil,
                        rows: rows, inputs: d, outputs: hd)
-        RelativeBias.expand(rt: p(o.relativeT), rh: p(o.relativeH), rw: p(o.relativeW), heads: config.heads,
+        RelativeBias.expand(rt: p(o.relativeT), rh: p(o.relativeH), rw: p(o.relativeW), heads: heads,
                             block: o.block.tuple, into: layer.bias.pointer)
         BlockAttention.forward(out: layer.attended.pointer, probs: layer.probs.pointer, q: layer.query.pointer,
                                k: layer.key.pointer, v: layer.value.pointer, bias: layer.bias.pointer,
-                               groups: rows / nb, blockLength: nb, heads: config.heads, headSize: config.headSize,
+                               groups: rows / nb, blockLength: nb, heads: heads, headSize: config.headSize,
                                causal: causal)
         Linear.forward(out: scratchBlocked.pointer, input: layer.attended.pointer, weight: p(o.output), bias: nil,
                        rows: rows, inputs: hd, outputs: d)
+        modelAxisReduce?(scratchBlocked.pointer, rows * d)  // row-split Wo: sum the heads of every shard
         layer.middle.pointer.update(from: input.pointer, count: rows * d)
         partition.toRasterOrder(scratchBlocked.pointer, layer.middle.pointer, videos: batch, width: d, accumulate: true)
         LayerNorm.forward(out: layer.ffnInput.pointer, mean: layer.ln2Mean.pointer, rstd: layer.ln2Rstd.pointer,
@@ -406,9 +423,25 @@ public final class VideoTransformer {
         Linear.forward(out: layer.hidden.pointer, input: layer.ffnInput.pointer, weight: p(o.hiddenWeight),
                        bias: p(o.hiddenBias), rows: rows, inputs: d, outputs: f)
         ReLU.forwardInPlace(layer.hidden.pointer, count: rows * f)
-        output.pointer.update(from: layer.middle.pointer, count: rows * d)
-        Linear.forward(out: output.pointer, input: layer.hidden.pointer, weight: p(o.outputWeight),
-                       bias: p(o.outputBias), rows: rows, inputs: f, outputs: d, accumulate: true)
+        if let modelAxisReduce {
+            // Row-split W2: output = middle + Σ_shards hidden·W2 + b2 (b2 is replicated, added once).
+            Linear.forward(out: output.pointer, input: layer.hidden.pointer, weight: p(o.outputWeight), bias: nil,
+                           rows: rows, inputs: f, outputs: d)
+            modelAxisReduce(output.pointer, rows * d)
+            Self.add(layer.middle.pointer, to: output.pointer, count: rows * d)
+            Linear.addRowVector(output.pointer, p(o.outputBias), rows: rows, columns: d)
+        } else {
+            output.pointer.update(from: layer.middle.pointer, count: rows * d)
+            Linear.forward(out: output.pointer, input: layer.hidden.pointer, weight: p(o.outputWeight),
+                           bias: p(o.outputBias), rows: rows, inputs: f, outputs: d, accumulate: true)
+        }
+    }
+
+    /// target[i] += source[i].
+    static func add(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.rows(count, grain: 1 << 14) { range in
+            for i in range { target[i] += source[i] }
+        }
     }
 
     // MARK: - Backward
@@ -509,6 +542,7 @@ public final class VideoTransformer {
         ReLU.backward(dInput: dHid, dOut: dHid, input: layer.hidden.pointer, count: rows * f)
         Linear.backward(dInput: dRows.pointer, dWeight: g(o.hiddenWeight), dBias: g(o.hiddenBias), dOut: dHid,
                         input: layer.ffnInput.pointer, weight: p(o.hiddenWeight), rows: rows, inputs: d, outputs: f)
+        modelAxisReduce?(dRows.pointer, rows * d)  // column-split W1: d(LN2 output) sums every shard's part
         LayerNorm.backward(dInput: dOutput, dScale: g(o.ffnNormScale), dBias: g(o.ffnNormBias), dOut: dRows.pointer,
                            input: layer.middle.pointer, mean: layer.ln2Mean.pointer, rstd: layer.ln2Rstd.pointer,
                            scale: p(o.ffnNormScale), rows: rows, width: d)
@@ -516,13 +550,13 @@ public final class VideoTransformer {
         partition.toBlockOrder(dOutput, dBlocked.pointer, videos: batch, width: d)
         Linear.backward(dInput: dAttended.pointer, dWeight: g(o.output), dBias: nil, dOut: dBlocked.pointer,
                         input: layer.attended.pointer, weight: p(o.output), rows: rows, inputs: hd, outputs: d)
-        let biasCount = config.heads * nb * nb
+        let biasCount = heads * nb * nb
         dBias.pointer.update(repeating: 0, count: biasCount)
         BlockAttention.backward(dq: dQuery.pointer, dk: dKey.pointer, dv: dValue.pointer, dBias: dBias.pointer,
                                 dOut: dAttended.pointer, q: layer.query.pointer, k: layer.key.pointer,
                                 v: layer.value.pointer, probs: layer.probs.pointer, groups: rows / nb, blockLength: nb,
-                                heads: config.heads, headSize: config.headSize, workspace: attentionWorkspace)
-        RelativeBias.backward(dBias: dBias.pointer, heads: config.heads, block: o.block.tuple, dRt: g(o.relativeT),
+                                heads: heads, headSize: config.headSize, workspace: attentionWorkspace)
+        RelativeBias.backward(dBias: dBias.pointer, heads: heads, block: o.block.tuple, dRt: g(o.relativeT),
                               dRh: g(o.relativeH), dRw: g(o.relativeW))
         let blocked = layer.blockedInput.pointer
         Linear.backward(dInput: dBlocked.pointer, dWeight: g(o.query), dBias: nil, dOut: dQuery.pointer,
@@ -531,6 +565,7 @@ public final class VideoTransformer {
                         input: blocked, weight: p(o.key), rows: rows, inputs: d, outputs: hd, accumulateInput: true)
         Linear.backward(dInput: dBlocked.pointer, dWeight: g(o.value), dBias: nil, dOut: dValue.pointer,
                         input: blocked, weight: p(o.value), rows: rows, inputs: d, outputs: hd, accumulateInput: true)
+        modelAxisReduce?(dBlocked.pointer, rows * d)  // column-split Q/K/V: d(LN1 output) sums every shard's part
         partition.toRasterOrder(dBlocked.pointer, dRows.pointer, videos: batch, width: d, accumulate: false)
         LayerNorm.backward(dInput: dOutput, dScale: g(o.attentionNormScale), dBias: g(o.attentionNormBias),
                            dOut: dRows.pointer, input: input.pointer, mean: layer.ln1Mean.pointer,

@@ -38,7 +38,7 @@ struct CheckpointOptions: ParsableArguments {
     func start(trainer: Trainer, configPath: String) throws -> (RunCheckpoints, Int?) {
         let settings = trainer.config.checkpoint
         let directory = URL(fileURLWithPath: settings.directory ?? "Checkpoints")
-        let isLeader = trainer.communicator.rank == 0
+        let isLeader = trainer.isLeader
         let log: (String) -> Void = { if isLeader { note($0) } }
         let checkpoints = try RunCheckpoints(trainer: trainer, settings: settings, directory: directory, log: log)
         var resumed: Int?
@@ -65,7 +65,7 @@ struct CheckpointOptions: ParsableArguments {
     }
 
     func reportStop(_ run: TrainingRun, configPath: String) {
-        guard let signal = run.stoppedBySignal, run.trainer.communicator.rank == 0 else { return }
+        guard let signal = run.stoppedBySignal, run.trainer.isLeader else { return }
         note("stopped by \(StopSignals.name(signal)) at step \(run.trainer.step); continue with: vt train --config \(configPath) --resume")
     }
 }

@@ -6,6 +6,7 @@ import ArgumentParser
 import Distribution
 import Foundation
 import Training
+import VideoModel
 
 struct DistributionOptions: ParsableArguments {
     @Option(help: "Device mesh, e.g. data=4,model=1 (default: the config's distribution.mesh, else all ranks on data).")
@@ -31,8 +32,8 @@ struct RunWorld {
     func mesh(options: DistributionOptions, config: RunConfig) throws -> DeviceMesh {
         let text = options.mesh ?? config.distribution.mesh ?? "data=\(world.size),model=1"
         let shape = try MeshShape.parse(text, worldSize: world.size)
-        if shape.model > 1 {
-            throw TrainingError("--mesh \(shape): a model axis larger than 1 (sharding heads and d_ff across ranks) is not available yet; use model=1")
+        if let problem = ModelSharding.problem(config: config.model, count: shape.model) {
+            throw TrainingError("--mesh \(shape): \(problem)")
         }
         return try DeviceMesh(shape: shape, communicator: world)
     }

@@ -4,6 +4,7 @@ import Kernels
 import Training
 import Datasets
 import Distribution
+import VideoModel
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train a model from a YAML config.")
@@ -42,10 +43,12 @@ struct Train: ParsableCommand {
             }
             let (source, evaluationSource) = try ranks.agree("opening the data") { try dataOptions.sources(runConfig, log: note) }
             let trainer = try ranks.agree("building the model") {
-                try Trainer(config: runConfig, source: source, communicator: mesh.dataAxis)
+                try Trainer(config: runConfig, source: source, communicator: mesh.dataAxis, modelAxis: mesh.modelAxis,
+                            world: mesh.all)
             }
             if distributionOptions.timeline != nil { trainer.timeline = Timeline(rank: ranks.world.rank) }
-            note("parameters: \(trainer.model.layout.table.parameterCount)")
+            note("parameters: \(ModelParameters(config: runConfig.model).table.parameterCount)"
+                 + (mesh.shape.model > 1 ? " (\(trainer.model.layout.table.parameterCount) per model shard)" : ""))
             let (checkpoints, resumedFrom) = try checkpointOptions.start(trainer: trainer, configPath: config)
             let run = try TrainingRun(trainer: trainer, runDirectory: directory, checkpoints: checkpoints, resumedFrom: resumedFrom, log: note)
             run.stopSignals = stopSignals

@@ -87,7 +87,7 @@ struct DataParallelTests {
     @Test(arguments: [
         (3, ["--steps", "2"], "rank 0 of 3 (building the model): training.batch_size 8 is not divisible by data ranks (3)"),
         (2, ["--mesh", "data=4,model=1"], "(laying out the mesh)"),
-        (2, ["--mesh", "data=1,model=2"], "a model axis larger than 1"),
+        (3, ["--mesh", "data=1,model=3"], "a model axis of 3 must divide model.heads 2 and model.ffn_size 32"),
     ])
     func badDistributedSetupsStopEveryRankWithOneMessage(ranks: Int, extra: [String], expected: String) throws {
         let directory = try temporaryDirectory()

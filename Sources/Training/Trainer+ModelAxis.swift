@@ -1,0 +1,131 @@
+// Trainer+ModelAxis: what a model shard changes outside the model itself (DESIGN.md §4).
+//
+//   activations      the model sums row-split products and column-split input gradients over the
+//                    model axis (`modelAxisReduce`, a blocking all-reduce on the main thread)
+//   gradient norm    Σ g² over replicated tensors (equal on every shard) + Σ over ranks of Σ g² of the
+//                    sharded ones, added in rank order so every shard clips by the same factor
+//   consistency      each shard is checked across its data axis; the replicated tensors across the
+//                    model axis
+//   checkpoints      always full tensors: world rank 0 gathers the shards of its model group; on load
+//                    rank 0's full tensors are broadcast and every rank keeps its part — so a run saved
+//                    on one mesh continues on any other
+//
+// Leaves out: pipeline stages, sequence sharding, sharded optimizer state across the data axis (ZeRO).
+
+import Foundation
+import Distribution
+import Kernels
+import Optimization
+import VideoModel
+
+extension Trainer {
+    /// The model's activation sum over `axis`. A failure inside a layer cannot be unwound, so it ends
+    /// the job with a message.
+    static func modelAxisReduce(_ axis: any Communicator) -> ModelAxisReduce {
+        { pointer, count in
+            do {
+                try axis.allReduceSum(UnsafeMutableBufferPointer(start: pointer, count: count))
+            } catch {
+                FileHandle.standardError.write(Data("error: rank \(axis.rank) of the model axis: activation all-reduce failed: \(error)\n".utf8))
+                MPIRuntime.abort(code: 3)
+            }
+        }
+    }
+
+    /// Whole-model gradient norm (the same value on every rank).
+    func gradientNorm() throws -> Double {
+        guard modelAxis.size > 1 else { return Optimizer.globalNorm(model.gradients) }
+        let (replicated, sharded) = Self.squaredSums(model.gradients, layout: model.layout)
+        let shards = try modelAxis.allGather(sharded.bitPattern).map(Double.init(bitPattern:))
+        return (replicated + shards.reduce(0, +)).squareRoot()
+    }
+
+    /// Σ x² over the replicated and over the sharded tensors of `buffer`, each in table order.
+    static func squaredSums(_ buffer: FloatBuffer, layout: ModelParameters) -> (replicated: Double, sharded: Double) {
+        var replicated = 0.0, sharded = 0.0
+        for (entry, axis) in zip(layout.table.entries, layout.splitAxes) {
+            let values = buffer.pointer + entry.offset
+            var sum = 0.0
+            for i in 0..<entry.count { sum += Double(values[i]) * Double(values[i]) }
+            if axis == nil { replicated += sum } else { sharded += sum }
+        }
+        return (replicated, sharded)
+    }
+
+    /// Checks that every rank of each data axis holds the same shard and that every shard holds the same
+    /// replicated tensors; returns the checksum of this rank's parameters.
+    @discardableResult
+    func verifyParameters() throws -> UInt64 {
+        let checksum = communicator.size > 1
+            ? try ParameterChecksum.verify(model.parameters, communicator: communicator, step: step, axis: "data")
+            : ParameterChecksum.of(model.parameters)
+        if modelAxis.size > 1 {
+            let table = model.layout.table
+            let replicated = zip(table.entries, model.layout.splitAxes).filter { $0.1 == nil }.map(\.0)
+            try ParameterChecksum.verify(model.parameters, entries: replicated, communicator: modelAxis, step: step,
+                                         axis: "model (replicated tensors)")
+        }
+        return checksum
+    }
+
+    /// The layout of the whole model (the checkpoint's).
+    var fullLayout: ModelParameters { ModelParameters(config: config.model) }
+
+    /// Parameters followed by the optimizer slots, as full tensors, on world rank 0 (nil elsewhere).
+    /// Collective: every rank calls it. Without a model axis these are the trainer's own buffers.
+    func gatherFullState() throws -> [FloatBuffer]? {
+        let local = [model.parameters] + optimizer.slots
+        guard modelAxis.size > 1 else { return isLeader ? local : nil }
+        // Only the model group holding world rank 0 gathers; every rank of it takes part.
+        var inGroup = [Int64(isLeader ? 1 : 0)]
+        try inGroup.withUnsafeMutableBufferPointer { try modelAxis.allReduce($0, .max) }
+        guard inGroup[0] == 1 else { return nil }
+        let full = fullLayout
+        let received = FloatBuffer(count: model.parameters.count)
+        var result: [FloatBuffer] = []
+        for buffer in local {
+            let whole = modelAxis.rank == 0 ? FloatBuffer(count: full.table.totalCount) : nil
+            if let whole { whole.zero() }
+            for shard in 0..<modelAxis.size {
+                // Shard `shard` is broadcast over the group; only model rank 0 keeps what it receives.
+                let source = shard == modelAxis.rank ? buffer : received
+                try modelAxis.broadcast(UnsafeMutableBufferPointer(start: source.pointer, count: source.count), root: shard)
+                if let whole {
+                    let layout = ModelParameters(config: config.model, sharding: ModelSharding(index: shard, count: modelAxis.size))
+                    ShardLayout(shard: layout, full: full).insert(source.pointer, into: whole.pointer)
+                }
+            }
+            if let whole { result.append(whole) }
+        }
+        return isLeader ? result : nil
+    }
+
+    /// Buffers laid out like the whole model, for reading a checkpoint on world rank 0 (the trainer's own
+    /// buffers without a model axis).
+    func fullStateBuffers() -> [FloatBuffer] {
+        guard modelAxis.size > 1 else { return [model.parameters] + optimizer.slots }
+        let count = fullLayout.table.totalCount
+        return (0...optimizer.slots.count).map { _ in FloatBuffer(count: count) }
+    }
+
+    /// Sends world rank 0's full tensors (`full`, from `fullStateBuffers`) to every rank, which keeps its
+    /// shard of parameters and slots. Collective; `full` is ignored on other ranks.
+    func scatterFullState(_ full: [FloatBuffer]?) throws {
+        let local = [model.parameters] + optimizer.slots
+        guard modelAxis.size > 1 else {
+            if communicator.size > 1 {
+                for buffer in optimizer.slots {
+                    try communicator.broadcast(UnsafeMutableBufferPointer(start: buffer.pointer, count: buffer.count), root: 0)
+                }
+            }
+            return  // parameters follow in synchronizeParameters
+        }
+        let layout = ShardLayout(shard: model.layout, full: fullLayout)
+        let count = layout.full.table.totalCount
+        for (index, target) in local.enumerated() {
+            let whole = isLeader ? full![index] : FloatBuffer(count: count)
+            try world.broadcast(UnsafeMutableBufferPointer(start: whole.pointer, count: count), root: 0)
+            layout.extract(from: whole.pointer, into: target.pointer)
+        }
+    }
+}
