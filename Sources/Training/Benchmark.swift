@@ -69,10 +69,24 @@ public enum Benchmark {
             : (split, "OpenBLAS sgemm \(size)³, split over \(Parallel.workers) workers")
     }
 
+    /// The process's peak resident memory since start or the last `resetPeakResident()` (VmHWM; getrusage
+    /// where /proc is missing).
     public static func peakResidentBytes() -> Int {
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+           let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") {
+            return kilobytes * 1024
+        }
         var usage = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
         return Int(usage.ru_maxrss) * 1024
+    }
+
+    /// Starts a new peak-resident-memory window (Linux: `5` to /proc/self/clear_refs resets VmHWM to the
+    /// current resident size). Returns false where that is not possible.
+    @discardableResult
+    public static func resetPeakResident() -> Bool {
+        (try? Data("5".utf8).write(to: URL(fileURLWithPath: "/proc/self/clear_refs"))) != nil
     }
 
     /// Runs `warmup` + `steps` training steps of `config` on synthetic videos.

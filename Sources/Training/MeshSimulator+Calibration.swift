@@ -8,9 +8,10 @@
 // then, by the ring formula for the p ranks measured, α = a / 2(p−1) and β = b / (2(p−1)/p). One fit over all
 // sizes is reported; predictions use fits over consecutive ranges of 3 sizes (LinkModel), because on shared
 // memory the bus bandwidth rises to a peak near 1 MB and falls several-fold beyond the caches.
-// Measured steps come from `Trainer` on the world communicator (data = p, model = 1, the layout that runs
-// today). Other layouts (model > 1) get predictions and a hook: `MeasuredStep` records read from a JSON
-// file (`vt mesh simulate --calibrate --measured FILE`) are matched by (data, model).
+// Measured steps come from `Trainer` on every layout of the world that can run the config (data = p,
+// model = 1 first: it calibrates the MFU; then data = p/M, model = M), each in its own peak-memory window.
+// More measurements can be added: `MeasuredStep` records read from a JSON file
+// (`vt mesh simulate --calibrate --measured FILE`) are matched by (data, model).
 // Left out: fitting α and β per communicator size (one fit for the world is applied to every group).
 
 import Foundation
@@ -31,6 +32,9 @@ public struct MeasuredStep: Codable, Equatable, Sendable {
     /// Seconds the step waited for collectives, not hidden behind compute.
     public var exposedCommunicationSeconds: Double?
     public var peakResidentBytes: Double?
+    /// Resident bytes of the process before the trainer was built (runtime, libraries, MPI's shared
+    /// memory): part of the peak, not of the model's estimate.
+    public var baselineResidentBytes: Double? = nil
     public var source: String
 
     public init(data: Int, model: Int, stepSeconds: Double, communicationSeconds: Double?, exposedCommunicationSeconds: Double? = nil,
@@ -44,6 +48,7 @@ public struct MeasuredStep: Codable, Equatable, Sendable {
         case data, model, source
         case stepSeconds = "step_seconds", communicationSeconds = "communication_seconds"
         case exposedCommunicationSeconds = "exposed_communication_seconds", peakResidentBytes = "peak_resident_bytes"
+        case baselineResidentBytes = "baseline_resident_bytes"
     }
 
     /// Reads a JSON array of measured steps from `path`.
@@ -77,7 +82,10 @@ public struct LocalComparison: Codable, Equatable, Sendable {
         guard let measured = measured?.exposedCommunicationSeconds, measured > 0 else { return nil }
         return (predictedExposedCommunicationSeconds - measured) / measured
     }
-    public var memoryRatio: Double? { measured?.peakResidentBytes.map { predictedMemoryBytes / $0 } }
+    /// (predicted model memory + the process's baseline) / measured peak resident memory.
+    public var memoryRatio: Double? {
+        measured?.peakResidentBytes.map { (predictedMemoryBytes + (measured?.baselineResidentBytes ?? 0)) / $0 }
+    }
 
     enum CodingKeys: String, CodingKey {
         case data, model, measured
@@ -225,8 +233,8 @@ public enum MeshCalibration {
     public static let defaultSizes = (12...26).map { 1 << $0 }
 
     /// Measures on every rank of `communicator` (collective: all ranks call it with the same arguments):
-    /// `steps` timed data-parallel training steps after one warm-up (the fastest is kept), the all-reduce
-    /// sweep, the sgemm peak before and after.
+    /// `steps` timed training steps after one warm-up (the fastest is kept) of every layout that can run,
+    /// the all-reduce sweep, the sgemm peak before and after.
     /// `mfu` nil measures it from the steps; a value (e.g. a 1-rank `vt bench` MFU) makes the step a prediction.
     public static func run(config: RunConfig, communicator: any Communicator, steps: Int, mfu: Double?,
                            sizes: [Int] = defaultSizes, iterations: Int = 9, sgemmSize: Int = 2048, measurements: [MeasuredStep] = [],
@@ -239,35 +247,19 @@ public enum MeshCalibration {
         try communicator.barrier()
         let peakBefore = Benchmark.sgemmPeak(size: sgemmSize)
 
-        // 1. Data-parallel training steps (the layout that runs today: data = ranks, model = 1).
-        progress("timing 1 + \(steps) training steps on \(ranks) rank\(ranks == 1 ? "" : "s") (data=\(ranks),model=1)")
-        var stepTimes: [Double] = [], communicationTimes: [Double] = [], exposedTimes: [Double] = []
-        do {
-            MatMul.configureThreads()
-            let batch = config.training.batchSize
-            let source = InMemoryVideoSource.synthetic(count: batch, frames: config.model.frames, height: config.model.height,
-                                                       width: config.model.width, seed: 7)
-            let trainer = try Trainer(config: config, source: source, communicator: communicator)
-            for index in 0..<(1 + steps) {
-                let metrics = try trainer.trainStep()
-                let step = try communicator.allReduceMax(metrics.stepSeconds)
-                // The rank that reaches the all-reduces last waits least for the others: its times are the
-                // communication itself, not the other ranks' compute skew.
-                let communication = try communicator.allReduceMin(metrics.communicationBusySeconds)
-                let exposed = try communicator.allReduceMin(metrics.communicationSeconds)
-                progress(String(format: "  step %d%@: %.3f s (all-reduces ran %.1f ms, %.1f ms of it exposed)", index + 1,
-                                index == 0 ? " (warm-up)" : "", step, communication * 1e3, exposed * 1e3))
-                if index > 0 { stepTimes.append(step); communicationTimes.append(communication); exposedTimes.append(exposed) }
+        // 1. Training steps of every local layout that can run the config: data = ranks first (it calibrates
+        //    the MFU), then the model-axis layouts.
+        var measured: [MeasuredStep] = []
+        for layout in MeshLayout.factorisations(of: ranks) {
+            if let reason = layoutProblem(config: config, layout: layout) {
+                progress("skipping data=\(layout.data),model=\(layout.model): \(reason)")
+                continue
             }
+            measured.append(try measure(config: config, layout: layout, communicator: communicator, steps: steps, progress: progress))
         }
-        let peakResident = try communicator.allReduceMax(Double(Benchmark.peakResidentBytes()))
-        // The fastest timed step (with its own communication times): on a shared machine the least disturbed.
-        let fastest = stepTimes.indices.min { stepTimes[$0] < stepTimes[$1] }!
-        let measuredStep = MeasuredStep(data: ranks, model: 1, stepSeconds: stepTimes[fastest],
-                                        communicationSeconds: communicationTimes[fastest],
-                                        exposedCommunicationSeconds: exposedTimes[fastest],
-                                        peakResidentBytes: peakResident,
-                                        source: "this calibration (Trainer, fastest of \(steps) steps; step: slowest rank, communication: the rank that arrived last)")
+        guard let measuredStep = measured.first else {
+            throw MeshSimulationError("no layout of \(ranks) rank(s) can train this config (see the reasons above)")
+        }
 
         // 2. α and β from MPI_Allreduce times.
         var link: LinkModel? = nil, points: [(Int, Double)] = []
@@ -287,13 +279,14 @@ public enum MeshCalibration {
 
         let chip = MeshSimulator.localChip(sgemmPeakFlops: peakFlops, ranks: ranks, link: link,
                                            memoryBytes: Double(ProcessInfo.processInfo.physicalMemory))
-        let flopsPerRank = FLOPCount.trainingStep(config.model, batch: config.training.batchSize / ranks)
+        let flopsPerRank = ModelCost(config: config.model).trainingFlopsPerChip(
+            videos: config.training.batchSize / measuredStep.data, model: measuredStep.model)
         let computeSeconds = measuredStep.stepSeconds - (measuredStep.exposedCommunicationSeconds ?? 0)
         let measuredMFU = flopsPerRank / max(computeSeconds, 1e-12) / peakFlops
         let usedMFU = mfu ?? measuredMFU
         let provenance: Provenance = mfu == nil ? .measured : .assumed
         let comparisons = try MeshSimulator.compareLocal(config: config, chip: chip, mfu: usedMFU, mfuProvenance: provenance,
-                                                         ranks: ranks, measurements: [measuredStep] + measurements)
+                                                         ranks: ranks, measurements: measured + measurements)
         var figures = chip.figures
         figures.append(Figure("achievable MFU", String(format: "%.3f", usedMFU), provenance,
                               mfu == nil ? "this run: FLOPs / ((step − exposed communication) × sgemm peak); compute is calibrated, not predicted"
@@ -312,6 +305,59 @@ public enum MeshCalibration {
         return Calibration(ranks: ranks, allReduceBytes: points.map(\.0), allReduceSeconds: points.map(\.1), link: link,
                            sgemmPeakFlopsPerRank: peakFlops, sgemmMethod: peak.method, mfu: usedMFU, mfuProvenance: provenance,
                            baselineResidentBytes: baseline, comparisons: comparisons, figures: figures)
+    }
+
+    /// Why `layout` cannot train `config` here (nil when it can).
+    static func layoutProblem(config: RunConfig, layout: MeshLayout) -> String? {
+        if let problem = ModelSharding.problem(config: config.model, count: layout.model) { return problem }
+        let perRank = layout.data * config.training.accumulationSteps
+        if config.training.batchSize % perRank != 0 {
+            return "global batch \(config.training.batchSize) does not split over \(layout.data) data ranks × \(config.training.accumulationSteps) accumulation steps"
+        }
+        if layout.model > 1 && layout.data > 1 && !MPIRuntime.allowsConcurrentCalls {
+            return "needs MPI_THREAD_MULTIPLE"
+        }
+        return nil
+    }
+
+    /// Times 1 + `steps` training steps of `layout` (collective over `communicator`); keeps the fastest.
+    /// Step: the slowest rank. Communication: the rank that reached the collectives last (it waits least
+    /// for the others' compute), gradient buckets plus the model axis's activation all-reduces. Peak
+    /// resident memory: the largest rank's, from a window opened just before the trainer is built.
+    static func measure(config: RunConfig, layout: MeshLayout, communicator: any Communicator, steps: Int,
+                        progress: (String) -> Void) throws -> MeasuredStep {
+        let name = "data=\(layout.data),model=\(layout.model)"
+        progress("timing 1 + \(steps) training steps on \(name)")
+        let mesh = try DeviceMesh(shape: MeshShape(data: layout.data, model: layout.model), communicator: communicator)
+        try communicator.barrier()
+        Benchmark.resetPeakResident()
+        let baseline = try communicator.allReduceMax(Double(Benchmark.peakResidentBytes()))
+        var stepTimes: [Double] = [], communicationTimes: [Double] = [], exposedTimes: [Double] = []
+        do {
+            MatMul.configureThreads()
+            let batch = config.training.batchSize
+            let source = InMemoryVideoSource.synthetic(count: batch, frames: config.model.frames, height: config.model.height,
+                                                       width: config.model.width, seed: 7)
+            let trainer = try Trainer(config: config, source: source, communicator: mesh.dataAxis, modelAxis: mesh.modelAxis,
+                                      world: mesh.all)
+            for index in 0..<(1 + steps) {
+                let metrics = try trainer.trainStep()
+                let step = try communicator.allReduceMax(metrics.stepSeconds)
+                let communication = try communicator.allReduceMin(metrics.communicationBusySeconds + metrics.modelAxisSeconds)
+                let exposed = try communicator.allReduceMin(metrics.communicationSeconds + metrics.modelAxisSeconds)
+                progress(String(format: "  step %d%@: %.3f s (all-reduces ran %.1f ms, %.1f ms of it exposed)", index + 1,
+                                index == 0 ? " (warm-up)" : "", step, communication * 1e3, exposed * 1e3))
+                if index > 0 { stepTimes.append(step); communicationTimes.append(communication); exposedTimes.append(exposed) }
+            }
+        }
+        let peakResident = try communicator.allReduceMax(Double(Benchmark.peakResidentBytes()))
+        let fastest = stepTimes.indices.min { stepTimes[$0] < stepTimes[$1] }!
+        var result = MeasuredStep(data: layout.data, model: layout.model, stepSeconds: stepTimes[fastest],
+                            communicationSeconds: communicationTimes[fastest], exposedCommunicationSeconds: exposedTimes[fastest],
+                            peakResidentBytes: peakResident,
+                            source: "this calibration (Trainer on \(name), fastest of \(steps) steps; step: slowest rank, communication: the rank that arrived last)")
+        result.baselineResidentBytes = baseline
+        return result
     }
 }
 

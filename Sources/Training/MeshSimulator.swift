@@ -297,9 +297,9 @@ public struct ModelCost: Sendable {
 
     public init(config: ModelConfig) {
         self.config = config
-        let table = ModelParameters(config: config).table
-        parameterCount = table.parameterCount
-        shardedParameterCount = table.entries.filter { Self.isSharded($0.name) }.reduce(0) { $0 + $1.count }
+        let layout = ModelParameters(config: config)
+        parameterCount = layout.table.parameterCount
+        shardedParameterCount = zip(layout.table.entries, layout.splitAxes).filter { $0.1 != nil }.reduce(0) { $0 + $1.0.count }
         forwardFlopsPerVideo = FLOPCount.forwardPerVideo(config)
         let n = Double(config.positionsPerSlice), d = Double(config.hiddenSize)
         let hd = Double(config.attentionWidth), f = Double(config.ffnSize)
@@ -309,12 +309,6 @@ public struct ModelCost: Sendable {
         }
         shardedForwardFlopsPerVideo = (0..<config.encoderLayers).map(layer).reduce(0, +)
             + (0..<config.decoderLayers).map(layer).reduce(0, +)
-    }
-
-    /// True for the tensors the Megatron layout splits over the model axis (by head or by d_ff).
-    public static func isSharded(_ name: String) -> Bool {
-        ["/attention/query", "/attention/key", "/attention/value", "/attention/output", "/attention/relative_",
-         "/ffn/hidden/", "/ffn/output/weight"].contains { name.contains($0) }
     }
 
     /// Parameters one chip holds with `model` shards.

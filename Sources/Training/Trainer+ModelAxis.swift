@@ -18,13 +18,23 @@ import Kernels
 import Optimization
 import VideoModel
 
+/// Time spent in the model axis's activation all-reduces (they block the main thread: all of it is exposed).
+public final class ModelAxisTimer: @unchecked Sendable {  // touched by the main thread only
+    public var seconds = 0.0
+    public var calls = 0
+    public init() {}
+}
+
 extension Trainer {
-    /// The model's activation sum over `axis`. A failure inside a layer cannot be unwound, so it ends
-    /// the job with a message.
-    static func modelAxisReduce(_ axis: any Communicator) -> ModelAxisReduce {
+    /// The model's activation sum over `axis`, its time added to `timer`. A failure inside a layer cannot
+    /// be unwound, so it ends the job with a message.
+    static func modelAxisReduce(_ axis: any Communicator, timer: ModelAxisTimer = ModelAxisTimer()) -> ModelAxisReduce {
         { pointer, count in
             do {
+                let start = monotonicSeconds()
                 try axis.allReduceSum(UnsafeMutableBufferPointer(start: pointer, count: count))
+                timer.seconds += monotonicSeconds() - start
+                timer.calls += 1
             } catch {
                 FileHandle.standardError.write(Data("error: rank \(axis.rank) of the model axis: activation all-reduce failed: \(error)\n".utf8))
                 MPIRuntime.abort(code: 3)

@@ -23,6 +23,8 @@ public struct StepMetrics: Sendable {
     public var communicationSeconds: Double
     /// Seconds during which some gradient bucket was being reduced (mostly hidden behind backward).
     public var communicationBusySeconds: Double = 0
+    /// Seconds in the model axis's activation all-reduces (forward and backward; not overlapped).
+    public var modelAxisSeconds: Double = 0
     /// Cross-rank parameter checksum, when it was verified after this step.
     public var parameterChecksum: UInt64? = nil
     public var examples: Int
@@ -59,6 +61,8 @@ public final class Trainer {
     let stallDetector: StallDetector?
     /// Per-rank compute/communication spans, when requested (`vt train --timeline DIR`).
     public var timeline: Timeline?
+    /// Times the model axis's activation all-reduces.
+    let modelAxisTimer = ModelAxisTimer()
     /// Full tensors rank 0 read from a checkpoint, until `broadcastState()` hands every rank its shard.
     var restoredState: [FloatBuffer]?
 
@@ -96,7 +100,7 @@ public final class Trainer {
         microBatch = training.batchSize / (ranks * training.accumulationSteps)
         let sharding = ModelSharding(index: modelAxis.rank, count: modelAxis.size)
         model = try VideoTransformer(config: config.model, maxBatch: microBatch, sharding: sharding,
-                                     modelAxisReduce: sharding.count > 1 ? Self.modelAxisReduce(modelAxis) : nil)
+                                     modelAxisReduce: sharding.count > 1 ? Self.modelAxisReduce(modelAxis, timer: modelAxisTimer) : nil)
         model.layout.initialize(model.parameters, seed: training.seed)
         optimizer = Optimizer(config: config.optimizer, parameterCount: model.parameters.count)
         schedule = LearningRateSchedule(config: config.optimizer, totalSteps: training.steps)
@@ -143,6 +147,7 @@ public final class Trainer {
         let examples = sampler.examples(step: step, rank: communicator.rank, ranks: communicator.size)
         let learningRate = schedule.learningRate(atStep: step)
         model.gradients.zero()
+        modelAxisTimer.seconds = 0
         var lossSum = 0.0
         var phases = PhaseTimes()
         let clipBytes = config.model.frames * source.bytesPerFrame
@@ -208,6 +213,7 @@ public final class Trainer {
                                   gradientNorm: norm, stepSeconds: clock.lap(), communicationSeconds: communication,
                                   examples: config.training.batchSize, phases: phases, optimizerSeconds: optimizerSeconds)
         metrics.communicationBusySeconds = busy
+        metrics.modelAxisSeconds = modelAxisTimer.seconds
         metrics.parameterChecksum = checksum
         return metrics
     }

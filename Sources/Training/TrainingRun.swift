@@ -63,7 +63,7 @@ public final class TrainingRun {
             let rate = 1 / max(metrics.stepSeconds, 1e-9)
             smoothedRate = smoothedRate == 0 ? rate : 0.9 * smoothedRate + 0.1 * rate
             if isLeader {
-                let communicationFraction = metrics.communicationSeconds / max(metrics.stepSeconds, 1e-12)
+                let communicationFraction = (metrics.communicationSeconds + metrics.modelAxisSeconds) / max(metrics.stepSeconds, 1e-12)
                 var fields: [(String, MetricValue)] = [
                     ("step", .int(metrics.step)), ("loss", .double(metrics.loss)), ("bits_per_dim", .double(metrics.bitsPerDim)),
                     ("learning_rate", .double(metrics.learningRate)), ("gradient_norm", .double(metrics.gradientNorm)),
@@ -73,6 +73,9 @@ public final class TrainingRun {
                 ]
                 if trainer.communicator.size > 1 {  // the data axis's gradient all-reduce
                     fields.append(("communication_busy_seconds", .double(metrics.communicationBusySeconds)))
+                }
+                if trainer.modelAxis.size > 1 {  // activation all-reduces, all on the critical path
+                    fields.append(("model_axis_seconds", .double(metrics.modelAxisSeconds)))
                 }
                 if let checksum = metrics.parameterChecksum {
                     fields.append(("parameter_checksum", .string(String(format: "%016llx", checksum))))

@@ -36,7 +36,8 @@ public struct ModelParameters: Sendable {
     public let config: ModelConfig
     /// Which shard of the heads and the FFN hidden units these tensors are.
     public let sharding: ModelSharding
-    /// For each table entry, the axis its full tensor is split along over the model axis (nil: replicated).
+    /// For each table entry, the axis its full tensor is split along over a model axis (nil: replicated);
+    /// the same for every sharding, the whole model included.
     public let splitAxes: [Int?]
 
     public init(config: ModelConfig, sharding: ModelSharding = .whole) {
@@ -50,7 +51,7 @@ public struct ModelParameters: Sendable {
         let grid = config.sliceShape, k = config.encoderKernel
         /// Adds a tensor whose full form is split along `axis` across the model axis (nil: replicated).
         func add(_ name: String, _ shape: [Int], split axis: Int? = nil) -> Int {
-            splitAxes.append(sharding.count > 1 ? axis : nil)
+            splitAxes.append(axis)
             return table.add(name, shape)
         }
 

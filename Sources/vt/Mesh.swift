@@ -283,8 +283,8 @@ extension MeshSimulate {
             print(line)
         }
         print("")
-        print("memory = parameters + gradients + 2 optimizer slots + activations (fp32); peak RSS also holds the process itself"
-              + " (\(gibibytes(calibration.baselineResidentBytes)) before the model was built)")
+        print("memory = parameters + gradients + 2 optimizer slots + activations (fp32); memory ratio = (memory + the process's own resident size"
+              + " before the trainer was built, e.g. \(gibibytes(calibration.baselineResidentBytes)) at start) / peak RSS of that layout's window")
         if calibration.mfuProvenance == .measured {
             print("compute is calibrated from this run's MFU; for a prediction of it, pass --mfu from a 1-rank run (vt bench or this command without mpirun)")
         }
