@@ -82,11 +82,17 @@ public enum Benchmark {
         return Int(usage.ru_maxrss) * 1024
     }
 
-    /// Starts a new peak-resident-memory window (Linux: `5` to /proc/self/clear_refs resets VmHWM to the
-    /// current resident size). Returns false where that is not possible.
+    /// Starts a new peak-resident-memory window: hands freed heap pages back to the system (malloc_trim:
+    /// otherwise memory an earlier model freed stays resident and hides the next one's peak), then resets
+    /// VmHWM to the current resident size (Linux: `5` to /proc/self/clear_refs). False where impossible.
     @discardableResult
     public static func resetPeakResident() -> Bool {
-        (try? Data("5".utf8).write(to: URL(fileURLWithPath: "/proc/self/clear_refs"))) != nil
+        // glibc's malloc_trim (declared in malloc.h, which the Glibc module does not export).
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") {
+            typealias Trim = @convention(c) (Int) -> Int32
+            _ = unsafeBitCast(symbol, to: Trim.self)(0)
+        }
+        return (try? Data("5".utf8).write(to: URL(fileURLWithPath: "/proc/self/clear_refs"))) != nil
     }
 
     /// Runs `warmup` + `steps` training steps of `config` on synthetic videos.

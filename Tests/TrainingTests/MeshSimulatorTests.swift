@@ -103,9 +103,12 @@ import Distribution
     @Test(arguments: [1, 2, 3])
     func activationEstimateMatchesTheModelsBuffers(microBatch: Int) throws {
         for model in [smallRunConfig().model, try RunConfig.load(path: Self.configs.appendingPathComponent("tiny.yaml").path).model] {
-            let measured = Double(try VideoTransformer(config: model, maxBatch: microBatch).activationBytes)
-            let estimated = ModelCost(config: model).activationBytes(microBatch: microBatch)
-            #expect(abs(estimated - measured) / measured < 0.01, "estimated \(estimated) vs activationBytes \(measured)")
+            for shards in [1, 2] where ModelSharding.problem(config: model, count: shards) == nil {
+                let measured = Double(try VideoTransformer(config: model, maxBatch: microBatch, sharding: ModelSharding(index: 0, count: shards),
+                                                           modelAxisReduce: { _, _ in }).activationBytes)
+                let estimated = ModelCost(config: model).activationBytes(microBatch: microBatch, model: shards)
+                #expect(abs(estimated - measured) / measured < 0.01, "model=\(shards): estimated \(estimated) vs activationBytes \(measured)")
+            }
         }
     }
 
