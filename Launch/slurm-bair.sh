@@ -16,5 +16,5 @@ set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-.}"
 export VT_THREADS=${SLURM_CPUS_PER_TASK:-8}
 config=${CONFIG:-Configs/bair-base-300k.yaml}
-srun --mpi=pmix --cpu-bind=cores .build/release/vt train --config "$config" --resume &
+srun --mpi=pmix --cpu-bind=cores .build/release/vt train --config "$config" ${MESH:+--mesh "$MESH"} --resume &
 wait $!

@@ -17,5 +17,5 @@ set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-.}"
 export VT_THREADS=${SLURM_CPUS_PER_TASK:-8}
 config=${CONFIG:-Configs/kinetics-large-1m.yaml}
-srun --mpi=pmix --cpu-bind=cores .build/release/vt train --config "$config" --resume &
+srun --mpi=pmix --cpu-bind=cores .build/release/vt train --config "$config" ${MESH:+--mesh "$MESH"} --resume &
 wait $!
