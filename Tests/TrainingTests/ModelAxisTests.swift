@@ -27,10 +27,6 @@ func modelAxisConfig(_ optimizer: OptimizerKind = .rmsprop, steps: Int = 10) -> 
     return config
 }
 
-private func source(_ config: RunConfig) -> InMemoryVideoSource {
-    InMemoryVideoSource.synthetic(count: config.data.syntheticVideos, frames: config.model.frames,
-                                  height: config.model.height, width: config.model.width, seed: config.data.syntheticSeed)
-}
 
 /// Per-rank communicators of a data × model mesh of threads (rank = data·M + model, as DeviceMesh).
 struct ThreadMesh {
@@ -47,7 +43,7 @@ struct ThreadMesh {
     var size: Int { world.count }
 
     func trainer(_ config: RunConfig, rank: Int) throws -> Trainer {
-        try Trainer(config: config, source: source(config), communicator: data[rank], modelAxis: model[rank], world: world[rank])
+        try Trainer(config: config, source: syntheticSource(config), communicator: data[rank], modelAxis: model[rank], world: world[rank])
     }
 }
 
@@ -188,7 +184,7 @@ private func trainOnMesh(_ config: RunConfig, data: Int, model: Int, steps: Int)
     /// parameters only agree to about the learning rate near zero gradients).
     @Test(arguments: [(1, 2), (2, 2), (1, 4)]) func aMeshWithAModelAxisTrainsLikeOneRank(data: Int, model: Int) throws {
         let config = modelAxisConfig(.rmsprop)
-        let single = try Trainer(config: config, source: source(config))
+        let single = try Trainer(config: config, source: syntheticSource(config))
         var expected: [Double] = []
         for _ in 0..<10 { expected.append(try single.trainStep().loss) }
         let (losses, parameters) = try trainOnMesh(config, data: data, model: model, steps: 10)
@@ -204,7 +200,7 @@ private func trainOnMesh(_ config: RunConfig, data: Int, model: Int, steps: Int)
     /// data=1,model=2) as the same run.
     @Test func checkpointsAreMeshIndependent() throws {
         let config = modelAxisConfig(.adam)
-        let single = try Trainer(config: config, source: source(config))
+        let single = try Trainer(config: config, source: syntheticSource(config))
         var expected: [Double] = []
         for _ in 0..<6 { expected.append(try single.trainStep().loss) }
         for (first, second) in [((2, 2), (4, 1)), ((2, 2), (1, 1)), ((1, 1), (1, 2))] {

@@ -16,10 +16,6 @@ import Optimization
 import VideoModel
 @testable import Training
 
-private func source(_ config: RunConfig) -> InMemoryVideoSource {
-    InMemoryVideoSource.synthetic(count: config.data.syntheticVideos, frames: config.model.frames,
-                                  height: config.model.height, width: config.model.width, seed: config.data.syntheticSeed)
-}
 
 private func resumeConfig(_ optimizer: OptimizerKind = .adam, every: Int = 0) -> RunConfig {
     var config = smallRunConfig(batch: 4, steps: 8, optimizer: optimizer == .adam
@@ -46,7 +42,7 @@ private func maxDifference(_ a: Trainer, _ b: Trainer) -> Float {
 
 /// One uninterrupted run, no checkpoints involved.
 private func reference(_ config: RunConfig, until steps: Int) throws -> (losses: [Double], trainer: Trainer) {
-    let trainer = try Trainer(config: config, source: source(config))
+    let trainer = try Trainer(config: config, source: syntheticSource(config))
     let directory = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
     let run = try TrainingRun(trainer: trainer, runDirectory: directory, log: { _ in })
@@ -60,7 +56,7 @@ private func segmented(_ config: RunConfig, stops: [Int], until steps: Int, dire
     var losses: [Double] = []
     var trainer: Trainer!
     for (index, end) in (stops + [steps]).enumerated() {
-        trainer = try Trainer(config: config, source: source(config))
+        trainer = try Trainer(config: config, source: syntheticSource(config))
         let checkpoints = try RunCheckpoints(trainer: trainer, settings: config.checkpoint, directory: directory.appendingPathComponent("checkpoints"),
                                              hooks: CheckpointWriteHooks(), log: log)
         let resumed = try checkpoints.resume(.latest, configName: "test.yaml")
@@ -102,7 +98,7 @@ private func segmented(_ config: RunConfig, stops: [Int], until steps: Int, dire
         let config = resumeConfig(.rmsprop, every: 2)
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let trainer = try Trainer(config: config, source: source(config))
+        let trainer = try Trainer(config: config, source: syntheticSource(config))
         let checkpoints = try RunCheckpoints(trainer: trainer, settings: config.checkpoint, directory: directory, hooks: CheckpointWriteHooks(), log: { _ in })
         try TrainingRun(trainer: trainer, runDirectory: directory, checkpoints: checkpoints, log: { _ in }).run(until: 5)
         #expect(try checkpoints.directory.checkpoints().map(\.step) == [2, 4, 5])
@@ -125,7 +121,7 @@ private func segmented(_ config: RunConfig, stops: [Int], until steps: Int, dire
         let config = resumeConfig(.adam)
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let trainer = try Trainer(config: config, source: source(config))
+        let trainer = try Trainer(config: config, source: syntheticSource(config))
         let checkpoints = try RunCheckpoints(trainer: trainer, settings: config.checkpoint, directory: directory.appendingPathComponent("c"),
                                              hooks: CheckpointWriteHooks(), log: { _ in })
         let run = try TrainingRun(trainer: trainer, runDirectory: directory, checkpoints: checkpoints, log: { _ in })
@@ -152,7 +148,7 @@ private func segmented(_ config: RunConfig, stops: [Int], until steps: Int, dire
         defer { try? FileManager.default.removeItem(at: directory) }
         let communicators = ThreadCommunicator.group(size: 2)
         let steps = try onEveryRank(2) { rank -> (Int, Int32?) in
-            let trainer = try Trainer(config: config, source: source(config), communicator: communicators[rank])
+            let trainer = try Trainer(config: config, source: syntheticSource(config), communicator: communicators[rank])
             let checkpoints = try RunCheckpoints(trainer: trainer, settings: config.checkpoint, directory: directory,
                                                  hooks: CheckpointWriteHooks(), log: { _ in })
             let run = try TrainingRun(trainer: trainer, runDirectory: directory, checkpoints: checkpoints, log: { _ in })
@@ -184,7 +180,7 @@ private func segmented(_ config: RunConfig, stops: [Int], until steps: Int, dire
                 let communicators = ThreadCommunicator.group(size: ranks)
                 let results = try onEveryRank(ranks) { rank -> ([Double], Trainer) in
                     let communicator: any Communicator = ranks == 1 ? LocalCommunicator() : communicators[rank]
-                    let trainer = try Trainer(config: config, source: source(config), communicator: communicator)
+                    let trainer = try Trainer(config: config, source: syntheticSource(config), communicator: communicator)
                     let checkpoints = try RunCheckpoints(trainer: trainer, settings: config.checkpoint, directory: directory,
                                                          hooks: CheckpointWriteHooks(), log: { _ in })
                     let resumed = try checkpoints.resume(.latest, configName: "test.yaml")
@@ -216,7 +212,7 @@ private func segmented(_ config: RunConfig, stops: [Int], until steps: Int, dire
         _ = try segmented(config, stops: [], until: 2, directory: directory)
         func resume(_ changed: RunConfig) throws -> [String] {
             var notes: [String] = []
-            let trainer = try Trainer(config: changed, source: source(changed))
+            let trainer = try Trainer(config: changed, source: syntheticSource(changed))
             let checkpoints = try RunCheckpoints(trainer: trainer, settings: changed.checkpoint, directory: directory.appendingPathComponent("checkpoints"),
                                                  hooks: CheckpointWriteHooks(), log: { notes.append($0) })
             try checkpoints.resume(.latest, configName: "changed.yaml")
@@ -254,7 +250,7 @@ private func segmented(_ config: RunConfig, stops: [Int], until steps: Int, dire
         try Data(bytes).write(to: URL(fileURLWithPath: newest))
 
         var log: [String] = []
-        let trainer = try Trainer(config: config, source: source(config))
+        let trainer = try Trainer(config: config, source: syntheticSource(config))
         let checkpoints = try RunCheckpoints(trainer: trainer, settings: config.checkpoint, directory: directory.appendingPathComponent("checkpoints"),
                                              hooks: CheckpointWriteHooks(), log: { log.append($0) })
         #expect(try checkpoints.resume(.latest, configName: "test.yaml") == 2)
@@ -264,7 +260,7 @@ private func segmented(_ config: RunConfig, stops: [Int], until steps: Int, dire
         #expect(stateBits(trainer) == stateBits(try reference(config, until: 6).trainer))
 
         // --resume-from the damaged file itself: refused, naming the dataset.
-        let again = try Trainer(config: config, source: source(config))
+        let again = try Trainer(config: config, source: syntheticSource(config))
         let explicit = try RunCheckpoints(trainer: again, settings: config.checkpoint, directory: directory.appendingPathComponent("other"),
                                           hooks: CheckpointWriteHooks(), log: { _ in })
         let copy = directory.appendingPathComponent("damaged.h5").path
@@ -277,7 +273,7 @@ private func segmented(_ config: RunConfig, stops: [Int], until steps: Int, dire
         let config = resumeConfig(.adam, every: 2)
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let trainer = try Trainer(config: config, source: source(config))
+        let trainer = try Trainer(config: config, source: syntheticSource(config))
         let checkpoints = try RunCheckpoints(trainer: trainer, settings: config.checkpoint, directory: directory,
                                              hooks: CheckpointWriteHooks(), log: { _ in })
         let run = try TrainingRun(trainer: trainer, runDirectory: directory, checkpoints: checkpoints, log: { _ in })
@@ -301,7 +297,7 @@ private func segmented(_ config: RunConfig, stops: [Int], until steps: Int, dire
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         var log: [String] = []
-        let trainer = try Trainer(config: config, source: source(config))
+        let trainer = try Trainer(config: config, source: syntheticSource(config))
         let checkpoints = try RunCheckpoints(trainer: trainer, settings: config.checkpoint, directory: directory,
                                              hooks: CheckpointWriteHooks(), log: { log.append($0) })
         #expect(try checkpoints.resume(.latest, configName: "test.yaml") == nil)

@@ -1,6 +1,7 @@
 import Foundation
 import VideoModel
 import Optimization
+import Datasets
 @testable import Training
 
 /// A model small enough that a training step takes milliseconds.
@@ -12,6 +13,12 @@ func smallRunConfig(batch: Int = 4, steps: Int = 10, accumulation: Int = 1, opti
                      optimizer: optimizer ?? OptimizerConfig(name: .adam, learningRate: 3e-3, warmupSteps: 2, clipNorm: 1),
                      training: TrainingSettings(batchSize: batch, steps: steps, seed: 3, logEvery: 5, accumulationSteps: accumulation),
                      data: DataSettings(syntheticVideos: 12, syntheticSeed: 2))
+}
+
+/// The config's synthetic corpus in memory (`data.synthetic_videos` videos of the model's size).
+func syntheticSource(_ config: RunConfig) -> InMemoryVideoSource {
+    InMemoryVideoSource.synthetic(count: config.data.syntheticVideos, frames: config.model.frames,
+                                  height: config.model.height, width: config.model.width, seed: config.data.syntheticSeed)
 }
 
 /// The `vt` executable built beside this test bundle.

@@ -9,14 +9,10 @@ import VideoModel
 @testable import Training
 
 @Suite struct TrainerTests {
-    func source(_ config: RunConfig) -> InMemoryVideoSource {
-        InMemoryVideoSource.synthetic(count: config.data.syntheticVideos, frames: config.model.frames,
-                                      height: config.model.height, width: config.model.width, seed: config.data.syntheticSeed)
-    }
 
     @Test func twoRunsWithTheSameSeedAreBitwiseIdentical() throws {
         let config = smallRunConfig()
-        let a = try Trainer(config: config, source: source(config)), b = try Trainer(config: config, source: source(config))
+        let a = try Trainer(config: config, source: syntheticSource(config)), b = try Trainer(config: config, source: syntheticSource(config))
         for _ in 0..<5 {
             let (ma, mb) = (try a.trainStep(), try b.trainStep())
             #expect(ma.loss == mb.loss && ma.gradientNorm == mb.gradientNorm)
@@ -26,7 +22,7 @@ import VideoModel
 
     @Test func lossFallsOnTheSyntheticCorpus() throws {
         let config = smallRunConfig(batch: 4, steps: 60)
-        let trainer = try Trainer(config: config, source: source(config))
+        let trainer = try Trainer(config: config, source: syntheticSource(config))
         var losses: [Double] = []
         for _ in 0..<60 { losses.append(try trainer.trainStep().loss) }
         let first = losses.prefix(5).reduce(0, +) / 5, last = losses.suffix(5).reduce(0, +) / 5
@@ -36,7 +32,7 @@ import VideoModel
 
     @Test func accumulationMatchesOneBigBatch() throws {
         let whole = smallRunConfig(batch: 4, accumulation: 1), split = smallRunConfig(batch: 4, accumulation: 2)
-        let a = try Trainer(config: whole, source: source(whole)), b = try Trainer(config: split, source: source(split))
+        let a = try Trainer(config: whole, source: syntheticSource(whole)), b = try Trainer(config: split, source: syntheticSource(split))
         for step in 0..<6 {
             let (ma, mb) = (try a.trainStep(), try b.trainStep())
             #expect(abs(ma.loss - mb.loss) <= 1e-5 * ma.loss, "step \(step): \(ma.loss) vs \(mb.loss)")
@@ -49,7 +45,7 @@ import VideoModel
         let config = smallRunConfig(steps: 3)
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let run = try TrainingRun(trainer: try Trainer(config: config, source: source(config)), runDirectory: directory, log: { _ in })
+        let run = try TrainingRun(trainer: try Trainer(config: config, source: syntheticSource(config)), runDirectory: directory, log: { _ in })
         try run.run(until: 3)
         let lines = try String(contentsOf: directory.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
             .split(separator: "\n")
