@@ -22,7 +22,13 @@ import VideoModel
 public final class ModelAxisTimer: @unchecked Sendable {  // touched by the main thread only
     public var seconds = 0.0
     public var calls = 0
+    /// When true, each all-reduce's (start, end) in monotonic seconds is kept (for `--timeline`).
+    public var recordsIntervals = false
+    public var intervals: [(start: Double, end: Double)] = []
     public init() {}
+
+    /// Starts a new step.
+    public func reset() { seconds = 0; calls = 0; intervals.removeAll(keepingCapacity: true) }
 }
 
 extension Trainer {
@@ -33,8 +39,10 @@ extension Trainer {
             do {
                 let start = monotonicSeconds()
                 try axis.allReduceSum(UnsafeMutableBufferPointer(start: pointer, count: count))
-                timer.seconds += monotonicSeconds() - start
+                let end = monotonicSeconds()
+                timer.seconds += end - start
                 timer.calls += 1
+                if timer.recordsIntervals { timer.intervals.append((start, end)) }
             } catch {
                 FileHandle.standardError.write(Data("error: rank \(axis.rank) of the model axis: activation all-reduce failed: \(error)\n".utf8))
                 MPIRuntime.abort(code: 3)
@@ -118,8 +126,9 @@ extension Trainer {
         return (0...optimizer.slots.count).map { _ in FloatBuffer(count: count) }
     }
 
-    /// Sends world rank 0's full tensors (`full`, from `fullStateBuffers`) to every rank, which keeps its
-    /// shard of parameters and slots. Collective; `full` is ignored on other ranks.
+    /// Sends world rank 0's full tensors (`full`, from `fullStateBuffers`) to every rank, one tensor at a
+    /// time (other ranks need room for the largest tensor only), and every rank keeps its shard of
+    /// parameters and slots. Collective; `full` is ignored on other ranks.
     func scatterFullState(_ full: [FloatBuffer]?) throws {
         let local = [model.parameters] + optimizer.slots
         guard modelAxis.size > 1 else {
@@ -131,11 +140,14 @@ extension Trainer {
             return  // parameters follow in synchronizeParameters
         }
         let layout = ShardLayout(shard: model.layout, full: fullLayout)
-        let count = layout.full.table.totalCount
+        let entries = layout.full.table.entries
+        let scratch = FloatBuffer(count: entries.map(\.count).max() ?? 1)
         for (index, target) in local.enumerated() {
-            let whole = isLeader ? full![index] : FloatBuffer(count: count)
-            try world.broadcast(UnsafeMutableBufferPointer(start: whole.pointer, count: count), root: 0)
-            layout.extract(from: whole.pointer, into: target.pointer)
+            for (position, entry) in entries.enumerated() {
+                let tensor = isLeader ? full![index].pointer + entry.offset : scratch.pointer
+                try world.broadcast(UnsafeMutableBufferPointer(start: tensor, count: entry.count), root: 0)
+                layout.extract(entry: position, from: tensor, into: target.pointer)
+            }
         }
     }
 }

@@ -147,7 +147,8 @@ public final class Trainer {
         let examples = sampler.examples(step: step, rank: communicator.rank, ranks: communicator.size)
         let learningRate = schedule.learningRate(atStep: step)
         model.gradients.zero()
-        modelAxisTimer.seconds = 0
+        modelAxisTimer.reset()
+        modelAxisTimer.recordsIntervals = timeline != nil
         var lossSum = 0.0
         var phases = PhaseTimes()
         let clipBytes = config.model.frames * source.bytesPerFrame
@@ -214,6 +215,12 @@ public final class Trainer {
                                   examples: config.training.batchSize, phases: phases, optimizerSeconds: optimizerSeconds)
         metrics.communicationBusySeconds = busy
         metrics.modelAxisSeconds = modelAxisTimer.seconds
+        if let timeline {
+            for interval in modelAxisTimer.intervals {
+                timeline.span("model-axis all-reduce", category: "communication", start: timeline.microseconds(interval.start),
+                              end: timeline.microseconds(interval.end), step: step - 1)
+            }
+        }
         metrics.parameterChecksum = checksum
         return metrics
     }

@@ -58,6 +58,15 @@ public struct ShardLayout: Sendable {
         }
     }
 
+    /// Copies this shard's part of table entry `index` from `tensor` (that full tensor alone, e.g. a
+    /// received message) into a shard buffer.
+    public func extract(entry index: Int, from tensor: UnsafePointer<Float>, into part: UnsafeMutablePointer<Float>) {
+        let base = full.table.entries[index].offset
+        forEachPiece(entry: index) { fullOffset, shardOffset, count in
+            (part + shardOffset).update(from: tensor + (fullOffset - base), count: count)
+        }
+    }
+
     /// Copies a shard buffer into its place in a full buffer (the other shards' places are untouched).
     public func insert(_ part: UnsafePointer<Float>, into whole: UnsafeMutablePointer<Float>) {
         forEachPiece { fullOffset, shardOffset, count in
@@ -68,9 +77,11 @@ public struct ShardLayout: Sendable {
     /// Calls `body(full offset, shard offset, count)` for every contiguous run the shard shares with the
     /// full model: a replicated tensor is one run; a tensor split along axis a has one run per index of
     /// the axes before a, each `shape[a]/M × (product of the axes after a)` long.
-    func forEachPiece(_ body: (Int, Int, Int) -> Void) {
+    /// `entry` limits it to one table entry.
+    func forEachPiece(entry only: Int? = nil, _ body: (Int, Int, Int) -> Void) {
         let m = shard.sharding.count, index = shard.sharding.index
-        for (entry, (local, axis)) in zip(full.table.entries, zip(shard.table.entries, shard.splitAxes)) {
+        for (position, (entry, (local, axis))) in zip(full.table.entries, zip(shard.table.entries, shard.splitAxes)).enumerated()
+        where only == nil || only == position {
             guard let axis else { body(entry.offset, local.offset, entry.count); continue }
             let outer = entry.shape[..<axis].reduce(1, *), inner = entry.shape[(axis + 1)...].reduce(1, *)
             let length = entry.shape[axis], part = length / m

@@ -24,11 +24,15 @@ struct ModelAxisMPITests {
             }
         }
         try train(1, "one", ["--steps", "10"])
-        try train(2, "d1m2", ["--steps", "10", "--mesh", "data=1,model=2"])
+        try train(2, "d1m2", ["--steps", "10", "--mesh", "data=1,model=2", "--timeline", "t"])
         try train(4, "d2m2", ["--steps", "10", "--mesh", "data=2,model=2"])
         // Saved on data=2,model=2 at step 5, continued on data=4,model=1.
         try train(4, "moved", ["--steps", "5", "--mesh", "data=2,model=2"])
         try train(4, "moved", ["--steps", "10", "--mesh", "data=4,model=1", "--resume"])
+        for rank in 0..<2 {  // the timeline shows the activation all-reduces on the main thread
+            let trace = try String(contentsOf: directory.appendingPathComponent("t/timeline-rank\(rank).json"), encoding: .utf8)
+            #expect(trace.contains("model-axis all-reduce"))
+        }
         let reference = try losses("one")
         let p1 = try parameters(ofCheckpoint: directory.appendingPathComponent("c-one/step_00000010.h5").path)
         #expect(reference.count == 10 && !p1.isEmpty)

@@ -195,6 +195,29 @@ private func trainOnMesh(_ config: RunConfig, data: Int, model: Int, steps: Int)
         #expect(difference <= 1e-5, "data=\(data),model=\(model): parameters differ by \(difference)")
     }
 
+    /// A stop request seen by one rank of a model group stops every rank of the mesh at the same step
+    /// (agreed over the world, not over one axis), and the checkpoint is written.
+    @Test func aStopSignalOnOneModelRankStopsTheWholeMesh() throws {
+        let config = modelAxisConfig(.adam)
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let mesh = ThreadMesh(data: 2, model: 2)
+        let stops = try onEveryRank(mesh.size) { rank -> (Int, Int32?) in
+            let trainer = try mesh.trainer(config, rank: rank)
+            let checkpoints = try RunCheckpoints(trainer: trainer, settings: config.checkpoint, directory: directory,
+                                                 hooks: CheckpointWriteHooks(), log: { _ in })
+            let run = try TrainingRun(trainer: trainer, runDirectory: directory, checkpoints: checkpoints, log: { _ in })
+            let signals = StopSignals(install: false)
+            run.stopSignals = signals
+            if rank == 3 { Thread { Thread.sleep(forTimeInterval: 0.3); signals.request(SIGTERM) }.start() }
+            try run.run(until: 100_000)
+            return (trainer.step, run.stoppedBySignal)
+        }
+        #expect(Set(stops.map(\.0)).count == 1 && stops[0].0 < 100_000, "\(stops)")
+        #expect(stops.allSatisfy { $0.1 == SIGTERM })
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(CheckpointFormat.fileName(step: stops[0].0)).path))
+    }
+
     /// A checkpoint written on data=2,model=2 holds the full tensors under DESIGN names, and the run
     /// continues on data=4,model=1 and on one rank (and a data=1,model=1 checkpoint continues on
     /// data=1,model=2) as the same run.
