@@ -182,12 +182,15 @@ private func trainOnMesh(_ config: RunConfig, data: Int, model: Int, steps: Int)
     /// data=1,model=2 and data=2,model=2 against one rank, same global batch: per-step losses within 1e-4
     /// relative over 10 steps, parameters within 1e-5 (RMSProp; see DataParallelTests for why Adam's
     /// parameters only agree to about the learning rate near zero gradients).
-    @Test(arguments: [(1, 2), (2, 2), (1, 4)]) func aMeshWithAModelAxisTrainsLikeOneRank(data: Int, model: Int) throws {
-        let config = modelAxisConfig(.rmsprop)
+    @Test(arguments: [(1, 2, 1), (2, 2, 1), (1, 4, 1), (2, 2, 2)])
+    func aMeshWithAModelAxisTrainsLikeOneRank(data: Int, model: Int, accumulation: Int) throws {
+        let config = modelAxisConfig(.rmsprop)  // one rank, the whole batch of 4 at once
         let single = try Trainer(config: config, source: syntheticSource(config))
         var expected: [Double] = []
         for _ in 0..<10 { expected.append(try single.trainStep().loss) }
-        let (losses, parameters) = try trainOnMesh(config, data: data, model: model, steps: 10)
+        var mesh = config
+        mesh.training.accumulationSteps = accumulation  // same global batch in micro-batches of 4 / (data × accumulation)
+        let (losses, parameters) = try trainOnMesh(mesh, data: data, model: model, steps: 10)
         for (step, (a, b)) in zip(losses, expected).enumerated() {
             #expect(abs(a - b) <= 1e-4 * b, "data=\(data),model=\(model) step \(step + 1): \(a) vs \(b)")
         }
