@@ -21,14 +21,13 @@ import VideoModel
 /// Time spent in the model axis's activation all-reduces (they block the main thread: all of it is exposed).
 public final class ModelAxisTimer: @unchecked Sendable {  // touched by the main thread only
     public var seconds = 0.0
-    public var calls = 0
     /// When true, each all-reduce's (start, end) in monotonic seconds is kept (for `--timeline`).
     public var recordsIntervals = false
     public var intervals: [(start: Double, end: Double)] = []
     public init() {}
 
     /// Starts a new step.
-    public func reset() { seconds = 0; calls = 0; intervals.removeAll(keepingCapacity: true) }
+    public func reset() { seconds = 0; intervals.removeAll(keepingCapacity: true) }
 }
 
 extension Trainer {
@@ -41,7 +40,6 @@ extension Trainer {
                 try axis.allReduceSum(UnsafeMutableBufferPointer(start: pointer, count: count))
                 let end = monotonicSeconds()
                 timer.seconds += end - start
-                timer.calls += 1
                 if timer.recordsIntervals { timer.intervals.append((start, end)) }
             } catch {
                 FileHandle.standardError.write(Data("error: rank \(axis.rank) of the model axis: activation all-reduce failed: \(error)\n".utf8))
@@ -58,13 +56,22 @@ extension Trainer {
         return (replicated + shards.reduce(0, +)).squareRoot()
     }
 
-    /// Σ x² over the replicated and over the sharded tensors of `buffer`, each in table order.
+    /// Σ x² over the replicated and over the sharded tensors of `buffer`: one sum per tensor (tensors in
+    /// parallel), added in table order, so the result does not depend on the core count.
     static func squaredSums(_ buffer: FloatBuffer, layout: ModelParameters) -> (replicated: Double, sharded: Double) {
+        let entries = layout.table.entries
+        var sums = [Double](repeating: 0, count: entries.count)
+        sums.withUnsafeMutableBufferPointer { sums in
+            let base = sums.baseAddress!
+            Parallel.chunks(entries.count, chunks: entries.count) { index, _ in
+                let values = buffer.pointer + entries[index].offset
+                var sum = 0.0
+                for i in 0..<entries[index].count { sum += Double(values[i]) * Double(values[i]) }
+                base[index] = sum
+            }
+        }
         var replicated = 0.0, sharded = 0.0
-        for (entry, axis) in zip(layout.table.entries, layout.splitAxes) {
-            let values = buffer.pointer + entry.offset
-            var sum = 0.0
-            for i in 0..<entry.count { sum += Double(values[i]) * Double(values[i]) }
+        for (sum, axis) in zip(sums, layout.splitAxes) {
             if axis == nil { replicated += sum } else { sharded += sum }
         }
         return (replicated, sharded)
@@ -99,19 +106,19 @@ extension Trainer {
         try inGroup.withUnsafeMutableBufferPointer { try modelAxis.allReduce($0, .max) }
         guard inGroup[0] == 1 else { return nil }
         let full = fullLayout
+        let layouts = (0..<modelAxis.size).map {
+            ShardLayout(shard: ModelParameters(config: config.model, sharding: ModelSharding(index: $0, count: modelAxis.size)), full: full)
+        }
         let received = FloatBuffer(count: model.parameters.count)
         var result: [FloatBuffer] = []
         for buffer in local {
             let whole = modelAxis.rank == 0 ? FloatBuffer(count: full.table.totalCount) : nil
-            if let whole { whole.zero() }
+            whole?.zero()  // alignment padding
             for shard in 0..<modelAxis.size {
                 // Shard `shard` is broadcast over the group; only model rank 0 keeps what it receives.
                 let source = shard == modelAxis.rank ? buffer : received
                 try modelAxis.broadcast(UnsafeMutableBufferPointer(start: source.pointer, count: source.count), root: shard)
-                if let whole {
-                    let layout = ModelParameters(config: config.model, sharding: ModelSharding(index: shard, count: modelAxis.size))
-                    ShardLayout(shard: layout, full: full).insert(source.pointer, into: whole.pointer)
-                }
+                if let whole { layouts[shard].insert(source.pointer, into: whole.pointer) }
             }
             if let whole { result.append(whole) }
         }
