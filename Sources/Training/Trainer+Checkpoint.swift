@@ -43,7 +43,7 @@ extension Trainer {
             ("config", .string(config.resolvedJSON())),
             ("mesh", .string(mesh ?? "data=\(communicator.size),model=\(modelAxis.size)")),
             ("world_size", .int64(Int64(world.size))),
-            ("parameter_count", .int64(Int64(model.layout.table.parameterCount))),
+            ("parameter_count", .int64(Int64(fullLayout.table.parameterCount))),  // the whole model's, on any mesh
             ("optimizer", .string(config.optimizer.name.rawValue)),
             ("optimizer_slots", .strings(optimizer.slotNames)),
             ("optimizer_step", .int64(Int64(optimizer.step))),

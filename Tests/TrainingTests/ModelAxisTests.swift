@@ -262,6 +262,7 @@ private func trainOnMesh(_ config: RunConfig, data: Int, model: Int, steps: Int)
             #expect(file.string("mesh") == "data=\(first.0),model=\(first.1)")
             #expect(file.int("world_size") == first.0 * first.1)
             let full = ModelParameters(config: config.model)
+            #expect(file.int("parameter_count") == full.table.parameterCount)
             let buffer = FloatBuffer(count: full.table.totalCount)
             try file.read(into: CheckpointTensors(group: "params", table: full.table, buffer: buffer))
             let shape = try #require(full.table["decoder/layer_1/attention/query"]).shape
