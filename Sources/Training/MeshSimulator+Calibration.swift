@@ -307,13 +307,10 @@ public enum MeshCalibration {
                            baselineResidentBytes: baseline, comparisons: comparisons, figures: figures)
     }
 
-    /// Why `layout` cannot train `config` here (nil when it can).
+    /// Why `layout` cannot train `config` here (nil when it can): the simulator's rules, and MPI's thread level.
     static func layoutProblem(config: RunConfig, layout: MeshLayout) -> String? {
-        if let problem = ModelSharding.problem(config: config.model, count: layout.model) { return problem }
-        let perRank = layout.data * config.training.accumulationSteps
-        if config.training.batchSize % perRank != 0 {
-            return "global batch \(config.training.batchSize) does not split over \(layout.data) data ranks × \(config.training.accumulationSteps) accumulation steps"
-        }
+        if let problem = MeshSimulator.illegality(layout, config: config.model, globalBatch: config.training.batchSize,
+                                                  accumulationSteps: config.training.accumulationSteps) { return problem }
         if layout.model > 1 && layout.data > 1 && !MPIRuntime.allowsConcurrentCalls {
             return "needs MPI_THREAD_MULTIPLE"
         }

@@ -495,7 +495,11 @@ public struct MeshSimulator: Sendable {
 
     /// Why `layout` cannot run this config (nil when it can): sizes the model axis or the batch cannot split.
     public func illegality(_ layout: MeshLayout) -> String? {
-        let config = cost.config, batch = settings.globalBatch, accumulation = settings.accumulationSteps
+        Self.illegality(layout, config: cost.config, globalBatch: settings.globalBatch, accumulationSteps: settings.accumulationSteps)
+    }
+
+    /// Why `layout` cannot run `config` with this batch (nil when it can).
+    public static func illegality(_ layout: MeshLayout, config: ModelConfig, globalBatch batch: Int, accumulationSteps accumulation: Int) -> String? {
         if config.heads % layout.model != 0 { return "model=\(layout.model) does not divide heads=\(config.heads)" }
         if config.ffnSize % layout.model != 0 { return "model=\(layout.model) does not divide ffn_size=\(config.ffnSize)" }
         if batch % (layout.data * accumulation) != 0 {
