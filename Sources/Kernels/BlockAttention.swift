@@ -214,10 +214,9 @@ public enum BlockAttention {
                                     causal: Bool) -> [Float] {
         let n = grid.t * grid.h * grid.w, width = heads * dh
         var out = [Float](repeating: 0, count: videos * n * width)
-        func coordinates(_ p: Int) -> (Int, Int, Int) { (p / (grid.h * grid.w), (p / grid.w) % grid.h, p % grid.w) }
         for video in 0..<videos {
             for i in 0..<n {
-                let (ti, hi, wi) = coordinates(i)
+                let (ti, hi, wi) = rasterCoordinates(i, in: grid)
                 let blockOf = { (t: Int, h: Int, w: Int) in (t / block.t, h / block.h, w / block.w) }
                 let mine = blockOf(ti, hi, wi)
                 // within-block raster rank, for the causal mask
@@ -225,7 +224,7 @@ public enum BlockAttention {
                 for head in 0..<heads {
                     var logits: [Double] = [], values: [Int] = []
                     for j in 0..<n {
-                        let (tj, hj, wj) = coordinates(j)
+                        let (tj, hj, wj) = rasterCoordinates(j, in: grid)
                         guard blockOf(tj, hj, wj) == mine else { continue }
                         let rankJ = ((tj % block.t) * block.h + hj % block.h) * block.w + wj % block.w
                         var logit = 0.0

@@ -7,3 +7,9 @@
 //
 // Conventions: all tensors are row-major Float32; `y = x·W + b` with W stored [in, out]; every
 // backward *accumulates* into parameter gradients (`+=`) and into input gradients unless stated.
+
+/// The (t, h, w) coordinates of raster index `index` in a grid of shape `grid` (w fastest).
+@inline(__always)
+public func rasterCoordinates(_ index: Int, in grid: (t: Int, h: Int, w: Int)) -> (t: Int, h: Int, w: Int) {
+    (index / (grid.h * grid.w), (index / grid.w) % grid.h, index % grid.w)
+}

@@ -20,7 +20,7 @@ public enum ShiftConvolution {
         Parallel.rows(videos * n, grain: 256) { rows in
             for row in rows {
                 let video = row / n, p = row % n
-                let t = p / (grid.h * grid.w), h = (p / grid.w) % grid.h, w = p % grid.w
+                let (t, h, w) = rasterCoordinates(p, in: grid)
                 let target = columns + row * rowWidth
                 for (tap, offset) in taps.enumerated() {
                     let tt = t + offset.dt, hh = h + offset.dh, ww = w + offset.dw
@@ -45,7 +45,7 @@ public enum ShiftConvolution {
         Parallel.rows(videos * n, grain: 256) { rows in
             for row in rows {
                 let video = row / n, q = row % n
-                let t = q / (grid.h * grid.w), h = (q / grid.w) % grid.h, w = q % grid.w
+                let (t, h, w) = rasterCoordinates(q, in: grid)
                 let target = dEmbedded + row * e
                 for (tap, offset) in taps.enumerated() {
                     let tt = t - offset.dt, hh = h - offset.dh, ww = w - offset.dw

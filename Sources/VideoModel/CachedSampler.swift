@@ -153,7 +153,7 @@ public final class CachedSampler {
     /// Decoder input and all decoder layers for one position of every video → `decoded` [batch, D].
     func decodePosition(_ position: Int) {
         let grid = config.sliceShape
-        let t = position / (grid.h * grid.w), h = (position / grid.w) % grid.h, w = position % grid.w
+        let (t, h, w) = grid.coordinates(ofRasterIndex: position)
         let taps = ShiftConvolution.taps
         for b in 0..<batch {
             for (tap, offset) in taps.enumerated() {

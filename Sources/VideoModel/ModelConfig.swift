@@ -1,6 +1,7 @@
 // ModelConfig: the Video Transformer's hyper-parameters under DESIGN.md §2's names, with validation.
 
 import Foundation
+import Kernels
 
 /// A 3-vector over (t, h, w), written `[t, h, w]` in configs.
 public struct Triple: Codable, Equatable, Hashable, Sendable, CustomStringConvertible {
@@ -20,6 +21,10 @@ public struct Triple: Codable, Equatable, Hashable, Sendable, CustomStringConver
     }
     public var product: Int { t * h * w }
     public var tuple: (t: Int, h: Int, w: Int) { (t, h, w) }
+    /// The (t, h, w) coordinates of raster index `index` in a grid of this shape (w fastest).
+    @inline(__always) public func coordinates(ofRasterIndex index: Int) -> (t: Int, h: Int, w: Int) {
+        rasterCoordinates(index, in: tuple)
+    }
     public var description: String { "[\(t), \(h), \(w)]" }
 }
 

@@ -280,7 +280,7 @@ public final class VideoTransformer {
             for row in rows {
                 let b = row / n, position = row % n, k = slices[b]
                 let origin = subscaling.offset(ofSlice: k)
-                let i = position / (grid.h * grid.w), j = (position / grid.w) % grid.h, l = position % grid.w
+                let (i, j, l) = grid.coordinates(ofRasterIndex: position)
                 let centre = subscaling.pixel(slice: origin, i: i, j: j, l: l)
                 let video = videos + b * videoSize
                 let out = encoderIndices + row * terms
@@ -385,7 +385,7 @@ public final class VideoTransformer {
         Parallel.rows(batch * n, grain: 256) { rows in
             for row in rows {
                 let position = row % n
-                let i = position / (grid.h * grid.w), j = (position / grid.w) % grid.h, l = position % grid.w
+                let (i, j, l) = grid.coordinates(ofRasterIndex: position)
                 let target = stream + row * d, a = pt + i * d, b = ph + j * d, c = pw + l * d
                 for x in 0..<d { target[x] += a[x] + b[x] + c[x] }
             }
@@ -587,7 +587,7 @@ public final class VideoTransformer {
         }
         let dt = g(stack.positionT), dh = g(stack.positionH), dw = g(stack.positionW)
         for position in 0..<n {
-            let i = position / (grid.h * grid.w), j = (position / grid.w) % grid.h, l = position % grid.w
+            let (i, j, l) = grid.coordinates(ofRasterIndex: position)
             let source = scratch + position * d
             for x in 0..<d { dt[i * d + x] += source[x]; dh[j * d + x] += source[x]; dw[l * d + x] += source[x] }
         }
