@@ -13,11 +13,15 @@ let systemTargets: [Target] = [
                    providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
     .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                    providers: [.apt(["libhdf5-dev"])]),
+    // oneDNN (Debian libdnnl-dev ships no pkg-config file): bf16 matrix products, DESIGN.md §8.
+    .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
     // Macro handles (MPI_COMM_WORLD, H5T_NATIVE_FLOAT, ...) that Swift cannot import.
     .target(name: "_MPIShims", dependencies: ["CMPI"]),
     .target(name: "_HDF5Shims", dependencies: ["CHDF5"]),
     // For checkpoints: the CPU's CRC-32C instruction (chosen at run time) and fallocate.
     .target(name: "_CheckpointShims"),
+    // For kernels: the fp32 → bf16 rounding loop, vectorised for the running CPU (function multiversioning).
+    .target(name: "_KernelShims", cSettings: [.unsafeFlags(["-O3"])]),
 ]
 
 // MARK: - Library modules
@@ -25,7 +29,8 @@ let systemTargets: [Target] = [
 let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
 
 let libraryTargets: [Target] = [
-    .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: optimise),
+    .target(name: "OneDNN", dependencies: ["CDNNL"], swiftSettings: optimise),
+    .target(name: "Kernels", dependencies: ["CBLAS", "OneDNN", "_KernelShims"], swiftSettings: optimise),
     .target(name: "VideoModel", dependencies: ["Kernels", .product(name: "Yams", package: "Yams")],
             swiftSettings: optimise),
     .target(name: "Optimization", dependencies: ["Kernels"], swiftSettings: optimise),
@@ -34,7 +39,7 @@ let libraryTargets: [Target] = [
     .target(name: "Datasets", dependencies: ["HDF5", "Kernels"], swiftSettings: optimise),
     .target(name: "Checkpointing", dependencies: ["HDF5", "Kernels", "Datasets", "_CheckpointShims"]),
     .target(name: "Training",
-            dependencies: ["Kernels", "VideoModel", "Optimization", "Datasets", "Distribution", "HDF5", "CBLAS", "Checkpointing",
+            dependencies: ["Kernels", "OneDNN", "VideoModel", "Optimization", "Datasets", "Distribution", "HDF5", "CBLAS", "Checkpointing",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: optimise),
     .executableTarget(name: "vt",
@@ -45,7 +50,7 @@ let libraryTargets: [Target] = [
 // MARK: - Tests
 
 let testTargets: [Target] = [
-    .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+    .testTarget(name: "KernelsTests", dependencies: ["Kernels", "OneDNN"]),
     .testTarget(name: "VideoModelTests", dependencies: ["VideoModel", "Kernels"],
                 resources: [.copy("Fixtures")]),
     .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Kernels"]),

@@ -8,6 +8,7 @@ torch.compile, no custom kernels.
     python3 benchmarks/pytorch_bench.py                  # time bench.yaml, print one JSON line
     python3 benchmarks/pytorch_bench.py --check          # also verify against the NumPy reference fixture
     python3 benchmarks/pytorch_bench.py --attention manual   # explicit matmul/softmax instead of SDPA
+    python3 benchmarks/pytorch_bench.py --precision bf16     # the step under torch.autocast("cpu", bfloat16)
     MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 python3 benchmarks/pytorch_bench.py
         # glibc keeps freed activations instead of unmapping them every step (see benchmarks/README.md)
 
@@ -15,6 +16,10 @@ Timing: torch.set_num_threads(--threads, default 2); 1 warm-up step, then the me
 5) training steps (forward + backward + optimizer). The machine peak is torch.mm on 2048×2048 fp32 in the
 same process (median of 5, measured before and after the steps; the larger is used). MFU = achieved /
 peak, where achieved = 415.5 GFLOP (3 × forward × 4 videos, DESIGN §7, recomputed below) / step time.
+
+--precision bf16 runs forward and loss under torch.autocast("cpu", dtype=torch.bfloat16) — what a PyTorch
+user switches on for bf16 on CPU (matmuls in bf16 through oneDNN, parameters and optimizer fp32) — and
+also measures the bf16 peak the same way (torch.mm of 2048×2048 bf16 matrices), reporting MFU against it.
 """
 import argparse
 import json
@@ -349,9 +354,9 @@ def peak_rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def sgemm_peak(size=2048, repeats=5):
+def sgemm_peak(size=2048, repeats=5, dtype=torch.float32):
     g = torch.Generator().manual_seed(1)
-    a, b = torch.rand(size, size, generator=g), torch.rand(size, size, generator=g)
+    a, b = torch.rand(size, size, generator=g).to(dtype), torch.rand(size, size, generator=g).to(dtype)
     torch.mm(a, b)
     samples = []
     for _ in range(repeats):
@@ -375,6 +380,8 @@ def main():
     parser.add_argument("--fixture", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests",
                                                           "VideoModelTests", "Fixtures", "reference_tiny.json"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="bf16: forward and loss under torch.autocast('cpu', dtype=torch.bfloat16)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.check:
@@ -392,14 +399,18 @@ def main():
     videos = torch.randint(0, VALUES, (BATCH, cfg["frames"], cfg["height"], cfg["width"], C), dtype=torch.uint8)
     generator = torch.Generator().manual_seed(args.seed)
 
+    bf16 = args.precision == "bf16"
+    autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
     peak_before = sgemm_peak()
+    bf16_peak_before = sgemm_peak(dtype=torch.bfloat16) if bf16 else None
     load_before = loadavg()
     steps, phases, losses = [], {"forward": [], "backward": [], "optimizer": []}, []
     for index in range(args.warmup + args.steps):
         k = torch.randint(0, model.S, (BATCH,), generator=generator)        # one random slice per video
         t0 = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss, _ = model.loss(videos, k)
+        with autocast():
+            loss, _ = model.loss(videos, k)
         t1 = time.perf_counter()
         loss.backward()
         t2 = time.perf_counter()
@@ -416,10 +427,15 @@ def main():
     load_after = loadavg()
     peak_after = sgemm_peak()
     peak = max(peak_before, peak_after)
+    bf16_peak = max(bf16_peak_before, sgemm_peak(dtype=torch.bfloat16)) if bf16 else None
     step = statistics.median(steps)
     achieved = flops / step / 1e9
     print(json.dumps({
-        "implementation": f"pytorch-eager ({args.attention} attention)",
+        "implementation": f"pytorch-eager ({args.attention} attention)" + (", autocast bf16" if bf16 else ""),
+        "precision": args.precision,
+        "bf16_peak_gflops": round(bf16_peak, 2) if bf16 else None,
+        "bf16_peak_method": "torch.mm 2048x2048 bf16, median of 5" if bf16 else None,
+        "mfu_bf16_peak": round(achieved / bf16_peak, 4) if bf16 else None,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "config": "Configs/bench.yaml",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages vt needs (Open MPI, OpenBLAS, HDF5, ffmpeg) when any is missing, and
+# Installs the Debian packages vt needs (Open MPI, OpenBLAS, HDF5, ffmpeg, oneDNN) when any is missing, and
 # checks for the Swift toolchain. Idempotent; needs root or sudo for apt-get.
 set -euo pipefail
-packages=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev ffmpeg pkg-config)
+packages=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev ffmpeg pkg-config libdnnl-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

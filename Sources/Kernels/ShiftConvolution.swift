@@ -16,6 +16,18 @@ public enum ShiftConvolution {
 
     public static func im2col(columns: UnsafeMutablePointer<Float>, embedded: UnsafePointer<Float>,
                               videos: Int, grid: (t: Int, h: Int, w: Int), width e: Int) {
+        im2col(columns: columns, embedded: embedded, videos: videos, grid: grid, width: e, zero: 0)
+    }
+
+    /// The same copy for bf16 values (bf16 runs keep only the bf16 columns: they feed the products alone).
+    public static func im2col(columns: UnsafeMutablePointer<BFloat16>, embedded: UnsafePointer<BFloat16>,
+                              videos: Int, grid: (t: Int, h: Int, w: Int), width e: Int) {
+        im2col(columns: columns, embedded: embedded, videos: videos, grid: grid, width: e, zero: BFloat16(bitPattern: 0))
+    }
+
+    @inline(__always)
+    static func im2col<Element>(columns: UnsafeMutablePointer<Element>, embedded: UnsafePointer<Element>,
+                                videos: Int, grid: (t: Int, h: Int, w: Int), width e: Int, zero: Element) {
         let n = grid.t * grid.h * grid.w, rowWidth = taps.count * e
         Parallel.rows(videos * n, grain: 256) { rows in
             for row in rows {
@@ -26,7 +38,7 @@ public enum ShiftConvolution {
                     let tt = t + offset.dt, hh = h + offset.dh, ww = w + offset.dw
                     let slot = target + tap * e
                     if tt < 0 || tt >= grid.t || hh < 0 || hh >= grid.h || ww < 0 || ww >= grid.w {
-                        slot.update(repeating: 0, count: e)
+                        slot.update(repeating: zero, count: e)
                     } else {
                         slot.update(from: embedded + (video * n + (tt * grid.h + hh) * grid.w + ww) * e, count: e)
                     }

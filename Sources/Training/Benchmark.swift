@@ -1,10 +1,12 @@
 // Benchmark: times training steps of a config (median after warm-up), splits them into phases, counts
 // model FLOPs analytically (FLOPCount) and measures the OpenBLAS sgemm peak in the same run, so model FLOP
-// utilisation (MFU) = achieved / peak is a ratio of two numbers measured under the same conditions.
+// utilisation (MFU) = achieved / peak is a ratio of two numbers measured under the same conditions. A bf16
+// run also measures the oneDNN bf16 matmul peak and reports its MFU against that (DESIGN.md §8).
 
 import Foundation
 import CBLAS
 import Kernels
+import OneDNN
 import VideoModel
 import Optimization
 import Datasets
@@ -25,6 +27,15 @@ public struct BenchmarkReport: Codable, Sendable {
     public var peakResidentBytes: Int
     public var activationBytes: Int
     public var workers: Int
+    /// fp32 or bf16: the products' precision; `mfu` is against the peak of that precision.
+    public var precision: String
+    /// bf16 runs: the oneDNN bf16 × bf16 → fp32 matmul peak measured in the same run, and how.
+    public var bf16PeakGflops: Double?
+    public var bf16PeakMethod: String?
+    /// The instruction set oneDNN dispatches to (bf16 runs), e.g. avx512_core_bf16.
+    public var isa: String?
+    /// Achieved / sgemm peak, whatever the precision (for comparing bf16 with fp32 on one scale).
+    public var mfuFp32Peak: Double
 
     enum CodingKeys: String, CodingKey {
         case config, batch, steps, parameters, workers, mfu
@@ -32,7 +43,8 @@ public struct BenchmarkReport: Codable, Sendable {
         case phaseSecondsMedian = "phase_seconds_median", modelFlopsPerStep = "model_flops_per_step"
         case achievedGflops = "achieved_gflops", sgemmPeakGflops = "sgemm_peak_gflops"
         case sgemmPeakMethod = "sgemm_peak_method", peakResidentBytes = "peak_resident_bytes"
-        case activationBytes = "activation_bytes"
+        case activationBytes = "activation_bytes", precision, isa
+        case bf16PeakGflops = "bf16_peak_gflops", bf16PeakMethod = "bf16_peak_method", mfuFp32Peak = "mfu_fp32_peak"
     }
 }
 
@@ -69,6 +81,32 @@ public enum Benchmark {
             : (split, "OpenBLAS sgemm \(size)³, split over \(Parallel.workers) workers")
     }
 
+    /// Peak bf16 × bf16 → fp32 rate of oneDNN on this machine now (2048³ by default): the better of vt's
+    /// split over all workers (single-threaded primitives, as training runs them) and oneDNN's own OpenMP
+    /// threading over the same cores, median of `repeats`.
+    public static func bf16Peak(size: Int = 2048, repeats: Int = 5) throws -> (gflops: Double, method: String) {
+        let a = BFloat16Buffer(count: size * size), b = BFloat16Buffer(count: size * size), c = FloatBuffer(count: size * size)
+        var random = Xoshiro256(seed: 1)
+        for i in 0..<(size * size) { a.pointer[i] = BFloat16(Float(random.nextUniform())); b.pointer[i] = BFloat16(Float(random.nextUniform())) }
+        let flops = 2 * Double(size) * Double(size) * Double(size)
+        func time(_ body: () throws -> Void) rethrows -> Double {
+            try body()
+            var samples: [Double] = []
+            for _ in 0..<repeats { var clock = Stopwatch(); try body(); samples.append(clock.lap()) }
+            return flops / median(samples) / 1e9
+        }
+        let split = time {
+            MatMul.gemmBF16(m: size, n: size, k: size, a: a.pointer, lda: size, b: b.pointer, ldb: size, c: c.pointer, ldc: size)
+        }
+        let shape = MatmulShape(m: size, n: size, k: size, transA: false, transB: false, lda: size, ldb: size, ldc: size,
+                                alpha: 1, accumulate: false, threads: Parallel.workers)
+        let native = try time { try OneDNN.gemm(shape, a: a.pointer, b: b.pointer, c: c.pointer) }
+        let implementation = (try? OneDNN.implementation(of: shape)) ?? "unknown"
+        return native > split
+            ? (native, "oneDNN \(implementation) \(size)³, \(Parallel.workers) OpenMP threads")
+            : (split, "oneDNN \(implementation) \(size)³, split over \(Parallel.workers) workers")
+    }
+
     /// The process's peak resident memory since start or the last `resetPeakResident()` (VmHWM; getrusage
     /// where /proc is missing).
     public static func peakResidentBytes() -> Int {
@@ -99,6 +137,7 @@ public enum Benchmark {
     public static func run(config: RunConfig, configName: String, steps: Int, warmup: Int = 1,
                            progress: (String) -> Void = { _ in }) throws -> BenchmarkReport {
         MatMul.configureThreads()
+        let precision = config.training.precision
         let batch = config.training.batchSize
         let source = InMemoryVideoSource.synthetic(count: batch, frames: config.model.frames, height: config.model.height,
                                                    width: config.model.width, seed: 7)
@@ -117,18 +156,26 @@ public enum Benchmark {
                 phases[name, default: []].append(value)
             }
         }
+        let activationBytes = trainer.model.activationBytes, parameters = trainer.model.layout.table.parameterCount
+        let peakResident = peakResidentBytes()
         progress("measuring the sgemm peak")
         let peak = sgemmPeak()
+        var bf16: (gflops: Double, method: String)? = nil
+        if precision == .bf16 {
+            progress("measuring the oneDNN bf16 peak")
+            bf16 = try bf16Peak()
+        }
         let flops = FLOPCount.trainingStep(config.model, batch: batch)
         let stepMedian = median(stepTimes)
         let achieved = flops / stepMedian / 1e9
         return BenchmarkReport(config: configName, batch: batch, steps: steps, stepSecondsMedian: stepMedian,
                                stepSecondsAll: stepTimes, phaseSecondsMedian: phases.mapValues(median),
                                modelFlopsPerStep: flops, achievedGflops: achieved, sgemmPeakGflops: peak.gflops,
-                               sgemmPeakMethod: peak.method, mfu: achieved / peak.gflops,
-                               parameters: trainer.model.layout.table.parameterCount,
-                               peakResidentBytes: peakResidentBytes(), activationBytes: trainer.model.activationBytes,
-                               workers: Parallel.workers)
+                               sgemmPeakMethod: peak.method, mfu: achieved / (bf16?.gflops ?? peak.gflops),
+                               parameters: parameters, peakResidentBytes: peakResident, activationBytes: activationBytes,
+                               workers: Parallel.workers, precision: precision.rawValue, bf16PeakGflops: bf16?.gflops,
+                               bf16PeakMethod: bf16?.method, isa: precision == .bf16 ? OneDNN.isa : nil,
+                               mfuFp32Peak: achieved / peak.gflops)
     }
 }
 

@@ -6,6 +6,7 @@ import Foundation
 import Checkpointing
 import Datasets
 import Distribution
+import Kernels
 import VideoModel
 
 public struct CheckpointedModel {
@@ -14,8 +15,9 @@ public struct CheckpointedModel {
     public let step: Int
     public let path: String
 
-    /// Opens `path`, decodes its config (optionally replacing the priming frames) and reads its parameters.
-    public init(path: String, maxBatch: Int, primeFrames: [Int]? = nil) throws {
+    /// Opens `path`, decodes its config (optionally replacing the priming frames) and reads its parameters
+    /// (fp32, as every checkpoint holds them) into a model whose products run in `precision`.
+    public init(path: String, maxBatch: Int, primeFrames: [Int]? = nil, precision: Precision = .fp32) throws {
         let file = try CheckpointFile(path: path)
         defer { file.close() }
         guard let text = file.string("config") else {
@@ -26,7 +28,8 @@ public struct CheckpointedModel {
             config.model.primeFrames = primeFrames
             do { try config.model.validate(prefix: "--prime-frames / model.") } catch { throw TrainingError("\(error)") }
         }
-        model = try VideoTransformer(config: config.model, maxBatch: maxBatch)
+        model = try VideoTransformer(config: config.model, maxBatch: maxBatch, precision: precision)
+        config.training.precision = precision
         try file.read(into: CheckpointTensors(group: "params", table: model.layout.table, buffer: model.parameters))
         self.config = config
         step = file.step

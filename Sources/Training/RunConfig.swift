@@ -2,6 +2,7 @@
 // from a YAML file (unknown keys, missing fields and broken rules name the field).
 
 import Foundation
+import Kernels
 import Optimization
 import VideoModel
 
@@ -17,16 +18,20 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var evalEvery: Int
     /// Evaluate only the first N videos of data.eval (nil: all).
     public var evalVideos: Int?
+    /// Precision of the matrix products: fp32 (OpenBLAS) or bf16 inputs with fp32 accumulation (oneDNN),
+    /// DESIGN.md §8. Master weights, gradients, optimizer state and checkpoints are fp32 either way.
+    public var precision: Precision
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case batchSize = "batch_size", steps, seed, logEvery = "log_every", accumulationSteps = "accumulation_steps"
-        case evalEvery = "eval_every", evalVideos = "eval_videos"
+        case evalEvery = "eval_every", evalVideos = "eval_videos", precision
     }
 
     public init(batchSize: Int, steps: Int, seed: UInt64 = 0, logEvery: Int = 10, accumulationSteps: Int = 1,
-                evalEvery: Int = 0, evalVideos: Int? = nil) {
+                evalEvery: Int = 0, evalVideos: Int? = nil, precision: Precision = .fp32) {
         self.batchSize = batchSize; self.steps = steps; self.seed = seed; self.logEvery = logEvery
         self.accumulationSteps = accumulationSteps; self.evalEvery = evalEvery; self.evalVideos = evalVideos
+        self.precision = precision
     }
 
     public init(from decoder: Decoder) throws {
@@ -39,6 +44,11 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         accumulationSteps = try c.decodeIfPresent(Int.self, forKey: .accumulationSteps) ?? 1
         evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? 0
         evalVideos = try c.decodeIfPresent(Int.self, forKey: .evalVideos)
+        let precisionName = try c.decodeIfPresent(String.self, forKey: .precision) ?? Precision.fp32.rawValue
+        guard let precision = Precision(rawValue: precisionName) else {
+            throw ConfigError("training.precision: must be one of \(Precision.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(precisionName)')")
+        }
+        self.precision = precision
     }
 }
 

@@ -100,7 +100,8 @@ public final class Trainer {
         microBatch = training.batchSize / (ranks * training.accumulationSteps)
         let sharding = ModelSharding(index: modelAxis.rank, count: modelAxis.size)
         model = try VideoTransformer(config: config.model, maxBatch: microBatch, sharding: sharding,
-                                     modelAxisReduce: sharding.count > 1 ? Self.modelAxisReduce(modelAxis, timer: modelAxisTimer) : nil)
+                                     modelAxisReduce: sharding.count > 1 ? Self.modelAxisReduce(modelAxis, timer: modelAxisTimer) : nil,
+                                     precision: training.precision)
         model.layout.initialize(model.parameters, seed: training.seed)
         optimizer = Optimizer(config: config.optimizer, parameterCount: model.parameters.count)
         schedule = LearningRateSchedule(config: config.optimizer, totalSteps: training.steps)
@@ -147,6 +148,8 @@ public final class Trainer {
         let examples = sampler.examples(step: step, rank: communicator.rank, ranks: communicator.size)
         let learningRate = schedule.learningRate(atStep: step)
         model.gradients.zero()
+        // bf16: this step's weight copy, from whatever set the parameters (optimizer, resume, broadcast).
+        model.parametersChanged()
         modelAxisTimer.reset()
         modelAxisTimer.recordsIntervals = timeline != nil
         var lossSum = 0.0

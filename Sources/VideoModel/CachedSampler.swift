@@ -8,6 +8,8 @@
 // Randomness: sub-pixel (video id, slice, position, channel) draws u from its own hash of the seed, so a
 // video's sample does not depend on which other videos share its batch. A value is the inverse CDF of
 // softmax(logits / temperature) at u, computed in Double. Primed pixels are copied, never sampled.
+// Precision: a bf16 model runs the batched products (projections, FFN, shift convolution, conditioning,
+// head) with bf16 inputs on oneDNN; the per-position attention over the fp32 key/value caches stays fp32.
 
 import Foundation
 import Kernels
@@ -64,6 +66,8 @@ public final class CachedSampler {
     // Rows of one position for the whole batch.
     let stream, normed, query, key, value, attended, projected, hidden, decoded, pre, headHidden, logits, columns: FloatBuffer
     let mean, rstd: FloatBuffer
+    /// bf16 runs: one product input of the whole batch, rounded just before its product (nil in fp32).
+    let input16: BFloat16Buffer?
     let scores: UnsafeMutablePointer<Double>
     let previousIndices: UnsafeMutablePointer<Int32>
 
@@ -87,6 +91,7 @@ public final class CachedSampler {
         projected = rows(d); hidden = rows(f); decoded = rows(d); pre = rows(d); headHidden = rows(d); logits = rows(256)
         columns = rows(ShiftConvolution.taps.count * e)
         mean = rows(1); rstd = rows(1)
+        input16 = model.precision == .bf16 ? BFloat16Buffer(count: batch * max(ShiftConvolution.taps.count * e, d, hd, f)) : nil
         let maxBlock = layers.map { $0.partition.blockLength }.max() ?? 1
         scores = .allocate(capacity: maxBlock)
         previousIndices = .allocate(capacity: batch * 2)
@@ -96,12 +101,26 @@ public final class CachedSampler {
 
     @inline(__always) func p(_ offset: Int) -> UnsafeMutablePointer<Float> { model.parameters.pointer + offset }
 
+    /// out (+)= input·W (+ b) for the batch's rows: fp32 as is, or (bf16) input rounded and W's bf16 copy.
+    func linear(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: Int, bias: Int?, inputs: Int,
+                outputs: Int, accumulate: Bool = false) {
+        if let input16 {
+            BFloat16.convert(input, to: input16.pointer, count: batch * inputs)
+            Linear.forward(out: out, input: input16.pointer, weight: model.w16(weight), bias: bias.map(p), rows: batch,
+                           inputs: inputs, outputs: outputs, accumulate: accumulate)
+        } else {
+            Linear.forward(out: out, input: input, weight: p(weight), bias: bias.map(p), rows: batch, inputs: inputs,
+                           outputs: outputs, accumulate: accumulate)
+        }
+    }
+
     /// Generates every non-primed sub-pixel of `videos` (UInt8 [batch, T, H, W, 3]; primed frames must hold
     /// the priming data, the rest is overwritten). `videoIDs` name the videos for the random stream.
     /// `onlySlices` restricts generation to those slices (for timing; the video is then partial).
     public func sample(videos: UnsafeMutablePointer<UInt8>, videoIDs: [Int], random: SubpixelRandom,
                        temperature: Double, onlySlices: Range<Int>? = nil, progress: ((Int, Int) -> Void)? = nil) -> SamplingResult {
         precondition(videoIDs.count == batch && temperature > 0)
+        model.refreshLowPrecisionWeights()  // bf16: products read this call's parameters (nothing in fp32)
         let c = ModelConfig.channels, subscaling = model.subscaling
         let videoSize = config.frames * config.height * config.width * c
         var logLikelihood = [Double](repeating: 0, count: batch)
@@ -167,16 +186,21 @@ public final class CachedSampler {
             }
         }
         let layout = model.layout
-        Linear.forward(out: stream.pointer, input: columns.pointer, weight: p(layout.shiftWeight), bias: p(layout.shiftBias),
-                       rows: batch, inputs: taps.count * e, outputs: d)
+        linear(out: stream.pointer, input: columns.pointer, weight: layout.shiftWeight, bias: layout.shiftBias,
+               inputs: taps.count * e, outputs: d)
         let pt = p(layout.decoder.positionT) + t * d, ph = p(layout.decoder.positionH) + h * d, pw = p(layout.decoder.positionW) + w * d
         for b in 0..<batch {
             let row = stream.pointer + b * d
             for x in 0..<d { row[x] += pt[x] + ph[x] + pw[x] }
         }
         // Conditioning on this position's encoder output: its rows are N apart, so one strided product.
-        MatMul.gemm(m: batch, n: d, k: d, a: model.encoded.pointer + position * d, lda: n * d, b: p(layout.condition),
-                    ldb: d, beta: 1, c: stream.pointer, ldc: d)
+        if let encoded16 = model.encoded16 {
+            MatMul.gemmBF16(m: batch, n: d, k: d, a: encoded16.pointer + position * d, lda: n * d, b: model.w16(layout.condition),
+                            ldb: d, accumulate: true, c: stream.pointer, ldc: d)
+        } else {
+            MatMul.gemm(m: batch, n: d, k: d, a: model.encoded.pointer + position * d, lda: n * d, b: p(layout.condition),
+                        ldb: d, beta: 1, c: stream.pointer, ldc: d)
+        }
         for index in 0..<model.decoderLayers.count { layerStep(index, position: position) }
         LayerNorm.forward(out: decoded.pointer, mean: mean.pointer, rstd: rstd.pointer, input: stream.pointer,
                           scale: p(layout.decoder.finalNormScale), bias: p(layout.decoder.finalNormBias), rows: batch, width: d)
@@ -188,9 +212,9 @@ public final class CachedSampler {
         let heads = config.heads, dh = config.headSize, nb = partition.blockLength
         LayerNorm.forward(out: normed.pointer, mean: mean.pointer, rstd: rstd.pointer, input: stream.pointer,
                           scale: p(o.attentionNormScale), bias: p(o.attentionNormBias), rows: batch, width: d)
-        Linear.forward(out: query.pointer, input: normed.pointer, weight: p(o.query), bias: nil, rows: batch, inputs: d, outputs: hd)
-        Linear.forward(out: key.pointer, input: normed.pointer, weight: p(o.key), bias: nil, rows: batch, inputs: d, outputs: hd)
-        Linear.forward(out: value.pointer, input: normed.pointer, weight: p(o.value), bias: nil, rows: batch, inputs: d, outputs: hd)
+        linear(out: query.pointer, input: normed.pointer, weight: o.query, bias: nil, inputs: d, outputs: hd)
+        linear(out: key.pointer, input: normed.pointer, weight: o.key, bias: nil, inputs: d, outputs: hd)
+        linear(out: value.pointer, input: normed.pointer, weight: o.value, bias: nil, inputs: d, outputs: hd)
         for b in 0..<batch {
             (keyCache[index].pointer + (b * n + position) * hd).update(from: key.pointer + b * hd, count: hd)
             (valueCache[index].pointer + (b * n + position) * hd).update(from: value.pointer + b * hd, count: hd)
@@ -223,22 +247,19 @@ public final class CachedSampler {
                 }
             }
         }
-        Linear.forward(out: stream.pointer, input: attended.pointer, weight: p(o.output), bias: nil, rows: batch,
-                       inputs: hd, outputs: d, accumulate: true)
+        linear(out: stream.pointer, input: attended.pointer, weight: o.output, bias: nil, inputs: hd, outputs: d, accumulate: true)
         LayerNorm.forward(out: normed.pointer, mean: mean.pointer, rstd: rstd.pointer, input: stream.pointer,
                           scale: p(o.ffnNormScale), bias: p(o.ffnNormBias), rows: batch, width: d)
-        Linear.forward(out: hidden.pointer, input: normed.pointer, weight: p(o.hiddenWeight), bias: p(o.hiddenBias),
-                       rows: batch, inputs: d, outputs: f)
+        linear(out: hidden.pointer, input: normed.pointer, weight: o.hiddenWeight, bias: o.hiddenBias, inputs: d, outputs: f)
         ReLU.forwardInPlace(hidden.pointer, count: batch * f)
-        Linear.forward(out: stream.pointer, input: hidden.pointer, weight: p(o.outputWeight), bias: p(o.outputBias),
-                       rows: batch, inputs: f, outputs: d, accumulate: true)
+        linear(out: stream.pointer, input: hidden.pointer, weight: o.outputWeight, bias: o.outputBias, inputs: f, outputs: d,
+               accumulate: true)
     }
 
     /// Channel `channel`'s logits at `position` for every video → `logits` [batch, 256].
     func headLogits(channel: Int, position: Int, values: [UInt8]) {
         let offsets = model.layout.head[channel], c = ModelConfig.channels
-        Linear.forward(out: pre.pointer, input: decoded.pointer, weight: p(offsets.hiddenWeight), bias: p(offsets.hiddenBias),
-                       rows: batch, inputs: d, outputs: d)
+        linear(out: pre.pointer, input: decoded.pointer, weight: offsets.hiddenWeight, bias: offsets.hiddenBias, inputs: d, outputs: d)
         if let previous = offsets.previous {
             for b in 0..<batch {
                 for earlier in 0..<channel {
@@ -249,8 +270,8 @@ public final class CachedSampler {
                                 width: d, accumulate: true)
         }
         ReLU.forward(out: headHidden.pointer, input: pre.pointer, count: batch * d)
-        Linear.forward(out: logits.pointer, input: headHidden.pointer, weight: p(offsets.logitsWeight),
-                       bias: p(offsets.logitsBias), rows: batch, inputs: d, outputs: 256)
+        linear(out: logits.pointer, input: headHidden.pointer, weight: offsets.logitsWeight, bias: offsets.logitsBias,
+               inputs: d, outputs: 256)
     }
 }
 

@@ -31,32 +31,63 @@ public enum ForwardMode: Sendable {
     case evaluation
 }
 
+/// An input of matrix products, in the run's precision (DESIGN.md §8): fp32 in fp32 runs; in bf16 runs
+/// only its bf16 rounding is kept, since products are all that read it.
+enum Operand {
+    case fp32(UnsafePointer<Float>)
+    case bf16(UnsafePointer<BFloat16>)
+}
+
+/// A saved activation that only products read: an fp32 buffer, or (bf16) a bf16 one of half the bytes.
+final class ProductInput {
+    let fp32: FloatBuffer?
+    let bf16: BFloat16Buffer?
+
+    init(count: Int, precision: Precision) {
+        fp32 = precision == .fp32 ? FloatBuffer(count: count) : nil
+        bf16 = precision == .bf16 ? BFloat16Buffer(count: count) : nil
+    }
+
+    var operand: Operand { fp32.map { .fp32($0.pointer) } ?? .bf16(bf16!.pointer) }
+    var bytes: Int { fp32?.bytes ?? bf16!.bytes }
+
+    /// Where a producer writes the values: the fp32 buffer itself, or (bf16) `staging`, then `commit`.
+    func destination(staging: FloatBuffer) -> UnsafeMutablePointer<Float> { fp32?.pointer ?? staging.pointer }
+
+    /// bf16: rounds the `count` staged values into the bf16 buffer. fp32: nothing (already in place).
+    func commit(_ staged: UnsafeMutablePointer<Float>, count: Int) {
+        if let bf16 { BFloat16.convert(staged, to: bf16.pointer, count: count) }
+    }
+}
+
 /// Saved activations of one block-local attention layer (rows = batch × positions).
 final class LayerActivations {
     let partition: BlockPartition
     let ln1Mean, ln1Rstd, ln2Mean, ln2Rstd: FloatBuffer
+    let probs, middle, bias: FloatBuffer
     /// `hidden` holds relu(LN(middle)·W1 + b1): the ReLU runs in place, and its backward mask
     /// relu(x) > 0 equals x > 0, so the pre-activation need not be kept.
-    let blockedInput, query, key, value, attended, probs, middle, ffnInput, hidden, bias: FloatBuffer
+    let blockedInput, query, key, value, attended, ffnInput, hidden: ProductInput
 
     /// `heads`, `hd` and `f`: this shard's heads, heads·dh and d_ff.
-    init(partition: BlockPartition, rows: Int, config: ModelConfig, heads: Int, hd: Int, f: Int) {
+    init(partition: BlockPartition, rows: Int, config: ModelConfig, heads: Int, hd: Int, f: Int, precision: Precision) {
         let d = config.hiddenSize, nb = partition.blockLength
         self.partition = partition
         ln1Mean = FloatBuffer(count: rows); ln1Rstd = FloatBuffer(count: rows)
         ln2Mean = FloatBuffer(count: rows); ln2Rstd = FloatBuffer(count: rows)
-        blockedInput = FloatBuffer(count: rows * d)
-        query = FloatBuffer(count: rows * hd); key = FloatBuffer(count: rows * hd)
-        value = FloatBuffer(count: rows * hd); attended = FloatBuffer(count: rows * hd)
+        blockedInput = ProductInput(count: rows * d, precision: precision)
+        query = ProductInput(count: rows * hd, precision: precision); key = ProductInput(count: rows * hd, precision: precision)
+        value = ProductInput(count: rows * hd, precision: precision)
+        attended = ProductInput(count: rows * hd, precision: precision)
         probs = FloatBuffer(count: rows / nb * heads * nb * nb)
-        middle = FloatBuffer(count: rows * d); ffnInput = FloatBuffer(count: rows * d)
-        hidden = FloatBuffer(count: rows * f)
+        middle = FloatBuffer(count: rows * d); ffnInput = ProductInput(count: rows * d, precision: precision)
+        hidden = ProductInput(count: rows * f, precision: precision)
         bias = FloatBuffer(count: heads * nb * nb)
     }
 
     var bytes: Int {
-        [ln1Mean, ln1Rstd, ln2Mean, ln2Rstd, blockedInput, query, key, value, attended, probs, middle, ffnInput,
-         hidden, bias].reduce(0) { $0 + $1.bytes }
+        [ln1Mean, ln1Rstd, ln2Mean, ln2Rstd, probs, middle, bias].reduce(0) { $0 + $1.bytes }
+            + [blockedInput, query, key, value, attended, ffnInput, hidden].reduce(0) { $0 + $1.bytes }
     }
 }
 
@@ -67,6 +98,11 @@ public final class VideoTransformer {
     public let parameters: FloatBuffer
     public let gradients: FloatBuffer
     public let maxBatch: Int
+    /// Precision of the matrix products (DESIGN.md §8); everything else is fp32 either way.
+    public let precision: Precision
+    /// bf16 runs: the bf16 rounding of `parameters` that products read, remade after every change.
+    let weights16: BFloat16Buffer?
+    private var weights16Current = false
     public private(set) var phaseTimes = PhaseTimes()
     /// Called during `backward()` each time a group of parameter tensors has its final gradient, with
     /// their indices in `layout.table.entries` (head first, then layers in reverse): lets a data-parallel
@@ -93,6 +129,8 @@ public final class VideoTransformer {
     // Encoder activations.
     let encoderIndices: UnsafeMutablePointer<Int32>
     let encoderEmbedded: FloatBuffer
+    /// bf16 runs: bf16 copies of fp32 activations that products read (nil in fp32 runs).
+    let encoderEmbedded16, encoded16, decoderEmbedded16, decoded16: BFloat16Buffer?
     let encoderStreams: [FloatBuffer]
     let encoderLayers: [LayerActivations]
     let encoderFinalMean, encoderFinalRstd, encoded: FloatBuffer
@@ -100,14 +138,16 @@ public final class VideoTransformer {
     // Decoder activations.
     let sliceValues: UnsafeMutablePointer<UInt8>
     let decoderIndices: UnsafeMutablePointer<Int32>
-    let decoderEmbedded, columns: FloatBuffer
+    let decoderEmbedded: FloatBuffer
+    let columns: ProductInput
     let decoderStreams: [FloatBuffer]
     let decoderLayers: [LayerActivations]
     let decoderFinalMean, decoderFinalRstd, decoded: FloatBuffer
 
     // Head activations (per channel).
     let previousIndices: [UnsafeMutablePointer<Int32>]
-    let headPre, headHidden, logits: [FloatBuffer]
+    let headPre, logits: [FloatBuffer]
+    let headHidden: [ProductInput]
     /// Per-channel NLL (nats) of every row of the batch, [C][B·N]; primed rows hold their value too.
     public let nll: [UnsafeMutablePointer<Double>]
     let weights: FloatBuffer
@@ -116,18 +156,21 @@ public final class VideoTransformer {
     let scratchRows, scratchBlocked, dStream, dRows, dBlocked, dEncoded: FloatBuffer
     let dQuery, dKey, dValue, dAttended: FloatBuffer
     let dHidden, dColumns, dEmbedded, dBias, positionScratch, attentionWorkspace: FloatBuffer
+    /// bf16 runs: rounded output gradients of a product, and attention's per-chunk bf16 blocks.
+    let dOut16, attentionWorkspace16: BFloat16Buffer?
 
     /// `sharding` and `modelAxisReduce` (which sums over the ranks holding the other shards) make this
     /// one shard of a model split over a model axis; a config whose heads or d_ff the axis does not
     /// divide is rejected.
     public init(config: ModelConfig, maxBatch: Int, sharding: ModelSharding = .whole,
-                modelAxisReduce: ModelAxisReduce? = nil) throws {
+                modelAxisReduce: ModelAxisReduce? = nil, precision: Precision = .fp32) throws {
         try config.validate()
         if let problem = ModelSharding.problem(config: config, count: sharding.count) { throw ConfigError(problem) }
         precondition(maxBatch >= 1)
         precondition(sharding.count == 1 || modelAxisReduce != nil, "a model shard needs a model-axis reduction")
         self.config = config
         self.maxBatch = maxBatch
+        self.precision = precision
         self.sharding = sharding
         self.modelAxisReduce = sharding.count > 1 ? modelAxisReduce : nil
         subscaling = Subscaling(config: config)
@@ -142,6 +185,8 @@ public final class VideoTransformer {
         readinessGroups = groups
         parameters = FloatBuffer(count: layout.table.totalCount)
         gradients = FloatBuffer(count: layout.table.totalCount)
+        weights16 = precision == .bf16 ? BFloat16Buffer(count: layout.table.totalCount) : nil
+        func copy16(_ count: Int) -> BFloat16Buffer? { precision == .bf16 ? BFloat16Buffer(count: count) : nil }
         grid = config.sliceShape
         n = config.positionsPerSlice; e = config.embeddingSize; d = config.hiddenSize
         heads = config.heads / sharding.count; hd = heads * config.headSize; f = config.ffnSize / sharding.count
@@ -152,11 +197,13 @@ public final class VideoTransformer {
 
         encoderIndices = .allocate(capacity: rows * encoderTerms)
         encoderEmbedded = FloatBuffer(count: rows * e)
+        encoderEmbedded16 = copy16(rows * e); encoded16 = copy16(rows * d)
+        decoderEmbedded16 = copy16(rows * e); decoded16 = copy16(rows * d)
         encoderStreams = (0...config.encoderLayers).map { _ in FloatBuffer(count: rows * d) }
         let grid = self.grid
         encoderLayers = (0..<config.encoderLayers).map {
             LayerActivations(partition: BlockPartition(grid: grid.tuple, block: config.block(forLayer: $0).tuple),
-                             rows: rows, config: config, heads: heads, hd: hd, f: f)
+                             rows: rows, config: config, heads: heads, hd: hd, f: f, precision: precision)
         }
         encoderFinalMean = FloatBuffer(count: rows); encoderFinalRstd = FloatBuffer(count: rows)
         encoded = FloatBuffer(count: rows * d)
@@ -164,18 +211,18 @@ public final class VideoTransformer {
         sliceValues = .allocate(capacity: rows * c)
         decoderIndices = .allocate(capacity: rows * c)
         decoderEmbedded = FloatBuffer(count: rows * e)
-        columns = FloatBuffer(count: rows * ShiftConvolution.taps.count * e)
+        columns = ProductInput(count: rows * ShiftConvolution.taps.count * e, precision: precision)
         decoderStreams = (0...config.decoderLayers).map { _ in FloatBuffer(count: rows * d) }
         decoderLayers = (0..<config.decoderLayers).map {
             LayerActivations(partition: BlockPartition(grid: grid.tuple, block: config.block(forLayer: $0).tuple),
-                             rows: rows, config: config, heads: heads, hd: hd, f: f)
+                             rows: rows, config: config, heads: heads, hd: hd, f: f, precision: precision)
         }
         decoderFinalMean = FloatBuffer(count: rows); decoderFinalRstd = FloatBuffer(count: rows)
         decoded = FloatBuffer(count: rows * d)
 
         previousIndices = (0..<c).map { UnsafeMutablePointer<Int32>.allocate(capacity: max(1, rows * $0)) }
         headPre = (0..<c).map { _ in FloatBuffer(count: rows * config.hiddenSize) }
-        headHidden = (0..<c).map { _ in FloatBuffer(count: rows * config.hiddenSize) }
+        headHidden = (0..<c).map { _ in ProductInput(count: rows * config.hiddenSize, precision: precision) }
         logits = (0..<c).map { _ in FloatBuffer(count: rows * 256) }
         nll = (0..<c).map { _ in
             let p = UnsafeMutablePointer<Double>.allocate(capacity: rows); p.initialize(repeating: 0, count: rows); return p
@@ -197,6 +244,12 @@ public final class VideoTransformer {
                                                   heads: heads)
         }.max() ?? 1)
         positionScratch = FloatBuffer(count: n * d)
+        dOut16 = copy16(rows * max(f, 256, d, hd))
+        attentionWorkspace16 = copy16((encoderLayers + decoderLayers).map {
+            let groups = rows / $0.partition.blockLength, nb = $0.partition.blockLength
+            return max(BlockAttention.forwardWorkspaceCountBF16(groups: groups, blockLength: nb),
+                       BlockAttention.backwardWorkspaceCountBF16(groups: groups, blockLength: nb))
+        }.max() ?? 1)
     }
 
     deinit {
@@ -208,16 +261,64 @@ public final class VideoTransformer {
     public var activationBytes: Int {
         let rows = maxBatch * n, c = Self.c
         let buffers: [FloatBuffer] = [encoderEmbedded, encoderFinalMean, encoderFinalRstd, encoded, decoderEmbedded,
-                                      columns, decoderFinalMean, decoderFinalRstd, decoded, weights, scratchRows,
+                                      decoderFinalMean, decoderFinalRstd, decoded, weights, scratchRows,
                                       scratchBlocked, dStream, dRows, dBlocked, dEncoded, dQuery, dKey, dValue,
                                       dAttended, dHidden, dColumns, dEmbedded, dBias, positionScratch, attentionWorkspace]
-            + encoderStreams + decoderStreams + headPre + headHidden + logits
+            + encoderStreams + decoderStreams + headPre + logits
+        let copies16 = [encoderEmbedded16, encoded16, decoderEmbedded16, decoded16, dOut16, attentionWorkspace16]
+            .reduce(0) { $0 + ($1?.bytes ?? 0) }
         return buffers.reduce(0) { $0 + $1.bytes } + (encoderLayers + decoderLayers).reduce(0) { $0 + $1.bytes }
+            + ([columns] + headHidden).reduce(0) { $0 + $1.bytes } + copies16
             + rows * (encoderTerms + 2 * c) * 4 + rows * c * (1 + 8) + rows * 3 * 4
     }
 
     @inline(__always) func p(_ offset: Int) -> UnsafeMutablePointer<Float> { parameters.pointer + offset }
     @inline(__always) func g(_ offset: Int) -> UnsafeMutablePointer<Float> { gradients.pointer + offset }
+    @inline(__always) func w16(_ offset: Int) -> UnsafePointer<BFloat16> { UnsafePointer(weights16!.pointer + offset) }
+
+    // MARK: - Precision
+
+    /// Tells a bf16 model that `parameters` changed (optimizer step, load, broadcast): the next training
+    /// forward remakes the bf16 weight copy. Evaluation forwards and samplers remake it every call.
+    public func parametersChanged() { weights16Current = false }
+
+    /// bf16 runs: rounds `parameters` into the bf16 copy products read (once per optimizer step).
+    public func refreshLowPrecisionWeights() {
+        guard let weights16 else { return }
+        weights16.round(from: parameters.pointer)
+        weights16Current = true
+    }
+
+    /// An fp32 activation kept as it is (fp32) or with a bf16 copy (bf16) for products.
+    @inline(__always) func operand(_ buffer: FloatBuffer, _ copy16: BFloat16Buffer?) -> Operand {
+        copy16.map { .bf16($0.pointer) } ?? .fp32(buffer.pointer)
+    }
+
+    /// out (+)= input·W (+ b): OpenBLAS in fp32 runs, oneDNN on the bf16 weight copy in bf16 runs.
+    func linearForward(out: UnsafeMutablePointer<Float>, input: Operand, weight: Int, bias: Int?, rows: Int,
+                       inputs: Int, outputs: Int, accumulate: Bool = false) {
+        switch input {
+        case .fp32(let x):
+            Linear.forward(out: out, input: x, weight: p(weight), bias: bias.map(p), rows: rows, inputs: inputs,
+                           outputs: outputs, accumulate: accumulate)
+        case .bf16(let x):
+            Linear.forward(out: out, input: x, weight: w16(weight), bias: bias.map(p), rows: rows, inputs: inputs,
+                           outputs: outputs, accumulate: accumulate)
+        }
+    }
+
+    /// dW += inputᵀ·dOut, db += Σ dOut, dInput (+)= dOut·Wᵀ in the run's precision (gradients fp32).
+    func linearBackward(dInput: UnsafeMutablePointer<Float>?, weight: Int, bias: Int?, dOut: UnsafePointer<Float>,
+                        input: Operand, rows: Int, inputs: Int, outputs: Int, accumulateInput: Bool = false) {
+        switch input {
+        case .fp32(let x):
+            Linear.backward(dInput: dInput, dWeight: g(weight), dBias: bias.map(g), dOut: dOut, input: x, weight: p(weight),
+                            rows: rows, inputs: inputs, outputs: outputs, accumulateInput: accumulateInput)
+        case .bf16(let x):
+            Linear.backward(dInput: dInput, dWeight: g(weight), dBias: bias.map(g), dOut: dOut, input: x, weight: w16(weight),
+                            rows: rows, inputs: inputs, outputs: outputs, accumulateInput: accumulateInput, dOutScratch: dOut16!)
+        }
+    }
 
     // MARK: - Forward
 
@@ -229,6 +330,7 @@ public final class VideoTransformer {
                         lossNormalizer: Double? = nil) -> BatchResult {
         precondition(!slices.isEmpty && slices.count <= maxBatch, "forward: batch \(slices.count) outside 1...\(maxBatch)")
         prepare(slices: slices, mode: mode)
+        if precision == .bf16 && (mode == .evaluation || !weights16Current) { refreshLowPrecisionWeights() }
         var clock = Stopwatch()
         encode(videos: videos)
         phaseTimes.encoder = clock.lap()
@@ -257,8 +359,9 @@ public final class VideoTransformer {
         }
         Embedding.gatherSum(out: encoderEmbedded.pointer, table: p(layout.encoderEmbedding), indices: encoderIndices,
                             rows: rows, terms: encoderTerms, width: e, accumulate: true)
-        Linear.forward(out: encoderStreams[0].pointer, input: encoderEmbedded.pointer, weight: p(layout.inputWeight),
-                       bias: p(layout.inputBias), rows: rows, inputs: e, outputs: d)
+        if let encoderEmbedded16 { BFloat16.convert(encoderEmbedded.pointer, to: encoderEmbedded16.pointer, count: rows * e) }
+        linearForward(out: encoderStreams[0].pointer, input: operand(encoderEmbedded, encoderEmbedded16),
+                      weight: layout.inputWeight, bias: layout.inputBias, rows: rows, inputs: e, outputs: d)
         addPositions(encoderStreams[0].pointer, layout.encoder)
         for (index, layer) in encoderLayers.enumerated() {
             attentionLayerForward(layer, offsets: layout.encoder.layers[index], input: encoderStreams[index],
@@ -267,6 +370,7 @@ public final class VideoTransformer {
         LayerNorm.forward(out: encoded.pointer, mean: encoderFinalMean.pointer, rstd: encoderFinalRstd.pointer,
                           input: encoderStreams[config.encoderLayers].pointer, scale: p(layout.encoder.finalNormScale),
                           bias: p(layout.encoder.finalNormBias), rows: rows, width: d)
+        if let encoded16 { BFloat16.convert(encoded.pointer, to: encoded16.pointer, count: rows * d) }
     }
 
     /// index[b·N + position, tap·C + ch] = row of `encoder/embedding` for pixel p = window tap of the
@@ -310,14 +414,20 @@ public final class VideoTransformer {
         for row in 0..<rows { for ch in 0..<c { decoderIndices[row * c + ch] = Int32(ch * 256 + Int(sliceValues[row * c + ch])) } }
         Embedding.gatherSum(out: decoderEmbedded.pointer, table: p(layout.decoderEmbedding), indices: decoderIndices,
                             rows: rows, terms: c, width: e, accumulate: false)
-        ShiftConvolution.im2col(columns: columns.pointer, embedded: decoderEmbedded.pointer, videos: batch,
-                                grid: grid.tuple, width: e)
+        if let columns16 = columns.bf16, let decoderEmbedded16 {
+            BFloat16.convert(decoderEmbedded.pointer, to: decoderEmbedded16.pointer, count: rows * e)
+            ShiftConvolution.im2col(columns: columns16.pointer, embedded: decoderEmbedded16.pointer, videos: batch,
+                                    grid: grid.tuple, width: e)
+        } else {
+            ShiftConvolution.im2col(columns: columns.fp32!.pointer, embedded: decoderEmbedded.pointer, videos: batch,
+                                    grid: grid.tuple, width: e)
+        }
         let stream = decoderStreams[0].pointer
-        Linear.forward(out: stream, input: columns.pointer, weight: p(layout.shiftWeight), bias: p(layout.shiftBias),
-                       rows: rows, inputs: ShiftConvolution.taps.count * e, outputs: d)
+        linearForward(out: stream, input: columns.operand, weight: layout.shiftWeight, bias: layout.shiftBias,
+                      rows: rows, inputs: ShiftConvolution.taps.count * e, outputs: d)
         addPositions(stream, layout.decoder)
-        Linear.forward(out: stream, input: encoded.pointer, weight: p(layout.condition), bias: nil, rows: rows,
-                       inputs: d, outputs: d, accumulate: true)
+        linearForward(out: stream, input: operand(encoded, encoded16), weight: layout.condition, bias: nil, rows: rows,
+                      inputs: d, outputs: d, accumulate: true)
         for (index, layer) in decoderLayers.enumerated() {
             attentionLayerForward(layer, offsets: layout.decoder.layers[index], input: decoderStreams[index],
                                   output: decoderStreams[index + 1], causal: true)
@@ -325,6 +435,7 @@ public final class VideoTransformer {
         LayerNorm.forward(out: decoded.pointer, mean: decoderFinalMean.pointer, rstd: decoderFinalRstd.pointer,
                           input: decoderStreams[config.decoderLayers].pointer, scale: p(layout.decoder.finalNormScale),
                           bias: p(layout.decoder.finalNormBias), rows: rows, width: d)
+        if let decoded16 { BFloat16.convert(decoded.pointer, to: decoded16.pointer, count: rows * d) }
     }
 
     /// Channel head and loss: hid = relu(y·H_c + b_c + Σ_{c'<c} G_c[c', x[p,c']]), logits = hid·P_c + q_c.
@@ -342,8 +453,8 @@ public final class VideoTransformer {
         }
         for channel in 0..<c {
             let offsets = layout.head[channel]
-            Linear.forward(out: headPre[channel].pointer, input: decoded.pointer, weight: p(offsets.hiddenWeight),
-                           bias: p(offsets.hiddenBias), rows: rows, inputs: d, outputs: d)
+            linearForward(out: headPre[channel].pointer, input: operand(decoded, decoded16), weight: offsets.hiddenWeight,
+                          bias: offsets.hiddenBias, rows: rows, inputs: d, outputs: d)
             if let previous = offsets.previous {
                 let indices = previousIndices[channel]
                 for row in 0..<rows {
@@ -354,9 +465,11 @@ public final class VideoTransformer {
                 Embedding.gatherSum(out: headPre[channel].pointer, table: p(previous), indices: indices, rows: rows,
                                     terms: channel, width: d, accumulate: true)
             }
-            ReLU.forward(out: headHidden[channel].pointer, input: headPre[channel].pointer, count: rows * d)
-            Linear.forward(out: logits[channel].pointer, input: headHidden[channel].pointer,
-                           weight: p(offsets.logitsWeight), bias: p(offsets.logitsBias), rows: rows, inputs: d, outputs: 256)
+            let hidden = headHidden[channel].destination(staging: scratchRows)
+            ReLU.forward(out: hidden, input: headPre[channel].pointer, count: rows * d)
+            headHidden[channel].commit(hidden, count: rows * d)
+            linearForward(out: logits[channel].pointer, input: headHidden[channel].operand,
+                          weight: offsets.logitsWeight, bias: offsets.logitsBias, rows: rows, inputs: d, outputs: 256)
             switch mode {
             case .training:
                 CrossEntropy.forwardBackward(nll: nll[channel], dLogits: logits[channel].pointer,
@@ -399,41 +512,59 @@ public final class VideoTransformer {
         LayerNorm.forward(out: scratchRows.pointer, mean: layer.ln1Mean.pointer, rstd: layer.ln1Rstd.pointer,
                           input: input.pointer, scale: p(o.attentionNormScale), bias: p(o.attentionNormBias),
                           rows: rows, width: d)
-        partition.toBlockOrder(scratchRows.pointer, layer.blockedInput.pointer, videos: batch, width: d)
-        Linear.forward(out: layer.query.pointer, input: layer.blockedInput.pointer, weight: p(o.query), bias: nil,
-                       rows: rows, inputs: d, outputs: hd)
-        Linear.forward(out: layer.key.pointer, input: layer.blockedInput.pointer, weight: p(o.key), bias: nil,
-                       rows: rows, inputs: d, outputs: hd)
-        Linear.forward(out: layer.value.pointer, input: layer.blockedInput.pointer, weight: p(o.value), bias: nil,
-                       rows: rows, inputs: d, outputs: hd)
+        // bf16 runs stage each product input in fp32 scratch (free during forward) and keep its rounding.
+        let blocked = layer.blockedInput.destination(staging: scratchBlocked)
+        partition.toBlockOrder(scratchRows.pointer, blocked, videos: batch, width: d)
+        layer.blockedInput.commit(blocked, count: rows * d)
+        func project(_ projection: ProductInput, _ weight: Int, staging: FloatBuffer) {
+            let out = projection.destination(staging: staging)
+            linearForward(out: out, input: layer.blockedInput.operand, weight: weight, bias: nil, rows: rows, inputs: d, outputs: hd)
+            projection.commit(out, count: rows * hd)
+        }
+        project(layer.query, o.query, staging: dQuery)
+        project(layer.key, o.key, staging: dKey)
+        project(layer.value, o.value, staging: dValue)
         RelativeBias.expand(rt: p(o.relativeT), rh: p(o.relativeH), rw: p(o.relativeW), heads: heads,
                             block: o.block.tuple, into: layer.bias.pointer)
-        BlockAttention.forward(out: layer.attended.pointer, probs: layer.probs.pointer, q: layer.query.pointer,
-                               k: layer.key.pointer, v: layer.value.pointer, bias: layer.bias.pointer,
-                               groups: rows / nb, blockLength: nb, heads: heads, headSize: config.headSize,
-                               causal: causal)
-        Linear.forward(out: scratchBlocked.pointer, input: layer.attended.pointer, weight: p(o.output), bias: nil,
-                       rows: rows, inputs: hd, outputs: d)
+        let attended = layer.attended.destination(staging: dAttended)
+        switch (layer.query.operand, layer.key.operand, layer.value.operand) {
+        case let (.fp32(q), .fp32(k), .fp32(v)):
+            BlockAttention.forward(out: attended, probs: layer.probs.pointer, q: q, k: k, v: v, bias: layer.bias.pointer,
+                                   groups: rows / nb, blockLength: nb, heads: heads, headSize: config.headSize,
+                                   causal: causal)
+        case let (.bf16(q), .bf16(k), .bf16(v)):
+            BlockAttention.forward(out: attended, probs: layer.probs.pointer, q: q, k: k, v: v, bias: layer.bias.pointer,
+                                   groups: rows / nb, blockLength: nb, heads: heads, headSize: config.headSize,
+                                   causal: causal, workspace: attentionWorkspace16!)
+        default: preconditionFailure("attention inputs of mixed precision")
+        }
+        layer.attended.commit(attended, count: rows * hd)
+        linearForward(out: scratchBlocked.pointer, input: layer.attended.operand, weight: o.output, bias: nil,
+                      rows: rows, inputs: hd, outputs: d)
         modelAxisReduce?(scratchBlocked.pointer, rows * d)  // row-split Wo: sum the heads of every shard
         layer.middle.pointer.update(from: input.pointer, count: rows * d)
         partition.toRasterOrder(scratchBlocked.pointer, layer.middle.pointer, videos: batch, width: d, accumulate: true)
-        LayerNorm.forward(out: layer.ffnInput.pointer, mean: layer.ln2Mean.pointer, rstd: layer.ln2Rstd.pointer,
+        let ffnInput = layer.ffnInput.destination(staging: scratchRows)
+        LayerNorm.forward(out: ffnInput, mean: layer.ln2Mean.pointer, rstd: layer.ln2Rstd.pointer,
                           input: layer.middle.pointer, scale: p(o.ffnNormScale), bias: p(o.ffnNormBias),
                           rows: rows, width: d)
-        Linear.forward(out: layer.hidden.pointer, input: layer.ffnInput.pointer, weight: p(o.hiddenWeight),
-                       bias: p(o.hiddenBias), rows: rows, inputs: d, outputs: f)
-        ReLU.forwardInPlace(layer.hidden.pointer, count: rows * f)
+        layer.ffnInput.commit(ffnInput, count: rows * d)
+        let hidden = layer.hidden.destination(staging: dHidden)
+        linearForward(out: hidden, input: layer.ffnInput.operand, weight: o.hiddenWeight, bias: o.hiddenBias,
+                      rows: rows, inputs: d, outputs: f)
+        ReLU.forwardInPlace(hidden, count: rows * f)
+        layer.hidden.commit(hidden, count: rows * f)
         if let modelAxisReduce {
             // Row-split W2: output = middle + Σ_shards hidden·W2 + b2 (b2 is replicated, added once).
-            Linear.forward(out: output.pointer, input: layer.hidden.pointer, weight: p(o.outputWeight), bias: nil,
-                           rows: rows, inputs: f, outputs: d)
+            linearForward(out: output.pointer, input: layer.hidden.operand, weight: o.outputWeight, bias: nil,
+                          rows: rows, inputs: f, outputs: d)
             modelAxisReduce(output.pointer, rows * d)
             Self.add(layer.middle.pointer, to: output.pointer, count: rows * d)
             Linear.addRowVector(output.pointer, p(o.outputBias), rows: rows, columns: d)
         } else {
             output.pointer.update(from: layer.middle.pointer, count: rows * d)
-            Linear.forward(out: output.pointer, input: layer.hidden.pointer, weight: p(o.outputWeight),
-                           bias: p(o.outputBias), rows: rows, inputs: f, outputs: d, accumulate: true)
+            linearForward(out: output.pointer, input: layer.hidden.operand, weight: o.outputWeight,
+                          bias: o.outputBias, rows: rows, inputs: f, outputs: d, accumulate: true)
         }
     }
 
@@ -461,17 +592,15 @@ public final class VideoTransformer {
         for channel in 0..<c {
             let offsets = layout.head[channel]
             let dHid = dStream.pointer
-            Linear.backward(dInput: dHid, dWeight: g(offsets.logitsWeight), dBias: g(offsets.logitsBias),
-                            dOut: logits[channel].pointer, input: headHidden[channel].pointer,
-                            weight: p(offsets.logitsWeight), rows: rows, inputs: d, outputs: 256)
+            linearBackward(dInput: dHid, weight: offsets.logitsWeight, bias: offsets.logitsBias,
+                           dOut: logits[channel].pointer, input: headHidden[channel].operand, rows: rows, inputs: d, outputs: 256)
             ReLU.backward(dInput: dHid, dOut: dHid, input: headPre[channel].pointer, count: rows * d)
             if let previous = offsets.previous {
                 Embedding.scatterAdd(dTable: g(previous), dOut: dHid, indices: previousIndices[channel], rows: rows,
                                      terms: channel, width: d)
             }
-            Linear.backward(dInput: dY, dWeight: g(offsets.hiddenWeight), dBias: g(offsets.hiddenBias), dOut: dHid,
-                            input: decoded.pointer, weight: p(offsets.hiddenWeight), rows: rows, inputs: d,
-                            outputs: d, accumulateInput: true)
+            linearBackward(dInput: dY, weight: offsets.hiddenWeight, bias: offsets.hiddenBias, dOut: dHid,
+                           input: operand(decoded, decoded16), rows: rows, inputs: d, outputs: d, accumulateInput: true)
         }
         gradientsReady("head")
         // Decoder final LayerNorm and stack → dStream = d(decoder stream 0).
@@ -489,12 +618,11 @@ public final class VideoTransformer {
         // Decoder input: shift convolution, positions, conditioning.
         let dInput = dStream.pointer
         positionBackward(dInput, layout.decoder)
-        Linear.backward(dInput: dEncoded.pointer, dWeight: g(layout.condition), dBias: nil, dOut: dInput,
-                        input: encoded.pointer, weight: p(layout.condition), rows: rows, inputs: d, outputs: d)
+        linearBackward(dInput: dEncoded.pointer, weight: layout.condition, bias: nil, dOut: dInput,
+                       input: operand(encoded, encoded16), rows: rows, inputs: d, outputs: d)
         let taps = ShiftConvolution.taps.count
-        Linear.backward(dInput: dColumns.pointer, dWeight: g(layout.shiftWeight), dBias: g(layout.shiftBias),
-                        dOut: dInput, input: columns.pointer, weight: p(layout.shiftWeight), rows: rows,
-                        inputs: taps * e, outputs: d)
+        linearBackward(dInput: dColumns.pointer, weight: layout.shiftWeight, bias: layout.shiftBias,
+                       dOut: dInput, input: columns.operand, rows: rows, inputs: taps * e, outputs: d)
         dEmbedded.zero()
         ShiftConvolution.col2im(dEmbedded: dEmbedded.pointer, dColumns: dColumns.pointer, videos: batch,
                                 grid: grid.tuple, width: e)
@@ -515,9 +643,8 @@ public final class VideoTransformer {
         }
         // Encoder input: positions, projection, slice embedding, one-hot convolution.
         positionBackward(dInput, layout.encoder)
-        Linear.backward(dInput: dEmbedded.pointer, dWeight: g(layout.inputWeight), dBias: g(layout.inputBias),
-                        dOut: dInput, input: encoderEmbedded.pointer, weight: p(layout.inputWeight), rows: rows,
-                        inputs: e, outputs: d)
+        linearBackward(dInput: dEmbedded.pointer, weight: layout.inputWeight, bias: layout.inputBias,
+                       dOut: dInput, input: operand(encoderEmbedded, encoderEmbedded16), rows: rows, inputs: e, outputs: d)
         for b in 0..<batch {
             let target = g(layout.sliceEmbedding) + slices[b] * e
             for position in 0..<n {
@@ -537,34 +664,47 @@ public final class VideoTransformer {
         let dOutput = dStream.pointer
         // FFN: output = middle + relu(LN2(middle)·W1 + b1)·W2 + b2.
         let dHid = dHidden.pointer
-        Linear.backward(dInput: dHid, dWeight: g(o.outputWeight), dBias: g(o.outputBias), dOut: dOutput,
-                        input: layer.hidden.pointer, weight: p(o.outputWeight), rows: rows, inputs: f, outputs: d)
-        ReLU.backward(dInput: dHid, dOut: dHid, input: layer.hidden.pointer, count: rows * f)
-        Linear.backward(dInput: dRows.pointer, dWeight: g(o.hiddenWeight), dBias: g(o.hiddenBias), dOut: dHid,
-                        input: layer.ffnInput.pointer, weight: p(o.hiddenWeight), rows: rows, inputs: d, outputs: f)
+        linearBackward(dInput: dHid, weight: o.outputWeight, bias: o.outputBias, dOut: dOutput,
+                       input: layer.hidden.operand, rows: rows, inputs: f, outputs: d)
+        switch layer.hidden.operand {
+        case .fp32(let hidden): ReLU.backward(dInput: dHid, dOut: dHid, input: hidden, count: rows * f)
+        case .bf16(let hidden): ReLU.backward(dInput: dHid, dOut: dHid, input: hidden, count: rows * f)
+        }
+        linearBackward(dInput: dRows.pointer, weight: o.hiddenWeight, bias: o.hiddenBias, dOut: dHid,
+                       input: layer.ffnInput.operand, rows: rows, inputs: d, outputs: f)
         modelAxisReduce?(dRows.pointer, rows * d)  // column-split W1: d(LN2 output) sums every shard's part
         LayerNorm.backward(dInput: dOutput, dScale: g(o.ffnNormScale), dBias: g(o.ffnNormBias), dOut: dRows.pointer,
                            input: layer.middle.pointer, mean: layer.ln2Mean.pointer, rstd: layer.ln2Rstd.pointer,
                            scale: p(o.ffnNormScale), rows: rows, width: d)
         // Attention: middle = input + unblock(attended·Wo).
         partition.toBlockOrder(dOutput, dBlocked.pointer, videos: batch, width: d)
-        Linear.backward(dInput: dAttended.pointer, dWeight: g(o.output), dBias: nil, dOut: dBlocked.pointer,
-                        input: layer.attended.pointer, weight: p(o.output), rows: rows, inputs: hd, outputs: d)
+        linearBackward(dInput: dAttended.pointer, weight: o.output, bias: nil, dOut: dBlocked.pointer,
+                       input: layer.attended.operand, rows: rows, inputs: hd, outputs: d)
         let biasCount = heads * nb * nb
         dBias.pointer.update(repeating: 0, count: biasCount)
-        BlockAttention.backward(dq: dQuery.pointer, dk: dKey.pointer, dv: dValue.pointer, dBias: dBias.pointer,
-                                dOut: dAttended.pointer, q: layer.query.pointer, k: layer.key.pointer,
-                                v: layer.value.pointer, probs: layer.probs.pointer, groups: rows / nb, blockLength: nb,
-                                heads: heads, headSize: config.headSize, workspace: attentionWorkspace)
+        switch (layer.query.operand, layer.key.operand, layer.value.operand) {
+        case let (.fp32(q), .fp32(k), .fp32(v)):
+            BlockAttention.backward(dq: dQuery.pointer, dk: dKey.pointer, dv: dValue.pointer, dBias: dBias.pointer,
+                                    dOut: dAttended.pointer, q: q, k: k, v: v, probs: layer.probs.pointer, groups: rows / nb,
+                                    blockLength: nb, heads: heads, headSize: config.headSize, workspace: attentionWorkspace)
+        case let (.bf16(q), .bf16(k), .bf16(v)):
+            let dAttended16 = dOut16!.pointer
+            BFloat16.convert(dAttended.pointer, to: dAttended16, count: rows * hd)
+            BlockAttention.backward(dq: dQuery.pointer, dk: dKey.pointer, dv: dValue.pointer, dBias: dBias.pointer,
+                                    dOut: dAttended16, q: q, k: k, v: v, probs: layer.probs.pointer, groups: rows / nb,
+                                    blockLength: nb, heads: heads, headSize: config.headSize, workspace: attentionWorkspace,
+                                    workspace16: attentionWorkspace16!)
+        default: preconditionFailure("attention inputs of mixed precision")
+        }
         RelativeBias.backward(dBias: dBias.pointer, heads: heads, block: o.block.tuple, dRt: g(o.relativeT),
                               dRh: g(o.relativeH), dRw: g(o.relativeW))
-        let blocked = layer.blockedInput.pointer
-        Linear.backward(dInput: dBlocked.pointer, dWeight: g(o.query), dBias: nil, dOut: dQuery.pointer,
-                        input: blocked, weight: p(o.query), rows: rows, inputs: d, outputs: hd)
-        Linear.backward(dInput: dBlocked.pointer, dWeight: g(o.key), dBias: nil, dOut: dKey.pointer,
-                        input: blocked, weight: p(o.key), rows: rows, inputs: d, outputs: hd, accumulateInput: true)
-        Linear.backward(dInput: dBlocked.pointer, dWeight: g(o.value), dBias: nil, dOut: dValue.pointer,
-                        input: blocked, weight: p(o.value), rows: rows, inputs: d, outputs: hd, accumulateInput: true)
+        let blocked = layer.blockedInput.operand
+        linearBackward(dInput: dBlocked.pointer, weight: o.query, bias: nil, dOut: dQuery.pointer,
+                       input: blocked, rows: rows, inputs: d, outputs: hd)
+        linearBackward(dInput: dBlocked.pointer, weight: o.key, bias: nil, dOut: dKey.pointer,
+                       input: blocked, rows: rows, inputs: d, outputs: hd, accumulateInput: true)
+        linearBackward(dInput: dBlocked.pointer, weight: o.value, bias: nil, dOut: dValue.pointer,
+                       input: blocked, rows: rows, inputs: d, outputs: hd, accumulateInput: true)
         modelAxisReduce?(dBlocked.pointer, rows * d)  // column-split Q/K/V: d(LN1 output) sums every shard's part
         partition.toRasterOrder(dBlocked.pointer, dRows.pointer, videos: batch, width: d, accumulate: false)
         LayerNorm.backward(dInput: dOutput, dScale: g(o.attentionNormScale), dBias: g(o.attentionNormBias),

@@ -3,6 +3,7 @@ import Foundation
 import Distribution
 import Training
 import Datasets
+import Kernels
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,6 +19,8 @@ struct Bench: ParsableCommand {
     var sampling = false
     @Option(help: "Also time the data loader on these shards (file or folder) and compare it with what training consumes.")
     var data: String?
+    @Option(help: "Precision of the matrix products: fp32 or bf16 (default: the config's training.precision).")
+    var precision: Precision?
 
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be at least 1 (got \(steps))") }
@@ -27,7 +30,9 @@ struct Bench: ParsableCommand {
         if communication { return try runCommunication() }
         if sampling { return try runSampling() }
         do {
-            let runConfig = try RunConfig.load(path: config)
+            var runConfig = try RunConfig.load(path: config)
+            if let precision { runConfig.training.precision = precision }
+            if let line = try PrecisionCheck.prepare(runConfig.training.precision), !json { note(line) }
             let report = try Benchmark.run(config: runConfig, configName: config, steps: steps, progress: { if !json { note($0) } })
             if json {
                 let encoder = JSONEncoder()
@@ -43,8 +48,14 @@ struct Bench: ParsableCommand {
                 }
                 print(String(format: "model FLOPs / step   %.1f GFLOP", report.modelFlopsPerStep / 1e9))
                 print(String(format: "achieved             %.1f GFLOP/s", report.achievedGflops))
+                print(String(format: "precision            %@", report.precision + (report.isa.map { " (oneDNN ISA \($0))" } ?? "")))
                 print(String(format: "sgemm peak (now)     %.1f GFLOP/s  [%@]", report.sgemmPeakGflops, report.sgemmPeakMethod))
-                print(String(format: "MFU                  %.3f", report.mfu))
+                if let bf16 = report.bf16PeakGflops, let method = report.bf16PeakMethod {
+                    print(String(format: "bf16 peak (now)      %.1f GFLOP/s  [%@]", bf16, method))
+                    print(String(format: "MFU                  %.3f of the bf16 peak (%.3f of the fp32 sgemm peak)", report.mfu, report.mfuFp32Peak))
+                } else {
+                    print(String(format: "MFU                  %.3f", report.mfu))
+                }
                 print(String(format: "peak resident memory %.2f GiB (activations %.2f GiB)", Double(report.peakResidentBytes) / 1073741824, Double(report.activationBytes) / 1073741824))
             }
             if let data { try benchLoader(data, runConfig, consumed: Double(report.batch) / report.stepSecondsMedian) }

@@ -16,6 +16,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Evaluate only the first N videos.") var videos: Int?
     @Option(help: "Videos per rank per forward pass.") var batch: Int = 4
     @Flag(help: "Print one JSON object (bits_per_dim, videos, subpixels, per-frame and per-slice values).") var json = false
+    @Option(help: "Precision of the matrix products: fp32 (default: the exact, reference-checked number) or bf16.")
+    var precision: Precision = .fp32
 
     func validate() throws {
         if let videos, videos < 1 { throw ValidationError("--videos must be at least 1 (got \(videos))") }
@@ -29,7 +31,10 @@ struct Evaluate: ParsableCommand {
             let ranks = try RunWorld()
             world = ranks.world
             let say = ranks.say
-            let loaded = try ranks.agree("loading the checkpoint") { try CheckpointedModel(path: checkpoint, maxBatch: batch) }
+            if let line = try ranks.agree("checking the precision", { try PrecisionCheck.prepare(precision) }) { say(line) }
+            let loaded = try ranks.agree("loading the checkpoint") {
+                try CheckpointedModel(path: checkpoint, maxBatch: batch, precision: precision)
+            }
             let source: VideoSource = try ranks.agree("opening the data") {
                 let shards = try loaded.data(data, role: "evaluation")
                 return videos.map { PrefixVideoSource(shards, count: $0) } ?? shards
@@ -53,7 +58,7 @@ struct Evaluate: ParsableCommand {
                     "subpixels": totals.subpixels, "ranks": ranks.world.size,
                     "bits_per_dim_per_frame": totals.framesBitsPerDim.map { $0 as Any? ?? NSNull() },
                     "bits_per_dim_per_slice": totals.slicesBitsPerDim.map { $0 as Any? ?? NSNull() },
-                    "seconds": seconds, "subpixels_per_second": rate,
+                    "seconds": seconds, "subpixels_per_second": rate, "precision": precision.rawValue,
                 ]
                 print(String(data: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), encoding: .utf8)!)
             } else {

@@ -19,6 +19,8 @@ struct Sample: ParsableCommand {
     @Option(help: "Softmax temperature (> 0; 1 samples the model's distribution).") var temperature: Double = 1
     @Option(help: "Frames given, not generated, e.g. 0 or 0,15 (default: the checkpoint's prime_frames).") var primeFrames: String?
     @Option(help: "Videos sampled together per rank.") var batch: Int = 16
+    @Option(help: "Precision of the sampler's matrix products: fp32 (default) or bf16 (faster on bf16 CPUs).")
+    var precision: Precision = .fp32
 
     func validate() throws {
         if videos < 1 { throw ValidationError("--videos must be at least 1 (got \(videos))") }
@@ -46,8 +48,9 @@ struct Sample: ParsableCommand {
             let directory = URL(fileURLWithPath: output)
             try ranks.agree("preparing the output folder") { try Self.checkWritable(directory) }
             let perRank = min(batch, (videos + ranks.world.size - 1) / ranks.world.size)
+            if let line = try ranks.agree("checking the precision", { try PrecisionCheck.prepare(precision) }) { say(line) }
             let loaded = try ranks.agree("loading the checkpoint") {
-                try CheckpointedModel(path: checkpoint, maxBatch: perRank, primeFrames: try parsedPrimeFrames())
+                try CheckpointedModel(path: checkpoint, maxBatch: perRank, primeFrames: try parsedPrimeFrames(), precision: precision)
             }
             let config = loaded.config.model
             let source: VideoSource = try ranks.agree("opening the data") {

@@ -15,6 +15,8 @@ struct Train: ParsableCommand {
     @OptionGroup var checkpointOptions: CheckpointOptions
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var distributionOptions: DistributionOptions
+    @Option(help: "Precision of the matrix products: fp32 or bf16 (default: the config's training.precision).")
+    var precision: Precision?
 
     func validate() throws {
         if let steps, steps < 0 { throw ValidationError("--steps must be at least 0 (got \(steps))") }
@@ -30,8 +32,11 @@ struct Train: ParsableCommand {
             world = ranks.world
             let note = ranks.say
             let runConfig = try ranks.agree("reading the config") {
-                try checkpointOptions.apply(to: dataOptions.apply(to: RunConfig.load(path: config)), configPath: config)
+                var loaded = try checkpointOptions.apply(to: dataOptions.apply(to: RunConfig.load(path: config)), configPath: config)
+                if let precision { loaded.training.precision = precision }
+                return loaded
             }
+            if let line = try ranks.agree("checking the precision", { try PrecisionCheck.prepare(runConfig.training.precision) }) { note(line) }
             let mesh = try ranks.agree("laying out the mesh") { try ranks.mesh(options: distributionOptions, config: runConfig) }
             let name = URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent
             let directory = URL(fileURLWithPath: runDir ?? "runs/\(name)")

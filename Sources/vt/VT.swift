@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Foundation
+import Kernels
 
 @main
 struct VT: ParsableCommand {
@@ -20,3 +21,5 @@ func fail(_ error: Error) -> ExitCode {
 func note(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
+
+extension Precision: ExpressibleByArgument {}

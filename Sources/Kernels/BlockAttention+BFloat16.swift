@@ -1,0 +1,100 @@
+// BlockAttention with bf16 product inputs (DESIGN.md §8): q·kᵀ, p·v and the four backward products run on
+// oneDNN with bf16 inputs and fp32 outputs; scores, softmax, the saved probabilities, dS and dBias stay fp32.
+// A block's probabilities and dS are rounded to bf16 into per-chunk scratch just before the product that
+// reads them. Same shapes and block order as `BlockAttention` (BlockAttention.swift), its fp32 twin.
+
+extension BlockAttention {
+    /// bf16 values of workspace `forward(…bf16…)` needs: one Nb×Nb probability block per chunk.
+    public static func forwardWorkspaceCountBF16(groups: Int, blockLength nb: Int) -> Int {
+        min(reductionChunks, groups) * nb * nb
+    }
+
+    /// bf16 values of workspace `backward(…bf16…)` needs: a probability and a dS block per chunk.
+    public static func backwardWorkspaceCountBF16(groups: Int, blockLength nb: Int) -> Int {
+        2 * min(reductionChunks, groups) * nb * nb
+    }
+
+    /// As the fp32 `forward`, with q, k, v in bf16 [groups·Nb, heads·Dh]; out and probs fp32.
+    public static func forward(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+                               q: UnsafePointer<BFloat16>, k: UnsafePointer<BFloat16>, v: UnsafePointer<BFloat16>,
+                               bias: UnsafePointer<Float>, groups: Int, blockLength nb: Int, heads: Int,
+                               headSize dh: Int, causal: Bool, workspace: BFloat16Buffer) {
+        let width = heads * dh
+        let scale = 1 / Float(dh).squareRoot()
+        let chunks = min(reductionChunks, groups)
+        precondition(workspace.count >= forwardWorkspaceCountBF16(groups: groups, blockLength: nb),
+                     "BlockAttention.forward: bf16 workspace too small")
+        Parallel.chunks(groups, chunks: chunks) { chunk, range in
+            let p16 = workspace.pointer + chunk * nb * nb
+            for g in range {
+                for h in 0..<heads {
+                    let offset = g * nb * width + h * dh
+                    let p = probs + (g * heads + h) * nb * nb
+                    MatMul.gemmBF16Serial(transB: true, m: nb, n: nb, k: dh, alpha: scale, a: q + offset, lda: width,
+                                          b: k + offset, ldb: width, c: p, ldc: nb)
+                    let b = bias + h * nb * nb
+                    for i in 0..<nb {
+                        softmaxRow(p + i * nb, bias: b + i * nb, count: nb, valid: causal ? i + 1 : nb)
+                    }
+                    BFloat16.convertSerial(p, to: p16, count: nb * nb)
+                    MatMul.gemmBF16Serial(m: nb, n: dh, k: nb, a: p16, lda: nb, b: v + offset, ldb: width,
+                                          c: out + offset, ldc: width)
+                }
+            }
+        }
+    }
+
+    /// As the fp32 `backward`, with q, k, v and the output gradient `dOut` in bf16; dq, dk, dv (overwritten),
+    /// dBias (accumulated) and the saved probabilities fp32. `workspace` as for the fp32 kernel.
+    public static func backward(dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
+                                dv: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
+                                dOut: UnsafePointer<BFloat16>, q: UnsafePointer<BFloat16>, k: UnsafePointer<BFloat16>,
+                                v: UnsafePointer<BFloat16>, probs: UnsafePointer<Float>, groups: Int,
+                                blockLength nb: Int, heads: Int, headSize dh: Int, workspace: FloatBuffer,
+                                workspace16: BFloat16Buffer) {
+        let width = heads * dh
+        let scale = 1 / Float(dh).squareRoot()
+        let chunks = min(reductionChunks, groups)
+        let biasCount = heads * nb * nb
+        precondition(workspace.count >= backwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads)
+                     && workspace16.count >= backwardWorkspaceCountBF16(groups: groups, blockLength: nb),
+                     "BlockAttention.backward: workspace too small")
+        let partials = workspace.pointer
+        partials.update(repeating: 0, count: chunks * biasCount)
+        Parallel.chunks(groups, chunks: chunks) { chunk, range in
+            let dS = partials + chunks * biasCount + chunk * nb * nb
+            let partial = partials + chunk * biasCount
+            let p16 = workspace16.pointer + 2 * chunk * nb * nb, dS16 = p16 + nb * nb
+            for g in range {
+                for h in 0..<heads {
+                    let offset = g * nb * width + h * dh
+                    let p = probs + (g * heads + h) * nb * nb
+                    BFloat16.convertSerial(p, to: p16, count: nb * nb)
+                    // dV = Pᵀ·dO;  dP = dO·Vᵀ
+                    MatMul.gemmBF16Serial(transA: true, m: nb, n: dh, k: nb, a: p16, lda: nb, b: dOut + offset,
+                                          ldb: width, c: dv + offset, ldc: width)
+                    MatMul.gemmBF16Serial(transB: true, m: nb, n: nb, k: dh, a: dOut + offset, lda: width,
+                                          b: v + offset, ldb: width, c: dS, ldc: nb)
+                    // dS = P ⊙ (dP − Σ_j dP·P), fp32 with the fp32 probabilities
+                    let pb = partial + h * nb * nb
+                    for i in 0..<nb {
+                        let pr = p + i * nb, dr = dS + i * nb
+                        var dot: Float = 0
+                        for j in 0..<nb { dot += pr[j] * dr[j] }
+                        for j in 0..<nb { let value = pr[j] * (dr[j] - dot); dr[j] = value; pb[i * nb + j] += value }
+                    }
+                    BFloat16.convertSerial(dS, to: dS16, count: nb * nb)
+                    // dQ = scale·dS·K;  dK = scale·dSᵀ·Q
+                    MatMul.gemmBF16Serial(m: nb, n: dh, k: nb, alpha: scale, a: dS16, lda: nb, b: k + offset,
+                                          ldb: width, c: dq + offset, ldc: width)
+                    MatMul.gemmBF16Serial(transA: true, m: nb, n: dh, k: nb, alpha: scale, a: dS16, lda: nb,
+                                          b: q + offset, ldb: width, c: dk + offset, ldc: width)
+                }
+            }
+        }
+        for chunk in 0..<chunks {
+            let partial = partials + chunk * biasCount
+            for i in 0..<biasCount { dBias[i] += partial[i] }
+        }
+    }
+}

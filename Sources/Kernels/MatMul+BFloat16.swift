@@ -1,0 +1,82 @@
+// MatMul with bf16 inputs: C (+)= alpha·op(A)·op(B), A and B bf16, C fp32, accumulated in fp32 on oneDNN's
+// AVX512_BF16 matmul (DESIGN.md §8). Same argument order as `MatMul.gemm`, with `accumulate` for beta = 1.
+//
+// Large products are cut into pieces by a rule of the shape alone (never of the worker count), so every
+// element is computed by a primitive of the same shape on any machine and any VT_THREADS: bf16 results
+// are as reproducible as fp32 ones. Leaves out: bf16 outputs (product outputs stay fp32).
+
+import OneDNN
+
+extension MatMul {
+    /// bf16 product on the calling thread (per-block attention products inside vt's parallel loops).
+    @inline(__always)
+    public static func gemmBF16Serial(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                                      alpha: Float = 1, a: UnsafePointer<BFloat16>, lda: Int,
+                                      b: UnsafePointer<BFloat16>, ldb: Int, accumulate: Bool = false,
+                                      c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        let shape = MatmulShape(m: m, n: n, k: k, transA: transA, transB: transB, lda: lda, ldb: ldb, ldc: ldc,
+                                alpha: alpha, accumulate: accumulate)
+        do {
+            try OneDNN.gemm(shape, a: UnsafeRawPointer(a), b: UnsafeRawPointer(b), c: c)
+        } catch {
+            // Shapes come from a validated config and `vt` checks oneDNN before any step, so this is a
+            // library or resource failure, not bad input.
+            fatalError("bf16 product \(m)×\(n)×\(k): \(error)")
+        }
+    }
+
+    /// Pieces a product of this shape is cut into along its larger output side (1 = uncut): at most 8,
+    /// at least 64 columns or rows each, none for products under 4 MFLOP.
+    public static func bf16Pieces(m: Int, n: Int, k: Int) -> Int {
+        let work = m * n * k
+        if work < 1 << 21 { return 1 }
+        return max(1, min(8, work >> 21, max(m, n) / 64))
+    }
+
+    /// bf16 product spread over the workers: pieces along the larger of m and n (`bf16Pieces`).
+    public static func gemmBF16(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                                alpha: Float = 1, a: UnsafePointer<BFloat16>, lda: Int,
+                                b: UnsafePointer<BFloat16>, ldb: Int, accumulate: Bool = false,
+                                c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let pieces = bf16Pieces(m: m, n: n, k: k)
+        if pieces == 1 {
+            gemmBF16Serial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                           b: b, ldb: ldb, accumulate: accumulate, c: c, ldc: ldc)
+            return
+        }
+        if m >= n {
+            Parallel.chunks(m, chunks: pieces) { _, rows in
+                let aPart = transA ? a + rows.lowerBound : a + rows.lowerBound * lda
+                gemmBF16Serial(transA: transA, transB: transB, m: rows.count, n: n, k: k, alpha: alpha,
+                               a: aPart, lda: lda, b: b, ldb: ldb, accumulate: accumulate,
+                               c: c + rows.lowerBound * ldc, ldc: ldc)
+            }
+        } else {
+            Parallel.chunks(n, chunks: pieces) { _, columns in
+                let bPart = transB ? b + columns.lowerBound * ldb : b + columns.lowerBound
+                gemmBF16Serial(transA: transA, transB: transB, m: m, n: columns.count, k: k, alpha: alpha,
+                               a: a, lda: lda, b: bPart, ldb: ldb, accumulate: accumulate,
+                               c: c + columns.lowerBound, ldc: ldc)
+            }
+        }
+    }
+
+    /// The naive oracle for bf16 products: the exact product of the bf16 values, summed in Double.
+    public static func naiveGemmBF16(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                                     alpha: Float = 1, a: UnsafePointer<BFloat16>, lda: Int,
+                                     b: UnsafePointer<BFloat16>, ldb: Int, accumulate: Bool = false,
+                                     c: UnsafeMutablePointer<Float>, ldc: Int) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum = 0.0
+                for p in 0..<k {
+                    let x = transA ? a[p * lda + i] : a[i * lda + p]
+                    let y = transB ? b[j * ldb + p] : b[p * ldb + j]
+                    sum += Double(x.float) * Double(y.float)
+                }
+                c[i * ldc + j] = Float(Double(alpha) * sum + (accumulate ? Double(c[i * ldc + j]) : 0))
+            }
+        }
+    }
+}
