@@ -19,7 +19,25 @@ extension BlockAttention {
                                q: UnsafePointer<BFloat16>, k: UnsafePointer<BFloat16>, v: UnsafePointer<BFloat16>,
                                bias: UnsafePointer<Float>, groups: Int, blockLength nb: Int, heads: Int,
                                headSize dh: Int, causal: Bool, workspace: BFloat16Buffer) {
+        forward(out: UnsafeMutableRawPointer(out), outputBF16: false, probs: probs, q: q, k: k, v: v, bias: bias,
+                groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal, workspace: workspace)
+    }
+
+    /// The same with a bf16 output (it only feeds the output projection): p·v rounded as oneDNN stores it.
+    public static func forward(out: UnsafeMutablePointer<BFloat16>, probs: UnsafeMutablePointer<Float>,
+                               q: UnsafePointer<BFloat16>, k: UnsafePointer<BFloat16>, v: UnsafePointer<BFloat16>,
+                               bias: UnsafePointer<Float>, groups: Int, blockLength nb: Int, heads: Int,
+                               headSize dh: Int, causal: Bool, workspace: BFloat16Buffer) {
+        forward(out: UnsafeMutableRawPointer(out), outputBF16: true, probs: probs, q: q, k: k, v: v, bias: bias,
+                groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal, workspace: workspace)
+    }
+
+    static func forward(out: UnsafeMutableRawPointer, outputBF16: Bool, probs: UnsafeMutablePointer<Float>,
+                        q: UnsafePointer<BFloat16>, k: UnsafePointer<BFloat16>, v: UnsafePointer<BFloat16>,
+                        bias: UnsafePointer<Float>, groups: Int, blockLength nb: Int, heads: Int,
+                        headSize dh: Int, causal: Bool, workspace: BFloat16Buffer) {
         let width = heads * dh
+        let element = outputBF16 ? MemoryLayout<BFloat16>.stride : MemoryLayout<Float>.stride
         let scale = 1 / Float(dh).squareRoot()
         let chunks = min(reductionChunks, groups)
         precondition(workspace.count >= forwardWorkspaceCountBF16(groups: groups, blockLength: nb),
@@ -37,8 +55,9 @@ extension BlockAttention {
                         softmaxRow(p + i * nb, bias: b + i * nb, count: nb, valid: causal ? i + 1 : nb)
                     }
                     BFloat16.convertSerial(p, to: p16, count: nb * nb)
-                    MatMul.gemmBF16Serial(m: nb, n: dh, k: nb, a: p16, lda: nb, b: v + offset, ldb: width,
-                                          c: out + offset, ldc: width)
+                    MatMul.product(transA: false, transB: false, m: nb, n: dh, k: nb, alpha: 1, a: p16, lda: nb,
+                                   b: v + offset, ldb: width, accumulate: false, bias: nil, relu: false,
+                                   c: out + offset * element, outputBF16: outputBF16, ldc: width)
                 }
             }
         }
@@ -52,7 +71,38 @@ extension BlockAttention {
                                 v: UnsafePointer<BFloat16>, probs: UnsafePointer<Float>, groups: Int,
                                 blockLength nb: Int, heads: Int, headSize dh: Int, workspace: FloatBuffer,
                                 workspace16: BFloat16Buffer) {
+        backward(dq: UnsafeMutableRawPointer(dq), dk: UnsafeMutableRawPointer(dk), dv: UnsafeMutableRawPointer(dv),
+                 outputBF16: false, dBias: dBias, dOut: dOut, q: q, k: k, v: v, probs: probs, groups: groups,
+                 blockLength: nb, heads: heads, headSize: dh, workspace: workspace, workspace16: workspace16)
+    }
+
+    /// The same with bf16 dq, dk, dv (they only feed the projections' backward products).
+    public static func backward(dq: UnsafeMutablePointer<BFloat16>, dk: UnsafeMutablePointer<BFloat16>,
+                                dv: UnsafeMutablePointer<BFloat16>, dBias: UnsafeMutablePointer<Float>,
+                                dOut: UnsafePointer<BFloat16>, q: UnsafePointer<BFloat16>, k: UnsafePointer<BFloat16>,
+                                v: UnsafePointer<BFloat16>, probs: UnsafePointer<Float>, groups: Int,
+                                blockLength nb: Int, heads: Int, headSize dh: Int, workspace: FloatBuffer,
+                                workspace16: BFloat16Buffer) {
+        backward(dq: UnsafeMutableRawPointer(dq), dk: UnsafeMutableRawPointer(dk), dv: UnsafeMutableRawPointer(dv),
+                 outputBF16: true, dBias: dBias, dOut: dOut, q: q, k: k, v: v, probs: probs, groups: groups,
+                 blockLength: nb, heads: heads, headSize: dh, workspace: workspace, workspace16: workspace16)
+    }
+
+    static func backward(dq: UnsafeMutableRawPointer, dk: UnsafeMutableRawPointer, dv: UnsafeMutableRawPointer,
+                         outputBF16: Bool, dBias: UnsafeMutablePointer<Float>,
+                         dOut: UnsafePointer<BFloat16>, q: UnsafePointer<BFloat16>, k: UnsafePointer<BFloat16>,
+                         v: UnsafePointer<BFloat16>, probs: UnsafePointer<Float>, groups: Int,
+                         blockLength nb: Int, heads: Int, headSize dh: Int, workspace: FloatBuffer,
+                         workspace16: BFloat16Buffer) {
         let width = heads * dh
+        let element = outputBF16 ? MemoryLayout<BFloat16>.stride : MemoryLayout<Float>.stride
+        /// One per-block product into dq, dk or dv (fp32 or bf16 as the caller chose).
+        @inline(__always) func product(transA: Bool, alpha: Float, a: UnsafePointer<BFloat16>, lda: Int,
+                                       b: UnsafePointer<BFloat16>, into target: UnsafeMutableRawPointer, offset: Int) {
+            MatMul.product(transA: transA, transB: false, m: nb, n: dh, k: nb, alpha: alpha, a: a, lda: lda, b: b,
+                           ldb: width, accumulate: false, bias: nil, relu: false, c: target + offset * element,
+                           outputBF16: outputBF16, ldc: width)
+        }
         let scale = 1 / Float(dh).squareRoot()
         let chunks = min(reductionChunks, groups)
         let biasCount = heads * nb * nb
@@ -71,8 +121,7 @@ extension BlockAttention {
                     let p = probs + (g * heads + h) * nb * nb
                     BFloat16.convertSerial(p, to: p16, count: nb * nb)
                     // dV = Pᵀ·dO;  dP = dO·Vᵀ
-                    MatMul.gemmBF16Serial(transA: true, m: nb, n: dh, k: nb, a: p16, lda: nb, b: dOut + offset,
-                                          ldb: width, c: dv + offset, ldc: width)
+                    product(transA: true, alpha: 1, a: p16, lda: nb, b: dOut + offset, into: dv, offset: offset)
                     MatMul.gemmBF16Serial(transB: true, m: nb, n: nb, k: dh, a: dOut + offset, lda: width,
                                           b: v + offset, ldb: width, c: dS, ldc: nb)
                     // dS = P ⊙ (dP − Σ_j dP·P), fp32 with the fp32 probabilities
@@ -85,10 +134,8 @@ extension BlockAttention {
                     }
                     BFloat16.convertSerial(dS, to: dS16, count: nb * nb)
                     // dQ = scale·dS·K;  dK = scale·dSᵀ·Q
-                    MatMul.gemmBF16Serial(m: nb, n: dh, k: nb, alpha: scale, a: dS16, lda: nb, b: k + offset,
-                                          ldb: width, c: dq + offset, ldc: width)
-                    MatMul.gemmBF16Serial(transA: true, m: nb, n: dh, k: nb, alpha: scale, a: dS16, lda: nb,
-                                          b: q + offset, ldb: width, c: dk + offset, ldc: width)
+                    product(transA: false, alpha: scale, a: dS16, lda: nb, b: k + offset, into: dq, offset: offset)
+                    product(transA: true, alpha: scale, a: dS16, lda: nb, b: q + offset, into: dk, offset: offset)
                 }
             }
         }

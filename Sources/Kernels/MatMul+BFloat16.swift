@@ -9,16 +9,37 @@ import OneDNN
 
 extension MatMul {
     /// bf16 product on the calling thread (per-block attention products inside vt's parallel loops).
+    /// Epilogue, in oneDNN: C = alpha·op(A)·op(B) (+ C if `accumulate`) (+ bias[n]) (then max(0, ·)).
     @inline(__always)
     public static func gemmBF16Serial(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                                       alpha: Float = 1, a: UnsafePointer<BFloat16>, lda: Int,
                                       b: UnsafePointer<BFloat16>, ldb: Int, accumulate: Bool = false,
+                                      bias: UnsafePointer<Float>? = nil, relu: Bool = false,
                                       c: UnsafeMutablePointer<Float>, ldc: Int) {
+        product(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                accumulate: accumulate, bias: bias, relu: relu, c: UnsafeMutableRawPointer(c), outputBF16: false, ldc: ldc)
+    }
+
+    /// The same with a bf16 C, for products whose output only feeds other products: oneDNN rounds the fp32
+    /// result to nearest-even as it stores it (its conversion flushes subnormal results, below 1.2e-38, to 0).
+    @inline(__always)
+    public static func gemmBF16Serial(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                                      alpha: Float = 1, a: UnsafePointer<BFloat16>, lda: Int,
+                                      b: UnsafePointer<BFloat16>, ldb: Int, bias: UnsafePointer<Float>? = nil,
+                                      relu: Bool = false, c: UnsafeMutablePointer<BFloat16>, ldc: Int) {
+        product(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                accumulate: false, bias: bias, relu: relu, c: UnsafeMutableRawPointer(c), outputBF16: true, ldc: ldc)
+    }
+
+    @inline(__always)
+    static func product(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<BFloat16>,
+                        lda: Int, b: UnsafePointer<BFloat16>, ldb: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
+                        relu: Bool, c: UnsafeMutableRawPointer, outputBF16: Bool, ldc: Int) {
         if m == 0 || n == 0 { return }
         let shape = MatmulShape(m: m, n: n, k: k, transA: transA, transB: transB, lda: lda, ldb: ldb, ldc: ldc,
-                                alpha: alpha, accumulate: accumulate)
+                                alpha: alpha, accumulate: accumulate, bias: bias != nil, relu: relu, outputBF16: outputBF16)
         do {
-            try OneDNN.gemm(shape, a: UnsafeRawPointer(a), b: UnsafeRawPointer(b), c: c)
+            try OneDNN.gemm(shape, a: UnsafeRawPointer(a), b: UnsafeRawPointer(b), c: c, bias: bias)
         } catch {
             // Shapes come from a validated config and `vt` checks oneDNN before any step, so this is a
             // library or resource failure, not bad input.
@@ -38,26 +59,42 @@ extension MatMul {
     public static func gemmBF16(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                                 alpha: Float = 1, a: UnsafePointer<BFloat16>, lda: Int,
                                 b: UnsafePointer<BFloat16>, ldb: Int, accumulate: Bool = false,
+                                bias: UnsafePointer<Float>? = nil, relu: Bool = false,
                                 c: UnsafeMutablePointer<Float>, ldc: Int) {
+        split(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+              accumulate: accumulate, bias: bias, relu: relu, c: UnsafeMutableRawPointer(c), outputBF16: false, ldc: ldc)
+    }
+
+    /// The same with a bf16 C (see the serial bf16-output product).
+    public static func gemmBF16(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                                alpha: Float = 1, a: UnsafePointer<BFloat16>, lda: Int,
+                                b: UnsafePointer<BFloat16>, ldb: Int, bias: UnsafePointer<Float>? = nil,
+                                relu: Bool = false, c: UnsafeMutablePointer<BFloat16>, ldc: Int) {
+        split(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+              accumulate: false, bias: bias, relu: relu, c: UnsafeMutableRawPointer(c), outputBF16: true, ldc: ldc)
+    }
+
+    static func split(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<BFloat16>,
+                      lda: Int, b: UnsafePointer<BFloat16>, ldb: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
+                      relu: Bool, c: UnsafeMutableRawPointer, outputBF16: Bool, ldc: Int) {
         let pieces = bf16Pieces(m: m, n: n, k: k)
+        let element = outputBF16 ? MemoryLayout<BFloat16>.stride : MemoryLayout<Float>.stride
         if pieces == 1 {
-            gemmBF16Serial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                           b: b, ldb: ldb, accumulate: accumulate, c: c, ldc: ldc)
-            return
-        }
-        if m >= n {
+            product(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                    accumulate: accumulate, bias: bias, relu: relu, c: c, outputBF16: outputBF16, ldc: ldc)
+        } else if m >= n {
             Parallel.chunks(m, chunks: pieces) { _, rows in
                 let aPart = transA ? a + rows.lowerBound : a + rows.lowerBound * lda
-                gemmBF16Serial(transA: transA, transB: transB, m: rows.count, n: n, k: k, alpha: alpha,
-                               a: aPart, lda: lda, b: b, ldb: ldb, accumulate: accumulate,
-                               c: c + rows.lowerBound * ldc, ldc: ldc)
+                product(transA: transA, transB: transB, m: rows.count, n: n, k: k, alpha: alpha, a: aPart, lda: lda,
+                        b: b, ldb: ldb, accumulate: accumulate, bias: bias, relu: relu,
+                        c: c + rows.lowerBound * ldc * element, outputBF16: outputBF16, ldc: ldc)
             }
         } else {
             Parallel.chunks(n, chunks: pieces) { _, columns in
                 let bPart = transB ? b + columns.lowerBound * ldb : b + columns.lowerBound
-                gemmBF16Serial(transA: transA, transB: transB, m: m, n: columns.count, k: k, alpha: alpha,
-                               a: a, lda: lda, b: bPart, ldb: ldb, accumulate: accumulate,
-                               c: c + columns.lowerBound, ldc: ldc)
+                product(transA: transA, transB: transB, m: m, n: columns.count, k: k, alpha: alpha, a: a, lda: lda,
+                        b: bPart, ldb: ldb, accumulate: accumulate, bias: bias.map { $0 + columns.lowerBound }, relu: relu,
+                        c: c + columns.lowerBound * element, outputBF16: outputBF16, ldc: ldc)
             }
         }
     }

@@ -29,7 +29,8 @@ func check(_ status: dnnl_status_t, _ call: @autoclosure () -> String) throws {
     }
 }
 
-/// The shape of one row-major product C (+)= alpha·op(A)·op(B): op(A) m×k, op(B) k×n, C m×n.
+/// The shape of one row-major product C (+)= alpha·op(A)·op(B) (+ bias, then ReLU): op(A) m×k, op(B) k×n,
+/// C m×n, fp32 — or bf16 when C only feeds other products (oneDNN rounds its fp32 result as it stores it).
 public struct MatmulShape: Hashable, Sendable {
     public var m, n, k: Int
     public var transA, transB: Bool
@@ -40,12 +41,15 @@ public struct MatmulShape: Hashable, Sendable {
     /// OpenMP threads the primitive is created and run with: 1 inside vt (see "Threads"); more only to
     /// measure oneDNN's own threading (`vt bench`'s peak).
     public var threads: Int
+    /// Epilogue: + an fp32 bias row [n] (after alpha), then max(0, ·); C stored as bf16.
+    public var bias, relu, outputBF16: Bool
 
     public init(m: Int, n: Int, k: Int, transA: Bool, transB: Bool, lda: Int, ldb: Int, ldc: Int,
-                alpha: Float, accumulate: Bool, threads: Int = 1) {
+                alpha: Float, accumulate: Bool, threads: Int = 1, bias: Bool = false, relu: Bool = false,
+                outputBF16: Bool = false) {
         self.m = m; self.n = n; self.k = k; self.transA = transA; self.transB = transB
         self.lda = lda; self.ldb = ldb; self.ldc = ldc; self.alpha = alpha; self.accumulate = accumulate
-        self.threads = threads
+        self.threads = threads; self.bias = bias; self.relu = relu; self.outputBF16 = outputBF16
     }
 }
 
@@ -92,13 +96,14 @@ public enum OneDNN {
         try ThreadContext.current(threads: shape.threads).primitive(for: shape).implementation
     }
 
-    /// C (+)= alpha·op(A)·op(B) with bf16 A, B (16-bit patterns) and fp32 C, on the calling thread only.
+    /// C (+)= alpha·op(A)·op(B) (+ bias, ReLU) with bf16 A, B (16-bit patterns) and C fp32 or bf16 as
+    /// `shape` says, on the calling thread only. `bias` (fp32 [n]) is required when `shape.bias`.
     @inline(__always)
     public static func gemm(_ shape: MatmulShape, a: UnsafeRawPointer, b: UnsafeRawPointer,
-                            c: UnsafeMutablePointer<Float>) throws {
+                            c: UnsafeMutableRawPointer, bias: UnsafePointer<Float>? = nil) throws {
         if shape.m == 0 || shape.n == 0 { return }
         let context = try ThreadContext.current(threads: shape.threads)
-        try context.primitive(for: shape).execute(a: a, b: b, c: c, stream: context.stream)
+        try context.primitive(for: shape).execute(a: a, b: b, c: c, bias: bias, stream: context.stream)
     }
 
     /// Primitives cached on the calling thread (for tests and `vt bench`).
@@ -169,6 +174,7 @@ final class ThreadContext {
 final class MatmulPrimitive {
     let primitive: dnnl_primitive_t
     let source, weights, destination: dnnl_memory_t
+    let biasMemory: dnnl_memory_t?
     let implementation: String
     var arguments: [dnnl_exec_arg_t]
 
@@ -186,11 +192,20 @@ final class MatmulPrimitive {
                   "dnnl_memory_desc_init_by_strides(source, \(name))")
         try check(dnnl_memory_desc_init_by_strides(&weightsDescriptor, 2, &weightDims, dnnl_bf16, &weightStrides),
                   "dnnl_memory_desc_init_by_strides(weights, \(name))")
-        try check(dnnl_memory_desc_init_by_strides(&destinationDescriptor, 2, &outputDims, dnnl_f32, &outputStrides),
+        try check(dnnl_memory_desc_init_by_strides(&destinationDescriptor, 2, &outputDims, s.outputBF16 ? dnnl_bf16 : dnnl_f32,
+                                                   &outputStrides),
                   "dnnl_memory_desc_init_by_strides(destination, \(name))")
+        var biasDescriptor = dnnl_memory_desc_t()
+        if s.bias {
+            var biasDims: [dnnl_dim_t] = [1, dnnl_dim_t(s.n)], biasStrides: [dnnl_dim_t] = [dnnl_dim_t(s.n), 1]
+            try check(dnnl_memory_desc_init_by_strides(&biasDescriptor, 2, &biasDims, dnnl_f32, &biasStrides),
+                      "dnnl_memory_desc_init_by_strides(bias, \(name))")
+        }
         var descriptor = dnnl_matmul_desc_t()
-        try check(dnnl_matmul_desc_init(&descriptor, &sourceDescriptor, &weightsDescriptor, nil, &destinationDescriptor),
-                  "dnnl_matmul_desc_init(\(name))")
+        let status = s.bias
+            ? dnnl_matmul_desc_init(&descriptor, &sourceDescriptor, &weightsDescriptor, &biasDescriptor, &destinationDescriptor)
+            : dnnl_matmul_desc_init(&descriptor, &sourceDescriptor, &weightsDescriptor, nil, &destinationDescriptor)
+        try check(status, "dnnl_matmul_desc_init(\(name))")
 
         var attributes: dnnl_primitive_attr_t?
         try check(dnnl_primitive_attr_create(&attributes), "dnnl_primitive_attr_create")
@@ -200,11 +215,14 @@ final class MatmulPrimitive {
             try check(dnnl_primitive_attr_set_output_scales(attributes, 1, 0, &scale),
                       "dnnl_primitive_attr_set_output_scales(\(s.alpha), \(name))")
         }
-        if s.accumulate {
+        if s.accumulate || s.relu {
             var postOps: dnnl_post_ops_t?
             try check(dnnl_post_ops_create(&postOps), "dnnl_post_ops_create")
             defer { dnnl_post_ops_destroy(postOps) }
-            try check(dnnl_post_ops_append_sum(postOps, 1), "dnnl_post_ops_append_sum(\(name))")
+            if s.accumulate { try check(dnnl_post_ops_append_sum(postOps, 1), "dnnl_post_ops_append_sum(\(name))") }
+            if s.relu {
+                try check(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_relu, 0, 0), "dnnl_post_ops_append_eltwise(relu, \(name))")
+            }
             try check(dnnl_primitive_attr_set_post_ops(attributes, postOps), "dnnl_primitive_attr_set_post_ops(\(name))")
         }
         var primitiveDescriptor: dnnl_primitive_desc_t?
@@ -229,21 +247,29 @@ final class MatmulPrimitive {
         source = try memory(&sourceDescriptor, "source")
         weights = try memory(&weightsDescriptor, "weights")
         destination = try memory(&destinationDescriptor, "destination")
+        biasMemory = s.bias ? try memory(&biasDescriptor, "bias") : nil
         arguments = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: source),
                      dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: weights),
                      dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: destination)]
+        if let biasMemory { arguments.append(dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: biasMemory)) }
     }
 
     deinit {
         dnnl_primitive_destroy(primitive)
         dnnl_memory_destroy(source); dnnl_memory_destroy(weights); dnnl_memory_destroy(destination)
+        if let biasMemory { dnnl_memory_destroy(biasMemory) }
     }
 
     @inline(__always)
-    func execute(a: UnsafeRawPointer, b: UnsafeRawPointer, c: UnsafeMutablePointer<Float>, stream: dnnl_stream_t) throws {
+    func execute(a: UnsafeRawPointer, b: UnsafeRawPointer, c: UnsafeMutableRawPointer, bias: UnsafePointer<Float>?,
+                 stream: dnnl_stream_t) throws {
         try check(dnnl_memory_set_data_handle(source, UnsafeMutableRawPointer(mutating: a)), "dnnl_memory_set_data_handle(source)")
         try check(dnnl_memory_set_data_handle(weights, UnsafeMutableRawPointer(mutating: b)), "dnnl_memory_set_data_handle(weights)")
-        try check(dnnl_memory_set_data_handle(destination, UnsafeMutableRawPointer(c)), "dnnl_memory_set_data_handle(destination)")
+        try check(dnnl_memory_set_data_handle(destination, c), "dnnl_memory_set_data_handle(destination)")
+        if let biasMemory {
+            guard let bias else { throw OneDNNError(call: "dnnl_primitive_execute(matmul)", status: "a bias product was given no bias") }
+            try check(dnnl_memory_set_data_handle(biasMemory, UnsafeMutableRawPointer(mutating: bias)), "dnnl_memory_set_data_handle(bias)")
+        }
         let count = Int32(arguments.count)
         try arguments.withUnsafeBufferPointer { args in
             try check(dnnl_primitive_execute(primitive, stream, count, args.baseAddress), "dnnl_primitive_execute(matmul)")

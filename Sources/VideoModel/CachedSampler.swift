@@ -194,11 +194,11 @@ public final class CachedSampler {
             for x in 0..<d { row[x] += pt[x] + ph[x] + pw[x] }
         }
         // Conditioning on this position's encoder output: its rows are N apart, so one strided product.
-        if let encoded16 = model.encoded16 {
+        if let encoded16 = model.encoded.bf16 {
             MatMul.gemmBF16(m: batch, n: d, k: d, a: encoded16.pointer + position * d, lda: n * d, b: model.w16(layout.condition),
                             ldb: d, accumulate: true, c: stream.pointer, ldc: d)
         } else {
-            MatMul.gemm(m: batch, n: d, k: d, a: model.encoded.pointer + position * d, lda: n * d, b: p(layout.condition),
+            MatMul.gemm(m: batch, n: d, k: d, a: model.encoded.fp32!.pointer + position * d, lda: n * d, b: p(layout.condition),
                         ldb: d, beta: 1, c: stream.pointer, ldc: d)
         }
         for index in 0..<model.decoderLayers.count { layerStep(index, position: position) }

@@ -130,10 +130,12 @@ public final class VideoTransformer {
     let encoderIndices: UnsafeMutablePointer<Int32>
     let encoderEmbedded: FloatBuffer
     /// bf16 runs: bf16 copies of fp32 activations that products read (nil in fp32 runs).
-    let encoderEmbedded16, encoded16, decoderEmbedded16, decoded16: BFloat16Buffer?
+    let encoderEmbedded16, decoderEmbedded16: BFloat16Buffer?
     let encoderStreams: [FloatBuffer]
     let encoderLayers: [LayerActivations]
-    let encoderFinalMean, encoderFinalRstd, encoded: FloatBuffer
+    let encoderFinalMean, encoderFinalRstd: FloatBuffer
+    /// The encoder's output after its final LayerNorm [B·N, D]: read only by products (conditioning).
+    let encoded: ProductInput
 
     // Decoder activations.
     let sliceValues: UnsafeMutablePointer<UInt8>
@@ -142,10 +144,14 @@ public final class VideoTransformer {
     let columns: ProductInput
     let decoderStreams: [FloatBuffer]
     let decoderLayers: [LayerActivations]
-    let decoderFinalMean, decoderFinalRstd, decoded: FloatBuffer
+    let decoderFinalMean, decoderFinalRstd: FloatBuffer
+    /// The decoder's output after its final LayerNorm [B·N, D]: read only by products (the channel head).
+    let decoded: ProductInput
 
     // Head activations (per channel).
     let previousIndices: [UnsafeMutablePointer<Int32>]
+    /// fp32: each channel's pre-ReLU head activation, kept for the ReLU mask. bf16: one shared scratch
+    /// (the mask comes from the bf16 ReLU output, as in the FFN).
     let headPre, logits: [FloatBuffer]
     let headHidden: [ProductInput]
     /// Per-channel NLL (nats) of every row of the batch, [C][B·N]; primed rows hold their value too.
@@ -156,8 +162,12 @@ public final class VideoTransformer {
     let scratchRows, scratchBlocked, dStream, dRows, dBlocked, dEncoded: FloatBuffer
     let dQuery, dKey, dValue, dAttended: FloatBuffer
     let dHidden, dColumns, dEmbedded, dBias, positionScratch, attentionWorkspace: FloatBuffer
-    /// bf16 runs: rounded output gradients of a product, and attention's per-chunk bf16 blocks.
-    let dOut16, attentionWorkspace16: BFloat16Buffer?
+    /// bf16 runs: rounded output gradients of a product, attention's per-chunk bf16 blocks, and dq, dk, dv
+    /// (bf16 only: the fp32 dQuery, dKey, dValue are then empty).
+    let dOut16, attentionWorkspace16, dQuery16, dKey16, dValue16: BFloat16Buffer?
+    /// bf16 runs: per-chunk bias-gradient partials of `Linear.roundRows`; one block's rounded FFN gradient.
+    let roundingSums: FloatBuffer?
+    let ffnGradient16: BFloat16Buffer?
 
     /// `sharding` and `modelAxisReduce` (which sums over the ranks holding the other shards) make this
     /// one shard of a model split over a model axis; a config whose heads or d_ff the axis does not
@@ -197,8 +207,7 @@ public final class VideoTransformer {
 
         encoderIndices = .allocate(capacity: rows * encoderTerms)
         encoderEmbedded = FloatBuffer(count: rows * e)
-        encoderEmbedded16 = copy16(rows * e); encoded16 = copy16(rows * d)
-        decoderEmbedded16 = copy16(rows * e); decoded16 = copy16(rows * d)
+        encoderEmbedded16 = copy16(rows * e); decoderEmbedded16 = copy16(rows * e)
         encoderStreams = (0...config.encoderLayers).map { _ in FloatBuffer(count: rows * d) }
         let grid = self.grid
         encoderLayers = (0..<config.encoderLayers).map {
@@ -206,7 +215,7 @@ public final class VideoTransformer {
                              rows: rows, config: config, heads: heads, hd: hd, f: f, precision: precision)
         }
         encoderFinalMean = FloatBuffer(count: rows); encoderFinalRstd = FloatBuffer(count: rows)
-        encoded = FloatBuffer(count: rows * d)
+        encoded = ProductInput(count: rows * d, precision: precision)
 
         sliceValues = .allocate(capacity: rows * c)
         decoderIndices = .allocate(capacity: rows * c)
@@ -218,10 +227,11 @@ public final class VideoTransformer {
                              rows: rows, config: config, heads: heads, hd: hd, f: f, precision: precision)
         }
         decoderFinalMean = FloatBuffer(count: rows); decoderFinalRstd = FloatBuffer(count: rows)
-        decoded = FloatBuffer(count: rows * d)
+        decoded = ProductInput(count: rows * d, precision: precision)
 
         previousIndices = (0..<c).map { UnsafeMutablePointer<Int32>.allocate(capacity: max(1, rows * $0)) }
-        headPre = (0..<c).map { _ in FloatBuffer(count: rows * config.hiddenSize) }
+        let sharedHeadPre = FloatBuffer(count: rows * config.hiddenSize)
+        headPre = (0..<c).map { _ in precision == .bf16 ? sharedHeadPre : FloatBuffer(count: rows * config.hiddenSize) }
         headHidden = (0..<c).map { _ in ProductInput(count: rows * config.hiddenSize, precision: precision) }
         logits = (0..<c).map { _ in FloatBuffer(count: rows * 256) }
         nll = (0..<c).map { _ in
@@ -232,9 +242,14 @@ public final class VideoTransformer {
         scratchRows = FloatBuffer(count: rows * d); scratchBlocked = FloatBuffer(count: rows * d)
         dStream = FloatBuffer(count: rows * d); dRows = FloatBuffer(count: rows * d)
         dBlocked = FloatBuffer(count: rows * d); dEncoded = FloatBuffer(count: rows * d)
-        dQuery = FloatBuffer(count: rows * hd); dKey = FloatBuffer(count: rows * hd)
-        dValue = FloatBuffer(count: rows * hd); dAttended = FloatBuffer(count: rows * hd)
-        dHidden = FloatBuffer(count: rows * max(f, 256))
+        let fp32Only = precision == .fp32 ? 1 : 0
+        dQuery = FloatBuffer(count: fp32Only * rows * hd); dKey = FloatBuffer(count: fp32Only * rows * hd)
+        dValue = FloatBuffer(count: fp32Only * rows * hd); dAttended = FloatBuffer(count: rows * hd)
+        dQuery16 = copy16(rows * hd); dKey16 = copy16(rows * hd); dValue16 = copy16(rows * hd)
+        roundingSums = precision == .bf16 ? FloatBuffer(count: Linear.roundingWorkspaceCount(columns: max(f, 256, d, hd))) : nil
+        // bf16 runs need dHid for one block of rows only (ffnBackwardBF16).
+        dHidden = FloatBuffer(count: (precision == .bf16 ? min(rows, Self.ffnBlockRows) : rows) * max(f, 256))
+        ffnGradient16 = copy16(min(rows, Self.ffnBlockRows) * f)
         dColumns = FloatBuffer(count: rows * ShiftConvolution.taps.count * e)
         dEmbedded = FloatBuffer(count: rows * e)
         let maxBlock = (encoderLayers + decoderLayers).map { $0.partition.blockLength }.max() ?? 1
@@ -260,15 +275,16 @@ public final class VideoTransformer {
     /// Bytes held in activation and scratch buffers (parameters and gradients excluded).
     public var activationBytes: Int {
         let rows = maxBatch * n, c = Self.c
-        let buffers: [FloatBuffer] = [encoderEmbedded, encoderFinalMean, encoderFinalRstd, encoded, decoderEmbedded,
-                                      decoderFinalMean, decoderFinalRstd, decoded, weights, scratchRows,
+        let buffers: [FloatBuffer] = [encoderEmbedded, encoderFinalMean, encoderFinalRstd, decoderEmbedded,
+                                      decoderFinalMean, decoderFinalRstd, weights, scratchRows,
                                       scratchBlocked, dStream, dRows, dBlocked, dEncoded, dQuery, dKey, dValue,
                                       dAttended, dHidden, dColumns, dEmbedded, dBias, positionScratch, attentionWorkspace]
-            + encoderStreams + decoderStreams + headPre + logits
-        let copies16 = [encoderEmbedded16, encoded16, decoderEmbedded16, decoded16, dOut16, attentionWorkspace16]
+            + encoderStreams + decoderStreams + (precision == .bf16 ? [headPre[0]] : headPre) + logits
+        let copies16 = [encoderEmbedded16, decoderEmbedded16, dOut16, attentionWorkspace16,
+                        dQuery16, dKey16, dValue16, ffnGradient16]
             .reduce(0) { $0 + ($1?.bytes ?? 0) }
         return buffers.reduce(0) { $0 + $1.bytes } + (encoderLayers + decoderLayers).reduce(0) { $0 + $1.bytes }
-            + ([columns] + headHidden).reduce(0) { $0 + $1.bytes } + copies16
+            + ([columns, encoded, decoded] + headHidden).reduce(0) { $0 + $1.bytes } + copies16
             + rows * (encoderTerms + 2 * c) * 4 + rows * c * (1 + 8) + rows * 3 * 4
     }
 
@@ -316,7 +332,8 @@ public final class VideoTransformer {
                             rows: rows, inputs: inputs, outputs: outputs, accumulateInput: accumulateInput)
         case .bf16(let x):
             Linear.backward(dInput: dInput, dWeight: g(weight), dBias: bias.map(g), dOut: dOut, input: x, weight: w16(weight),
-                            rows: rows, inputs: inputs, outputs: outputs, accumulateInput: accumulateInput, dOutScratch: dOut16!)
+                            rows: rows, inputs: inputs, outputs: outputs, accumulateInput: accumulateInput, dOutScratch: dOut16!,
+                            sums: roundingSums)
         }
     }
 
@@ -367,10 +384,11 @@ public final class VideoTransformer {
             attentionLayerForward(layer, offsets: layout.encoder.layers[index], input: encoderStreams[index],
                                   output: encoderStreams[index + 1], causal: false)
         }
-        LayerNorm.forward(out: encoded.pointer, mean: encoderFinalMean.pointer, rstd: encoderFinalRstd.pointer,
+        let encodedOut = encoded.destination(staging: scratchRows)
+        LayerNorm.forward(out: encodedOut, mean: encoderFinalMean.pointer, rstd: encoderFinalRstd.pointer,
                           input: encoderStreams[config.encoderLayers].pointer, scale: p(layout.encoder.finalNormScale),
                           bias: p(layout.encoder.finalNormBias), rows: rows, width: d)
-        if let encoded16 { BFloat16.convert(encoded.pointer, to: encoded16.pointer, count: rows * d) }
+        encoded.commit(encodedOut, count: rows * d)
     }
 
     /// index[b·N + position, tap·C + ch] = row of `encoder/embedding` for pixel p = window tap of the
@@ -426,16 +444,17 @@ public final class VideoTransformer {
         linearForward(out: stream, input: columns.operand, weight: layout.shiftWeight, bias: layout.shiftBias,
                       rows: rows, inputs: ShiftConvolution.taps.count * e, outputs: d)
         addPositions(stream, layout.decoder)
-        linearForward(out: stream, input: operand(encoded, encoded16), weight: layout.condition, bias: nil, rows: rows,
+        linearForward(out: stream, input: encoded.operand, weight: layout.condition, bias: nil, rows: rows,
                       inputs: d, outputs: d, accumulate: true)
         for (index, layer) in decoderLayers.enumerated() {
             attentionLayerForward(layer, offsets: layout.decoder.layers[index], input: decoderStreams[index],
                                   output: decoderStreams[index + 1], causal: true)
         }
-        LayerNorm.forward(out: decoded.pointer, mean: decoderFinalMean.pointer, rstd: decoderFinalRstd.pointer,
+        let decodedOut = decoded.destination(staging: scratchRows)
+        LayerNorm.forward(out: decodedOut, mean: decoderFinalMean.pointer, rstd: decoderFinalRstd.pointer,
                           input: decoderStreams[config.decoderLayers].pointer, scale: p(layout.decoder.finalNormScale),
                           bias: p(layout.decoder.finalNormBias), rows: rows, width: d)
-        if let decoded16 { BFloat16.convert(decoded.pointer, to: decoded16.pointer, count: rows * d) }
+        decoded.commit(decodedOut, count: rows * d)
     }
 
     /// Channel head and loss: hid = relu(y·H_c + b_c + Σ_{c'<c} G_c[c', x[p,c']]), logits = hid·P_c + q_c.
@@ -453,7 +472,7 @@ public final class VideoTransformer {
         }
         for channel in 0..<c {
             let offsets = layout.head[channel]
-            linearForward(out: headPre[channel].pointer, input: operand(decoded, decoded16), weight: offsets.hiddenWeight,
+            linearForward(out: headPre[channel].pointer, input: decoded.operand, weight: offsets.hiddenWeight,
                           bias: offsets.hiddenBias, rows: rows, inputs: d, outputs: d)
             if let previous = offsets.previous {
                 let indices = previousIndices[channel]
@@ -516,29 +535,30 @@ public final class VideoTransformer {
         let blocked = layer.blockedInput.destination(staging: scratchBlocked)
         partition.toBlockOrder(scratchRows.pointer, blocked, videos: batch, width: d)
         layer.blockedInput.commit(blocked, count: rows * d)
-        func project(_ projection: ProductInput, _ weight: Int, staging: FloatBuffer) {
-            let out = projection.destination(staging: staging)
-            linearForward(out: out, input: layer.blockedInput.operand, weight: weight, bias: nil, rows: rows, inputs: d, outputs: hd)
-            projection.commit(out, count: rows * hd)
+        func project(_ projection: ProductInput, _ weight: Int) {
+            switch layer.blockedInput.operand {
+            case .fp32(let x):
+                Linear.forward(out: projection.fp32!.pointer, input: x, weight: p(weight), bias: nil, rows: rows, inputs: d, outputs: hd)
+            case .bf16(let x):  // q, k, v only feed products: oneDNN stores them as bf16 directly
+                Linear.forward(out: projection.bf16!.pointer, input: x, weight: w16(weight), bias: nil, rows: rows, inputs: d, outputs: hd)
+            }
         }
-        project(layer.query, o.query, staging: dQuery)
-        project(layer.key, o.key, staging: dKey)
-        project(layer.value, o.value, staging: dValue)
+        project(layer.query, o.query)
+        project(layer.key, o.key)
+        project(layer.value, o.value)
         RelativeBias.expand(rt: p(o.relativeT), rh: p(o.relativeH), rw: p(o.relativeW), heads: heads,
                             block: o.block.tuple, into: layer.bias.pointer)
-        let attended = layer.attended.destination(staging: dAttended)
         switch (layer.query.operand, layer.key.operand, layer.value.operand) {
         case let (.fp32(q), .fp32(k), .fp32(v)):
-            BlockAttention.forward(out: attended, probs: layer.probs.pointer, q: q, k: k, v: v, bias: layer.bias.pointer,
-                                   groups: rows / nb, blockLength: nb, heads: heads, headSize: config.headSize,
-                                   causal: causal)
+            BlockAttention.forward(out: layer.attended.fp32!.pointer, probs: layer.probs.pointer, q: q, k: k, v: v,
+                                   bias: layer.bias.pointer, groups: rows / nb, blockLength: nb, heads: heads,
+                                   headSize: config.headSize, causal: causal)
         case let (.bf16(q), .bf16(k), .bf16(v)):
-            BlockAttention.forward(out: attended, probs: layer.probs.pointer, q: q, k: k, v: v, bias: layer.bias.pointer,
-                                   groups: rows / nb, blockLength: nb, heads: heads, headSize: config.headSize,
-                                   causal: causal, workspace: attentionWorkspace16!)
+            BlockAttention.forward(out: layer.attended.bf16!.pointer, probs: layer.probs.pointer, q: q, k: k, v: v,
+                                   bias: layer.bias.pointer, groups: rows / nb, blockLength: nb, heads: heads,
+                                   headSize: config.headSize, causal: causal, workspace: attentionWorkspace16!)
         default: preconditionFailure("attention inputs of mixed precision")
         }
-        layer.attended.commit(attended, count: rows * hd)
         linearForward(out: scratchBlocked.pointer, input: layer.attended.operand, weight: o.output, bias: nil,
                       rows: rows, inputs: hd, outputs: d)
         modelAxisReduce?(scratchBlocked.pointer, rows * d)  // row-split Wo: sum the heads of every shard
@@ -549,11 +569,15 @@ public final class VideoTransformer {
                           input: layer.middle.pointer, scale: p(o.ffnNormScale), bias: p(o.ffnNormBias),
                           rows: rows, width: d)
         layer.ffnInput.commit(ffnInput, count: rows * d)
-        let hidden = layer.hidden.destination(staging: dHidden)
-        linearForward(out: hidden, input: layer.ffnInput.operand, weight: o.hiddenWeight, bias: o.hiddenBias,
-                      rows: rows, inputs: d, outputs: f)
-        ReLU.forwardInPlace(hidden, count: rows * f)
-        layer.hidden.commit(hidden, count: rows * f)
+        switch layer.ffnInput.operand {
+        case .fp32(let x):
+            let hidden = layer.hidden.fp32!.pointer
+            Linear.forward(out: hidden, input: x, weight: p(o.hiddenWeight), bias: p(o.hiddenBias), rows: rows, inputs: d, outputs: f)
+            ReLU.forwardInPlace(hidden, count: rows * f)
+        case .bf16(let x):  // bias and ReLU in oneDNN's epilogue, stored as bf16: W2's product is all that reads it
+            Linear.forward(out: layer.hidden.bf16!.pointer, input: x, weight: w16(o.hiddenWeight), bias: p(o.hiddenBias),
+                           relu: true, rows: rows, inputs: d, outputs: f)
+        }
         if let modelAxisReduce {
             // Row-split W2: output = middle + Σ_shards hidden·W2 + b2 (b2 is replicated, added once).
             linearForward(out: output.pointer, input: layer.hidden.operand, weight: o.outputWeight, bias: nil,
@@ -594,13 +618,16 @@ public final class VideoTransformer {
             let dHid = dStream.pointer
             linearBackward(dInput: dHid, weight: offsets.logitsWeight, bias: offsets.logitsBias,
                            dOut: logits[channel].pointer, input: headHidden[channel].operand, rows: rows, inputs: d, outputs: 256)
-            ReLU.backward(dInput: dHid, dOut: dHid, input: headPre[channel].pointer, count: rows * d)
+            switch headHidden[channel].operand {
+            case .fp32: ReLU.backward(dInput: dHid, dOut: dHid, input: headPre[channel].pointer, count: rows * d)
+            case .bf16(let hidden): ReLU.backward(dInput: dHid, dOut: dHid, input: hidden, count: rows * d)
+            }
             if let previous = offsets.previous {
                 Embedding.scatterAdd(dTable: g(previous), dOut: dHid, indices: previousIndices[channel], rows: rows,
                                      terms: channel, width: d)
             }
             linearBackward(dInput: dY, weight: offsets.hiddenWeight, bias: offsets.hiddenBias, dOut: dHid,
-                           input: operand(decoded, decoded16), rows: rows, inputs: d, outputs: d, accumulateInput: true)
+                           input: decoded.operand, rows: rows, inputs: d, outputs: d, accumulateInput: true)
         }
         gradientsReady("head")
         // Decoder final LayerNorm and stack → dStream = d(decoder stream 0).
@@ -619,7 +646,7 @@ public final class VideoTransformer {
         let dInput = dStream.pointer
         positionBackward(dInput, layout.decoder)
         linearBackward(dInput: dEncoded.pointer, weight: layout.condition, bias: nil, dOut: dInput,
-                       input: operand(encoded, encoded16), rows: rows, inputs: d, outputs: d)
+                       input: encoded.operand, rows: rows, inputs: d, outputs: d)
         let taps = ShiftConvolution.taps.count
         linearBackward(dInput: dColumns.pointer, weight: layout.shiftWeight, bias: layout.shiftBias,
                        dOut: dInput, input: columns.operand, rows: rows, inputs: taps * e, outputs: d)
@@ -663,15 +690,18 @@ public final class VideoTransformer {
         let rows = batch * n, partition = layer.partition, nb = partition.blockLength
         let dOutput = dStream.pointer
         // FFN: output = middle + relu(LN2(middle)·W1 + b1)·W2 + b2.
-        let dHid = dHidden.pointer
-        linearBackward(dInput: dHid, weight: o.outputWeight, bias: o.outputBias, dOut: dOutput,
-                       input: layer.hidden.operand, rows: rows, inputs: f, outputs: d)
-        switch layer.hidden.operand {
-        case .fp32(let hidden): ReLU.backward(dInput: dHid, dOut: dHid, input: hidden, count: rows * f)
-        case .bf16(let hidden): ReLU.backward(dInput: dHid, dOut: dHid, input: hidden, count: rows * f)
+        switch (layer.hidden.operand, layer.ffnInput.operand) {
+        case let (.fp32(hidden), ffnInput):
+            let dHid = dHidden.pointer
+            linearBackward(dInput: dHid, weight: o.outputWeight, bias: o.outputBias, dOut: dOutput,
+                           input: .fp32(hidden), rows: rows, inputs: f, outputs: d)
+            ReLU.backward(dInput: dHid, dOut: dHid, input: hidden, count: rows * f)
+            linearBackward(dInput: dRows.pointer, weight: o.hiddenWeight, bias: o.hiddenBias, dOut: dHid,
+                           input: ffnInput, rows: rows, inputs: d, outputs: f)
+        case let (.bf16(hidden), .bf16(ffnInput)):
+            ffnBackwardBF16(o, hidden: hidden, ffnInput: ffnInput, dOutput: dOutput, rows: rows)
+        default: preconditionFailure("FFN inputs of mixed precision")
         }
-        linearBackward(dInput: dRows.pointer, weight: o.hiddenWeight, bias: o.hiddenBias, dOut: dHid,
-                       input: layer.ffnInput.operand, rows: rows, inputs: d, outputs: f)
         modelAxisReduce?(dRows.pointer, rows * d)  // column-split W1: d(LN2 output) sums every shard's part
         LayerNorm.backward(dInput: dOutput, dScale: g(o.ffnNormScale), dBias: g(o.ffnNormBias), dOut: dRows.pointer,
                            input: layer.middle.pointer, mean: layer.ln2Mean.pointer, rstd: layer.ln2Rstd.pointer,
@@ -690,7 +720,7 @@ public final class VideoTransformer {
         case let (.bf16(q), .bf16(k), .bf16(v)):
             let dAttended16 = dOut16!.pointer
             BFloat16.convert(dAttended.pointer, to: dAttended16, count: rows * hd)
-            BlockAttention.backward(dq: dQuery.pointer, dk: dKey.pointer, dv: dValue.pointer, dBias: dBias.pointer,
+            BlockAttention.backward(dq: dQuery16!.pointer, dk: dKey16!.pointer, dv: dValue16!.pointer, dBias: dBias.pointer,
                                     dOut: dAttended16, q: q, k: k, v: v, probs: layer.probs.pointer, groups: rows / nb,
                                     blockLength: nb, heads: heads, headSize: config.headSize, workspace: attentionWorkspace,
                                     workspace16: attentionWorkspace16!)
@@ -698,18 +728,53 @@ public final class VideoTransformer {
         }
         RelativeBias.backward(dBias: dBias.pointer, heads: heads, block: o.block.tuple, dRt: g(o.relativeT),
                               dRh: g(o.relativeH), dRw: g(o.relativeW))
-        let blocked = layer.blockedInput.operand
-        linearBackward(dInput: dBlocked.pointer, weight: o.query, bias: nil, dOut: dQuery.pointer,
-                       input: blocked, rows: rows, inputs: d, outputs: hd)
-        linearBackward(dInput: dBlocked.pointer, weight: o.key, bias: nil, dOut: dKey.pointer,
-                       input: blocked, rows: rows, inputs: d, outputs: hd, accumulateInput: true)
-        linearBackward(dInput: dBlocked.pointer, weight: o.value, bias: nil, dOut: dValue.pointer,
-                       input: blocked, rows: rows, inputs: d, outputs: hd, accumulateInput: true)
+        switch layer.blockedInput.operand {
+        case .fp32:
+            let blocked = layer.blockedInput.operand
+            linearBackward(dInput: dBlocked.pointer, weight: o.query, bias: nil, dOut: dQuery.pointer,
+                           input: blocked, rows: rows, inputs: d, outputs: hd)
+            linearBackward(dInput: dBlocked.pointer, weight: o.key, bias: nil, dOut: dKey.pointer,
+                           input: blocked, rows: rows, inputs: d, outputs: hd, accumulateInput: true)
+            linearBackward(dInput: dBlocked.pointer, weight: o.value, bias: nil, dOut: dValue.pointer,
+                           input: blocked, rows: rows, inputs: d, outputs: hd, accumulateInput: true)
+        case .bf16(let blocked):  // dq, dk, dv arrive in bf16 from attention's backward products
+            func projectionBackward(_ weight: Int, _ dOut: BFloat16Buffer, accumulate: Bool) {
+                Linear.backward(dInput: dBlocked.pointer, dWeight: g(weight), dOut: dOut.pointer, input: blocked,
+                                weight: w16(weight), rows: rows, inputs: d, outputs: hd, accumulateInput: accumulate)
+            }
+            projectionBackward(o.query, dQuery16!, accumulate: false)
+            projectionBackward(o.key, dKey16!, accumulate: true)
+            projectionBackward(o.value, dValue16!, accumulate: true)
+        }
         modelAxisReduce?(dBlocked.pointer, rows * d)  // column-split Q/K/V: d(LN1 output) sums every shard's part
         partition.toRasterOrder(dBlocked.pointer, dRows.pointer, videos: batch, width: d, accumulate: false)
         LayerNorm.backward(dInput: dOutput, dScale: g(o.attentionNormScale), dBias: g(o.attentionNormBias),
                            dOut: dRows.pointer, input: input.pointer, mean: layer.ln1Mean.pointer,
                            rstd: layer.ln1Rstd.pointer, scale: p(o.attentionNormScale), rows: rows, width: d)
+    }
+
+    /// Rows per block of the bf16 FFN backward (a fixed number: results do not depend on the machine).
+    static let ffnBlockRows = 2048
+
+    /// The bf16 FFN backward without a [rows, d_ff] gradient: dW2 += hiddenᵀ·bf16(dOutput), db2 += Σ dOutput;
+    /// then, per block of `ffnBlockRows` rows, dHid = bf16(dOutput)·W2ᵀ (fp32), its ReLU mask, bf16 rounding
+    /// and b1's gradient in one pass, dW1 += ffnInputᵀ·dHid16 and d(LN2 output) = dHid16·W1ᵀ into `dRows`.
+    func ffnBackwardBF16(_ o: LayerOffsets, hidden: UnsafePointer<BFloat16>, ffnInput: UnsafePointer<BFloat16>,
+                         dOutput: UnsafePointer<Float>, rows: Int) {
+        let dOutput16 = dOut16!.pointer, dHid = dHidden.pointer, dHid16 = ffnGradient16!
+        Linear.backward(dInput: nil, dWeight: g(o.outputWeight), dBias: g(o.outputBias), dOut: dOutput, input: hidden,
+                        weight: w16(o.outputWeight), rows: rows, inputs: f, outputs: d, dOutScratch: dOut16!, sums: roundingSums)
+        for start in stride(from: 0, to: rows, by: Self.ffnBlockRows) {
+            let count = min(Self.ffnBlockRows, rows - start)
+            MatMul.gemmBF16(transB: true, m: count, n: f, k: d, a: dOutput16 + start * d, lda: d, b: w16(o.outputWeight),
+                            ldb: d, c: dHid, ldc: f)
+            Linear.roundRows(dHid, mask: hidden + start * f, into: dHid16, biasGradient: g(o.hiddenBias), rows: count,
+                             columns: f, sums: roundingSums)
+            MatMul.gemmBF16(transA: true, m: d, n: f, k: count, a: ffnInput + start * d, lda: d, b: dHid16.pointer, ldb: f,
+                            accumulate: true, c: g(o.hiddenWeight), ldc: f)
+            MatMul.gemmBF16(transB: true, m: count, n: d, k: f, a: dHid16.pointer, lda: f, b: w16(o.hiddenWeight), ldb: f,
+                            c: dRows.pointer + start * d, ldc: d)
+        }
     }
 
     /// dPos_t[i] += Σ_{b, j, l} dStream[b, (i, j, l)] (and likewise for h and w), in a fixed order.

@@ -56,13 +56,13 @@ import Kernels
         let s = model.subscaling, config = model.config
         for k in [0, 4, 9] {
             video.withUnsafeBufferPointer { _ = model.forward(videos: $0.baseAddress!, slices: [k], mode: .evaluation) }
-            let base = model.encoded.array
+            let base = model.encoded.fp32!.array
             var visibleChanges = 0
             for t in 0..<config.frames { for h in 0..<config.height { for w in 0..<config.width {
                 var changed = video
                 changed[((t * config.height + h) * config.width + w) * 3] &+= 101
                 changed.withUnsafeBufferPointer { _ = model.forward(videos: $0.baseAddress!, slices: [k], mode: .evaluation) }
-                let after = model.encoded.array
+                let after = model.encoded.fp32!.array
                 if s.isVisible(t: t, h: h, w: w, toSlice: k) {
                     if after != base { visibleChanges += 1 }
                 } else {

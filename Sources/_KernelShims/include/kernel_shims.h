@@ -10,3 +10,9 @@ void vt_round_to_bf16(const float *source, uint16_t *target, size_t count);
 
 /// dInput[i] = dOut[i] where bf16 output[i] > 0 (positive, +∞ included, NaN not), else 0. dInput may alias dOut.
 void vt_relu_backward_bf16(float *dInput, const float *dOut, const uint16_t *output, size_t count);
+
+/// For rows [0, rows) of a rows × columns fp32 gradient `dOut` (row stride `columns`): v = dOut, or 0 where
+/// `mask` (a bf16 ReLU output, may be NULL) is not positive; target[r, c] = bf16(v) and, when `sums` is not
+/// NULL, sums[c] += v in row order. One pass for what a bf16 backward needs of a product's output gradient.
+void vt_round_rows_with_column_sums(const float *dOut, const uint16_t *mask, uint16_t *target, float *sums,
+                                    size_t rows, size_t columns);
