@@ -189,9 +189,10 @@ public struct SamplingBenchmarkReport: Codable, Sendable {
     public var cachedOverNaive: Double
     public var evaluationSubpixelsPerSecond: Double
     public var trainingForwardSubpixelsPerSecond: Double
+    public var precision: String
 
     enum CodingKeys: String, CodingKey {
-        case config, batch
+        case config, batch, precision
         case cachedSubpixelsPerSecondOneVideo = "cached_subpixels_per_second_one_video"
         case cachedSubpixelsPerSecondBatch = "cached_subpixels_per_second_batch"
         case naiveSubpixelsPerSecond = "naive_subpixels_per_second", cachedOverNaive = "cached_over_naive"
@@ -207,7 +208,7 @@ extension Benchmark {
     public static func sampling(config: RunConfig, configName: String, batch: Int = 16,
                                 naiveSubpixels: Int = 3, progress: (String) -> Void = { _ in }) throws -> SamplingBenchmarkReport {
         MatMul.configureThreads()
-        let model = try VideoTransformer(config: config.model, maxBatch: batch)
+        let model = try VideoTransformer(config: config.model, maxBatch: batch, precision: config.training.precision)
         model.layout.initialize(model.parameters, seed: 1)
         let videos = InMemoryVideoSource.synthetic(count: batch, frames: config.model.frames, height: config.model.height,
                                                    width: config.model.width, seed: 3)
@@ -251,6 +252,7 @@ extension Benchmark {
         let forwardRate = Double(forward.subpixels) / clock.lap()
         return SamplingBenchmarkReport(config: configName, cachedSubpixelsPerSecondOneVideo: one, cachedSubpixelsPerSecondBatch: many,
                                        batch: batch, naiveSubpixelsPerSecond: naiveRate, cachedOverNaive: one / naiveRate,
-                                       evaluationSubpixelsPerSecond: evaluationRate, trainingForwardSubpixelsPerSecond: forwardRate)
+                                       evaluationSubpixelsPerSecond: evaluationRate, trainingForwardSubpixelsPerSecond: forwardRate,
+                                       precision: config.training.precision.rawValue)
     }
 }

@@ -119,7 +119,9 @@ extension Bench {
 extension Bench {
     func runSampling() throws {
         do {
-            let runConfig = try RunConfig.load(path: config)
+            var runConfig = try RunConfig.load(path: config)
+            if let precision { runConfig.training.precision = precision }
+            if let line = try PrecisionCheck.prepare(runConfig.training.precision), !json { note(line) }
             let report = try Benchmark.sampling(config: runConfig, configName: config, progress: { if !json { note($0) } })
             if json {
                 let encoder = JSONEncoder()
