@@ -3,6 +3,8 @@
 // A block's probabilities and dS are rounded to bf16 into per-chunk scratch just before the product that
 // reads them. Same shapes and block order as `BlockAttention` (BlockAttention.swift), its fp32 twin.
 
+import _KernelShims
+
 extension BlockAttention {
     /// bf16 values of workspace `forward(…bf16…)` needs: one Nb×Nb probability block per chunk.
     public static func forwardWorkspaceCountBF16(groups: Int, blockLength nb: Int) -> Int {
@@ -50,11 +52,10 @@ extension BlockAttention {
                     let p = probs + (g * heads + h) * nb * nb
                     MatMul.gemmBF16Serial(transB: true, m: nb, n: nb, k: dh, alpha: scale, a: q + offset, lda: width,
                                           b: k + offset, ldb: width, c: p, ldc: nb)
-                    let b = bias + h * nb * nb
-                    for i in 0..<nb {
-                        softmaxRow(p + i * nb, bias: b + i * nb, count: nb, valid: causal ? i + 1 : nb)
+                    // Softmax in fp32 (saved for backward) and its bf16 rounding for p·v, in one pass.
+                    p16.withMemoryRebound(to: UInt16.self, capacity: nb * nb) {
+                        vt_softmax_rows_bf16(p, bias + h * nb * nb, $0, nb, causal ? 1 : 0)
                     }
-                    BFloat16.convertSerial(p, to: p16, count: nb * nb)
                     MatMul.product(transA: false, transB: false, m: nb, n: dh, k: nb, alpha: 1, a: p16, lda: nb,
                                    b: v + offset, ldb: width, accumulate: false, bias: nil, relu: false,
                                    c: out + offset * element, outputBF16: outputBF16, ldc: width)
@@ -119,20 +120,16 @@ extension BlockAttention {
                 for h in 0..<heads {
                     let offset = g * nb * width + h * dh
                     let p = probs + (g * heads + h) * nb * nb
-                    BFloat16.convertSerial(p, to: p16, count: nb * nb)
-                    // dV = Pᵀ·dO;  dP = dO·Vᵀ
-                    product(transA: true, alpha: 1, a: p16, lda: nb, b: dOut + offset, into: dv, offset: offset)
+                    // dP = dO·Vᵀ;  dS = P ⊙ (dP − Σ_j dP·P) in fp32 with bf16(P) and bf16(dS) in the same pass
                     MatMul.gemmBF16Serial(transB: true, m: nb, n: nb, k: dh, a: dOut + offset, lda: width,
                                           b: v + offset, ldb: width, c: dS, ldc: nb)
-                    // dS = P ⊙ (dP − Σ_j dP·P), fp32 with the fp32 probabilities
-                    let pb = partial + h * nb * nb
-                    for i in 0..<nb {
-                        let pr = p + i * nb, dr = dS + i * nb
-                        var dot: Float = 0
-                        for j in 0..<nb { dot += pr[j] * dr[j] }
-                        for j in 0..<nb { let value = pr[j] * (dr[j] - dot); dr[j] = value; pb[i * nb + j] += value }
+                    p16.withMemoryRebound(to: UInt16.self, capacity: nb * nb) { p16Bits in
+                        dS16.withMemoryRebound(to: UInt16.self, capacity: nb * nb) { dS16Bits in
+                            vt_softmax_backward_bf16(p, dS, p16Bits, dS16Bits, partial + h * nb * nb, nb)
+                        }
                     }
-                    BFloat16.convertSerial(dS, to: dS16, count: nb * nb)
+                    // dV = Pᵀ·dO
+                    product(transA: true, alpha: 1, a: p16, lda: nb, b: dOut + offset, into: dv, offset: offset)
                     // dQ = scale·dS·K;  dK = scale·dSᵀ·Q
                     product(transA: false, alpha: scale, a: dS16, lda: nb, b: k + offset, into: dq, offset: offset)
                     product(transA: true, alpha: scale, a: dS16, lda: nb, b: q + offset, into: dk, offset: offset)

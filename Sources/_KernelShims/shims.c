@@ -39,3 +39,48 @@ void vt_round_rows_with_column_sums(const float *restrict dOut, const uint16_t *
         }
     }
 }
+
+static inline uint16_t round_bf16(float v) {
+    uint32_t x;
+    memcpy(&x, &v, sizeof x);
+    uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
+    uint32_t quiet = (x >> 16) | 0x0040u;
+    return (uint16_t)(((x & 0x7fffffffu) > 0x7f800000u) ? quiet : rounded);
+}
+
+__attribute__((target_clones("arch=sapphirerapids", "avx512bw", "avx2", "default")))
+void vt_softmax_backward_bf16(const float *restrict p, const float *restrict dP, uint16_t *restrict p16,
+                              uint16_t *restrict dS16, float *restrict dBias, size_t nb) {
+    for (size_t i = 0; i < nb; i++) {
+        const float *pr = p + i * nb, *dr = dP + i * nb;
+        float dot = 0;
+        for (size_t j = 0; j < nb; j++) dot += pr[j] * dr[j];
+        uint16_t *pOut = p16 + i * nb, *dOut = dS16 + i * nb;
+        float *bias = dBias + i * nb;
+        for (size_t j = 0; j < nb; j++) {
+            float value = pr[j] * (dr[j] - dot);
+            pOut[j] = round_bf16(pr[j]);
+            dOut[j] = round_bf16(value);
+            bias[j] += value;
+        }
+    }
+}
+
+#include <math.h>
+
+__attribute__((target_clones("arch=sapphirerapids", "avx512bw", "avx2", "default")))
+void vt_softmax_rows_bf16(float *restrict scores, const float *restrict bias, uint16_t *restrict p16, size_t nb, int causal) {
+    for (size_t i = 0; i < nb; i++) {
+        float *row = scores + i * nb;
+        const float *b = bias + i * nb;
+        size_t valid = causal ? i + 1 : nb;
+        float maximum = -INFINITY;
+        for (size_t j = 0; j < valid; j++) { row[j] += b[j]; maximum = row[j] > maximum ? row[j] : maximum; }
+        float total = 0;
+        for (size_t j = 0; j < valid; j++) { float e = expf(row[j] - maximum); row[j] = e; total += e; }
+        float inverse = 1 / total;
+        uint16_t *out = p16 + i * nb;
+        for (size_t j = 0; j < valid; j++) { row[j] *= inverse; out[j] = round_bf16(row[j]); }
+        for (size_t j = valid; j < nb; j++) { row[j] = 0; out[j] = 0; }
+    }
+}

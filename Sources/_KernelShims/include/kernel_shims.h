@@ -16,3 +16,11 @@ void vt_relu_backward_bf16(float *dInput, const float *dOut, const uint16_t *out
 /// NULL, sums[c] += v in row order. One pass for what a bf16 backward needs of a product's output gradient.
 void vt_round_rows_with_column_sums(const float *dOut, const uint16_t *mask, uint16_t *target, float *sums,
                                     size_t rows, size_t columns);
+
+/// Softmax backward of one nb × nb attention block for bf16 products: with P (fp32) and dP = dO·Vᵀ (fp32),
+/// dS = P ⊙ (dP − Σ_j dP·P) row by row; writes p16 = bf16(P) and dS16 = bf16(dS), adds dS to dBias.
+void vt_softmax_backward_bf16(const float *p, const float *dP, uint16_t *p16, uint16_t *dS16, float *dBias, size_t nb);
+
+/// Softmax of one nb × nb block of scores in place (row i: + bias row, over j < valid(i) = causal ? i + 1 : nb,
+/// the rest exactly 0) — the same arithmetic as BlockAttention.softmaxRow — and p16 = bf16 of the result.
+void vt_softmax_rows_bf16(float *scores, const float *bias, uint16_t *p16, size_t nb, int causal);
