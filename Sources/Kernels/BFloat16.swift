@@ -95,11 +95,7 @@ public final class BFloat16Buffer: @unchecked Sendable {
     public init(count: Int) {
         precondition(count >= 0, "BFloat16Buffer: negative count")
         self.count = count
-        var raw: UnsafeMutableRawPointer?
-        let status = posix_memalign(&raw, 64, max(1, count) * MemoryLayout<BFloat16>.stride)
-        precondition(status == 0 && raw != nil, "BFloat16Buffer: out of memory allocating \(count) values")
-        pointer = raw!.bindMemory(to: BFloat16.self, capacity: max(1, count))
-        pointer.initialize(repeating: BFloat16(bitPattern: 0), count: count)
+        pointer = allocateAligned(BFloat16.self, count: count, zero: BFloat16(bitPattern: 0), owner: "BFloat16Buffer")
     }
 
     deinit { free(pointer) }

@@ -136,9 +136,6 @@ extension BlockAttention {
                 }
             }
         }
-        for chunk in 0..<chunks {
-            let partial = partials + chunk * biasCount
-            for i in 0..<biasCount { dBias[i] += partial[i] }
-        }
+        addPartials(partials, chunks: chunks, count: biasCount, into: dBias)
     }
 }

@@ -200,9 +200,14 @@ public enum BlockAttention {
                 }
             }
         }
+        addPartials(partials, chunks: chunks, count: biasCount, into: dBias)
+    }
+
+    /// dBias[i] += Σ_chunk partials[chunk·count + i], chunk by chunk (the fixed order of every backward).
+    static func addPartials(_ partials: UnsafePointer<Float>, chunks: Int, count: Int, into dBias: UnsafeMutablePointer<Float>) {
         for chunk in 0..<chunks {
-            let partial = partials + chunk * biasCount
-            for i in 0..<biasCount { dBias[i] += partial[i] }
+            let partial = partials + chunk * count
+            for i in 0..<count { dBias[i] += partial[i] }
         }
     }
 

@@ -12,11 +12,7 @@ public final class FloatBuffer: @unchecked Sendable {
     public init(count: Int) {
         precondition(count >= 0, "FloatBuffer: negative count")
         self.count = count
-        var raw: UnsafeMutableRawPointer?
-        let status = posix_memalign(&raw, 64, max(1, count) * MemoryLayout<Float>.stride)
-        precondition(status == 0 && raw != nil, "FloatBuffer: out of memory allocating \(count) floats")
-        pointer = raw!.bindMemory(to: Float.self, capacity: max(1, count))
-        pointer.initialize(repeating: 0, count: count)
+        pointer = allocateAligned(Float.self, count: count, zero: 0, owner: "FloatBuffer")
     }
 
     public convenience init(_ values: [Float]) {
@@ -41,4 +37,14 @@ public final class FloatBuffer: @unchecked Sendable {
     }
 
     public var bytes: Int { count * MemoryLayout<Float>.stride }
+}
+
+/// `count` values of `Element` (at least one slot), 64-byte aligned, set to `zero`; freed with `free`.
+func allocateAligned<Element>(_ type: Element.Type, count: Int, zero: Element, owner: String) -> UnsafeMutablePointer<Element> {
+    var raw: UnsafeMutableRawPointer?
+    let status = posix_memalign(&raw, 64, max(1, count) * MemoryLayout<Element>.stride)
+    precondition(status == 0 && raw != nil, "\(owner): out of memory allocating \(count) values")
+    let pointer = raw!.bindMemory(to: Element.self, capacity: max(1, count))
+    pointer.initialize(repeating: zero, count: count)
+    return pointer
 }

@@ -26,6 +26,8 @@ public struct BenchmarkReport: Codable, Sendable {
     public var parameters: Int
     public var peakResidentBytes: Int
     public var activationBytes: Int
+    /// Parameters, gradients and optimizer slots this rank holds (fp32), plus the bf16 weight copy.
+    public var stateBytes: Int
     public var workers: Int
     /// fp32 or bf16: the products' precision; `mfu` is against the peak of that precision.
     public var precision: String
@@ -43,7 +45,7 @@ public struct BenchmarkReport: Codable, Sendable {
         case phaseSecondsMedian = "phase_seconds_median", modelFlopsPerStep = "model_flops_per_step"
         case achievedGflops = "achieved_gflops", sgemmPeakGflops = "sgemm_peak_gflops"
         case sgemmPeakMethod = "sgemm_peak_method", peakResidentBytes = "peak_resident_bytes"
-        case activationBytes = "activation_bytes", precision, isa
+        case activationBytes = "activation_bytes", stateBytes = "state_bytes", precision, isa
         case bf16PeakGflops = "bf16_peak_gflops", bf16PeakMethod = "bf16_peak_method", mfuFp32Peak = "mfu_fp32_peak"
     }
 }
@@ -157,6 +159,8 @@ public enum Benchmark {
             }
         }
         let activationBytes = trainer.model.activationBytes, parameters = trainer.model.layout.table.parameterCount
+        let stateBytes = trainer.model.parameters.bytes + trainer.model.gradients.bytes
+            + trainer.optimizer.slots.reduce(0) { $0 + $1.bytes } + trainer.model.lowPrecisionWeightBytes
         let peakResident = peakResidentBytes()
         progress("measuring the sgemm peak")
         let peak = sgemmPeak()
@@ -173,6 +177,7 @@ public enum Benchmark {
                                modelFlopsPerStep: flops, achievedGflops: achieved, sgemmPeakGflops: peak.gflops,
                                sgemmPeakMethod: peak.method, mfu: achieved / (bf16?.gflops ?? peak.gflops),
                                parameters: parameters, peakResidentBytes: peakResident, activationBytes: activationBytes,
+                               stateBytes: stateBytes,
                                workers: Parallel.workers, precision: precision.rawValue, bf16PeakGflops: bf16?.gflops,
                                bf16PeakMethod: bf16?.method, isa: precision == .bf16 ? OneDNN.isa : nil,
                                mfuFp32Peak: achieved / peak.gflops)

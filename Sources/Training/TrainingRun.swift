@@ -70,6 +70,7 @@ public final class TrainingRun {
                     ("examples_per_second", .double(metrics.examplesPerSecond)), ("step_seconds", .double(metrics.stepSeconds)),
                     ("communication_fraction", .double(communicationFraction)),
                     ("data_wait_seconds", .double(trainer.lastDataWaitSeconds)),
+                    ("peak_resident_bytes", .int(Benchmark.peakResidentBytes())),  // this process (rank 0), DESIGN §9
                 ]
                 if trainer.communicator.size > 1 {  // the data axis's gradient all-reduce
                     fields.append(("communication_busy_seconds", .double(metrics.communicationBusySeconds)))

@@ -294,6 +294,9 @@ public final class VideoTransformer {
 
     // MARK: - Precision
 
+    /// Bytes of the bf16 weight copy (0 in fp32 runs): state beside the fp32 parameters and gradients.
+    public var lowPrecisionWeightBytes: Int { weights16?.bytes ?? 0 }
+
     /// Tells a bf16 model that `parameters` changed (optimizer step, load, broadcast): the next training
     /// forward remakes the bf16 weight copy. Evaluation forwards and samplers remake it every call.
     public func parametersChanged() { weights16Current = false }

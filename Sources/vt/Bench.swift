@@ -56,7 +56,9 @@ struct Bench: ParsableCommand {
                 } else {
                     print(String(format: "MFU                  %.3f", report.mfu))
                 }
-                print(String(format: "peak resident memory %.2f GiB (activations %.2f GiB)", Double(report.peakResidentBytes) / 1073741824, Double(report.activationBytes) / 1073741824))
+                print(String(format: "memory               activations %.2f GiB, state %.3f GiB (parameters, gradients, optimizer slots%@), peak resident %.2f GiB",
+                             Double(report.activationBytes) / 1073741824, Double(report.stateBytes) / 1073741824,
+                             report.precision == "bf16" ? ", bf16 weights" : "", Double(report.peakResidentBytes) / 1073741824))
             }
             if let data { try benchLoader(data, runConfig, consumed: Double(report.batch) / report.stepSecondsMedian) }
         } catch {
