@@ -198,6 +198,26 @@ private func trainOnMesh(_ config: RunConfig, data: Int, model: Int, steps: Int)
         #expect(difference <= 1e-5, "data=\(data),model=\(model): parameters differ by \(difference)")
     }
 
+    /// bf16 with a model axis: each shard rounds its own activations and weights, so the mesh agrees with
+    /// one bf16 rank to bf16 tolerance (1e-3 relative per step), not to fp32's 1e-4.
+    @Test(arguments: [(1, 2), (2, 2)])
+    func aBF16MeshWithAModelAxisTrainsLikeOneBF16Rank(data: Int, model: Int) throws {
+        var config = modelAxisConfig(.rmsprop)
+        config.training.precision = .bf16
+        let single = try Trainer(config: config, source: syntheticSource(config))
+        var expected: [Double] = []
+        for _ in 0..<10 { expected.append(try single.trainStep().loss) }
+        let (losses, parameters) = try trainOnMesh(config, data: data, model: model, steps: 10)
+        var worst = 0.0
+        for (step, (a, b)) in zip(losses, expected).enumerated() {
+            worst = max(worst, abs(a - b) / b)
+            #expect(abs(a - b) <= 1e-3 * b, "bf16 data=\(data),model=\(model) step \(step + 1): \(a) vs \(b)")
+        }
+        let difference = zip(parameters, single.model.parameters.array).map { abs($0 - $1) }.max()!
+        #expect(difference <= 1e-3, "bf16 data=\(data),model=\(model): parameters differ by \(difference)")
+        print("bf16 data=\(data),model=\(model): worst loss difference \(worst) relative, parameters \(difference)")
+    }
+
     /// A stop request seen by one rank of a model group stops every rank of the mesh at the same step
     /// (agreed over the world, not over one axis), and the checkpoint is written.
     @Test func aStopSignalOnOneModelRankStopsTheWholeMesh() throws {
