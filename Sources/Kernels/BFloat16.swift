@@ -54,13 +54,6 @@ public struct BFloat16: Equatable, Sendable, CustomStringConvertible {
         target.withMemoryRebound(to: UInt16.self, capacity: count) { vt_round_to_bf16(source, $0, count) }
     }
 
-    /// Strided conversion of a rows × columns block (row stride `sourceStride` and `targetStride`).
-    @inline(__always)
-    public static func convertSerial(_ source: UnsafePointer<Float>, sourceStride: Int, to target: UnsafeMutablePointer<BFloat16>,
-                                     targetStride: Int, rows: Int, columns: Int) {
-        for r in 0..<rows { convertSerial(source + r * sourceStride, to: target + r * targetStride, count: columns) }
-    }
-
     /// target[i] = Float(source[i]) (exact).
     public static func widen(_ source: UnsafePointer<BFloat16>, to target: UnsafeMutablePointer<Float>, count: Int) {
         Parallel.rows(count, grain: 1 << 16) { range in

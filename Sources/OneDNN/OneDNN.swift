@@ -106,8 +106,6 @@ public enum OneDNN {
         try context.primitive(for: shape).execute(a: a, b: b, c: c, bias: bias, stream: context.stream)
     }
 
-    /// Primitives cached on the calling thread (for tests and `vt bench`).
-    public static var cachedPrimitivesOnThisThread: Int { (try? ThreadContext.current().primitives.count) ?? 0 }
 }
 
 // MARK: - Engine, per-thread state
