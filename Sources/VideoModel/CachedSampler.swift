@@ -69,6 +69,7 @@ public final class CachedSampler {
     /// bf16 runs: one product input of the whole batch, rounded just before its product (nil in fp32).
     let input16: BFloat16Buffer?
     let scores: UnsafeMutablePointer<Double>
+    let maxBlockLength: Int
     let previousIndices: UnsafeMutablePointer<Int32>
 
     public init(model: VideoTransformer, batch: Int) {
@@ -93,7 +94,8 @@ public final class CachedSampler {
         mean = rows(1); rstd = rows(1)
         input16 = model.precision == .bf16 ? BFloat16Buffer(count: batch * max(ShiftConvolution.taps.count * e, d, hd, f)) : nil
         let maxBlock = layers.map { $0.partition.blockLength }.max() ?? 1
-        scores = .allocate(capacity: maxBlock)
+        scores = .allocate(capacity: batch * model.config.heads * maxBlock)  // one row per (video, head): they run in parallel
+        maxBlockLength = maxBlock
         previousIndices = .allocate(capacity: batch * 2)
     }
 
@@ -222,14 +224,20 @@ public final class CachedSampler {
         let blockOrder = Int(blockOrderIndex[index][position])
         let blockStart = blockOrder / nb * nb, rank = blockOrder % nb
         let scale = 1 / Float(dh).squareRoot()
+        // Each (video, head) pair is independent and computed exactly as on one thread: spread them over
+        // the workers (the result does not depend on how), each with its own row of `scores`.
+        let keys = keyCache[index].pointer, values = valueCache[index].pointer, bias = biases[index].pointer
+        let (queries, outputs, scoreRows, n, hd, maxBlock) = (query.pointer, attended.pointer, scores, self.n, self.hd, maxBlockLength)
         partition.rasterIndex.withUnsafeBufferPointer { raster in
-            for b in 0..<batch {
-                for head in 0..<heads {
-                    let q = query.pointer + b * hd + head * dh
-                    let biasRow = biases[index].pointer + (head * nb + rank) * nb
+            Parallel.rows(batch * heads, grain: 4) { pairs in
+                for pair in pairs {
+                    let b = pair / heads, head = pair % heads
+                    let scores = scoreRows + pair * maxBlock
+                    let q = queries + b * hd + head * dh
+                    let biasRow = bias + (head * nb + rank) * nb
                     var maximum = -Double.infinity
                     for j in 0...rank {
-                        let k = keyCache[index].pointer + (b * n + Int(raster[blockStart + j])) * hd + head * dh
+                        let k = keys + (b * n + Int(raster[blockStart + j])) * hd + head * dh
                         var dot: Float = 0
                         for x in 0..<dh { dot += q[x] * k[x] }
                         let logit = Double(dot * scale + biasRow[j])
@@ -237,11 +245,11 @@ public final class CachedSampler {
                     }
                     var total = 0.0
                     for j in 0...rank { scores[j] = exp(scores[j] - maximum); total += scores[j] }
-                    let out = attended.pointer + b * hd + head * dh
+                    let out = outputs + b * hd + head * dh
                     out.update(repeating: 0, count: dh)
                     for j in 0...rank {
                         let weight = Float(scores[j] / total)
-                        let v = valueCache[index].pointer + (b * n + Int(raster[blockStart + j])) * hd + head * dh
+                        let v = values + (b * n + Int(raster[blockStart + j])) * hd + head * dh
                         for x in 0..<dh { out[x] += weight * v[x] }
                     }
                 }
