@@ -4,6 +4,8 @@
 // head and loss; `backward` mirrors it. All activations live in buffers sized once for `maxBatch`.
 // With a model shard (ModelSharding.swift) each layer runs its own heads and d_ff columns and sums the
 // row-split products (forward) and the column-split input gradients (backward) over the model group.
+// With `precision: .bf16` every product reads bf16 inputs (a bf16 weight copy made once per step, saved
+// activations kept in bf16 where only products read them) and writes fp32 (DESIGN.md §8); the rest is fp32.
 // Leaves out: sampling with cached keys/values (Evaluation) and optimisation (Optimization).
 
 import Foundation
@@ -31,8 +33,8 @@ public enum ForwardMode: Sendable {
     case evaluation
 }
 
-/// An input of matrix products, in the run's precision (DESIGN.md §8): fp32 in fp32 runs; in bf16 runs
-/// only its bf16 rounding is kept, since products are all that read it.
+/// One input of a matrix product in the run's precision (DESIGN.md §8): fp32 values for OpenBLAS, or bf16
+/// values for oneDNN.
 enum Operand {
     case fp32(UnsafePointer<Float>)
     case bf16(UnsafePointer<BFloat16>)
