@@ -99,21 +99,23 @@ extension MatMul {
         }
     }
 
-    /// The naive oracle for bf16 products: the exact product of the bf16 values, summed in Double.
+    /// The naive oracle for bf16 products: the exact bf16 values widened to fp32 (exact), then `naiveGemm`
+    /// (Double accumulation), with beta = 1 for `accumulate`.
     public static func naiveGemmBF16(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                                      alpha: Float = 1, a: UnsafePointer<BFloat16>, lda: Int,
                                      b: UnsafePointer<BFloat16>, ldb: Int, accumulate: Bool = false,
                                      c: UnsafeMutablePointer<Float>, ldc: Int) {
-        for i in 0..<m {
-            for j in 0..<n {
-                var sum = 0.0
-                for p in 0..<k {
-                    let x = transA ? a[p * lda + i] : a[i * lda + p]
-                    let y = transB ? b[j * ldb + p] : b[p * ldb + j]
-                    sum += Double(x.float) * Double(y.float)
-                }
-                c[i * ldc + j] = Float(Double(alpha) * sum + (accumulate ? Double(c[i * ldc + j]) : 0))
-            }
+        if m == 0 || n == 0 || k == 0 {
+            if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
         }
+        /// The floats a row-major rows × columns operand with leading dimension `ld` spans.
+        func widened(_ x: UnsafePointer<BFloat16>, rows: Int, columns: Int, ld: Int) -> [Float] {
+            (0..<((rows - 1) * ld + columns)).map { x[$0].float }
+        }
+        let aFloats = widened(a, rows: transA ? k : m, columns: transA ? m : k, ld: lda)
+        let bFloats = widened(b, rows: transB ? n : k, columns: transB ? k : n, ld: ldb)
+        naiveGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: aFloats, lda: lda, b: bFloats,
+                  ldb: ldb, beta: accumulate ? 1 : 0, c: c, ldc: ldc)
     }
 }
