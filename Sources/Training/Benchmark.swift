@@ -213,7 +213,8 @@ extension Benchmark {
     public static func sampling(config: RunConfig, configName: String, batch: Int = 16,
                                 naiveSubpixels: Int = 3, progress: (String) -> Void = { _ in }) throws -> SamplingBenchmarkReport {
         MatMul.configureThreads()
-        let model = try VideoTransformer(config: config.model, maxBatch: batch, precision: config.training.precision)
+        let model = try VideoTransformer(config: config.model, maxBatch: batch, precision: config.training.precision,
+                                         recompute: config.training.recompute)
         model.layout.initialize(model.parameters, seed: 1)
         let videos = InMemoryVideoSource.synthetic(count: batch, frames: config.model.frames, height: config.model.height,
                                                    width: config.model.width, seed: 3)

@@ -12,15 +12,19 @@ public struct DistributionSettings: Codable, Equatable, Sendable {
     public var stallTimeoutSeconds: Double
     /// Device mesh, e.g. "data=4,model=1"; nil = all ranks on the data axis. `--mesh` overrides it.
     public var mesh: String?
+    /// ZeRO stage 1 over the data axis (DESIGN.md §9): each data rank keeps and updates 1/D of the
+    /// optimizer slots and master weights; gradients are reduce-scattered, parameters all-gathered.
+    public var shardOptimizer: Bool
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case bucketMegabytes = "bucket_mb", checksumEvery = "checksum_every"
-        case stallTimeoutSeconds = "stall_timeout_seconds", mesh
+        case stallTimeoutSeconds = "stall_timeout_seconds", mesh, shardOptimizer = "shard_optimizer"
     }
 
-    public init(bucketMegabytes: Double = 25, checksumEvery: Int = 100, stallTimeoutSeconds: Double = 600, mesh: String? = nil) {
+    public init(bucketMegabytes: Double = 25, checksumEvery: Int = 100, stallTimeoutSeconds: Double = 600, mesh: String? = nil,
+                shardOptimizer: Bool = false) {
         self.bucketMegabytes = bucketMegabytes; self.checksumEvery = checksumEvery
-        self.stallTimeoutSeconds = stallTimeoutSeconds; self.mesh = mesh
+        self.stallTimeoutSeconds = stallTimeoutSeconds; self.mesh = mesh; self.shardOptimizer = shardOptimizer
     }
 
     public init(from decoder: Decoder) throws {
@@ -31,6 +35,7 @@ public struct DistributionSettings: Codable, Equatable, Sendable {
         checksumEvery = try c.decodeIfPresent(Int.self, forKey: .checksumEvery) ?? defaults.checksumEvery
         stallTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .stallTimeoutSeconds) ?? defaults.stallTimeoutSeconds
         mesh = try c.decodeIfPresent(String.self, forKey: .mesh)
+        shardOptimizer = try c.decodeIfPresent(Bool.self, forKey: .shardOptimizer) ?? defaults.shardOptimizer
     }
 
     public func validate() throws {

@@ -21,17 +21,20 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     /// Precision of the matrix products: fp32 (OpenBLAS) or bf16 inputs with fp32 accumulation (oneDNN),
     /// DESIGN.md §8. Master weights, gradients, optimizer state and checkpoints are fp32 either way.
     public var precision: Precision
+    /// What backward keeps from forward (DESIGN.md §9): `none` keeps every layer's activations, `layer`
+    /// keeps each attention layer's input and re-runs its forward just before its backward (bitwise equal).
+    public var recompute: Recompute
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case batchSize = "batch_size", steps, seed, logEvery = "log_every", accumulationSteps = "accumulation_steps"
-        case evalEvery = "eval_every", evalVideos = "eval_videos", precision
+        case evalEvery = "eval_every", evalVideos = "eval_videos", precision, recompute
     }
 
     public init(batchSize: Int, steps: Int, seed: UInt64 = 0, logEvery: Int = 10, accumulationSteps: Int = 1,
-                evalEvery: Int = 0, evalVideos: Int? = nil, precision: Precision = .fp32) {
+                evalEvery: Int = 0, evalVideos: Int? = nil, precision: Precision = .fp32, recompute: Recompute = .none) {
         self.batchSize = batchSize; self.steps = steps; self.seed = seed; self.logEvery = logEvery
         self.accumulationSteps = accumulationSteps; self.evalEvery = evalEvery; self.evalVideos = evalVideos
-        self.precision = precision
+        self.precision = precision; self.recompute = recompute
     }
 
     public init(from decoder: Decoder) throws {
@@ -49,6 +52,11 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
             throw ConfigError("training.precision: must be one of \(Precision.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(precisionName)')")
         }
         self.precision = precision
+        let recomputeName = try c.decodeIfPresent(String.self, forKey: .recompute) ?? Recompute.none.rawValue
+        guard let recompute = Recompute(rawValue: recomputeName) else {
+            throw ConfigError("training.recompute: must be one of \(Recompute.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(recomputeName)')")
+        }
+        self.recompute = recompute
     }
 }
 

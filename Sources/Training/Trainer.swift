@@ -101,7 +101,7 @@ public final class Trainer {
         let sharding = ModelSharding(index: modelAxis.rank, count: modelAxis.size)
         model = try VideoTransformer(config: config.model, maxBatch: microBatch, sharding: sharding,
                                      modelAxisReduce: sharding.count > 1 ? Self.modelAxisReduce(modelAxis, timer: modelAxisTimer) : nil,
-                                     precision: training.precision)
+                                     precision: training.precision, recompute: training.recompute)
         model.layout.initialize(model.parameters, seed: training.seed)
         optimizer = Optimizer(config: config.optimizer, parameterCount: model.parameters.count)
         schedule = LearningRateSchedule(config: config.optimizer, totalSteps: training.steps)

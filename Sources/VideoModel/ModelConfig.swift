@@ -127,3 +127,13 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         if primeFrames.count >= frames { try fail("prime_frames", "primes every frame, leaving nothing to predict") }
     }
 }
+
+/// What backward keeps from forward (`training.recompute`, DESIGN.md §9).
+public enum Recompute: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
+    /// Every layer keeps its activations until its backward.
+    case none
+    /// Each attention layer keeps only its input stream; backward re-runs the layer's forward into shared
+    /// scratch just before the layer's backward (same kernels, same order: bitwise the results of `none`).
+    case layer
+    public var description: String { rawValue }
+}

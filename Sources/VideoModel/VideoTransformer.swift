@@ -102,6 +102,8 @@ public final class VideoTransformer {
     public let maxBatch: Int
     /// Precision of the matrix products (DESIGN.md §8); everything else is fp32 either way.
     public let precision: Precision
+    /// What backward keeps from forward (DESIGN.md §9).
+    public let recompute: Recompute
     /// bf16 runs: the bf16 rounding of `parameters` that products read, remade after every change.
     let weights16: BFloat16Buffer?
     private var weights16Current = false
@@ -175,7 +177,7 @@ public final class VideoTransformer {
     /// one shard of a model split over a model axis; a config whose heads or d_ff the axis does not
     /// divide is rejected.
     public init(config: ModelConfig, maxBatch: Int, sharding: ModelSharding = .whole,
-                modelAxisReduce: ModelAxisReduce? = nil, precision: Precision = .fp32) throws {
+                modelAxisReduce: ModelAxisReduce? = nil, precision: Precision = .fp32, recompute: Recompute = .none) throws {
         try config.validate()
         if let problem = ModelSharding.problem(config: config, count: sharding.count) { throw ConfigError(problem) }
         precondition(maxBatch >= 1)
@@ -183,6 +185,7 @@ public final class VideoTransformer {
         self.config = config
         self.maxBatch = maxBatch
         self.precision = precision
+        self.recompute = recompute
         self.sharding = sharding
         self.modelAxisReduce = sharding.count > 1 ? modelAxisReduce : nil
         subscaling = Subscaling(config: config)
