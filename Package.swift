@@ -21,7 +21,8 @@ let systemTargets: [Target] = [
     // For checkpoints: the CPU's CRC-32C instruction (chosen at run time) and fallocate.
     .target(name: "_CheckpointShims"),
     // For kernels: the fp32 → bf16 rounding loop, vectorised for the running CPU (function multiversioning).
-    .target(name: "_KernelShims", cSettings: [.unsafeFlags(["-O3"])]),
+    // No FMA contraction: the C loops round as the Swift kernels they stand beside (bitwise comparable).
+    .target(name: "_KernelShims", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 ]
 
 // MARK: - Library modules

@@ -84,3 +84,55 @@ void vt_softmax_rows_bf16(float *restrict scores, const float *restrict bias, ui
         for (size_t j = valid; j < nb; j++) { row[j] = 0; out[j] = 0; }
     }
 }
+
+// Softmax of rows [first, first + count) of one attention block from saved per-row statistics: one code path
+// for forward (which first finds each row's maximum and 1/Σexp and saves them) and backward (which reads them),
+// so the probabilities backward recomputes are bitwise those forward used.
+__attribute__((target_clones("arch=sapphirerapids", "avx512bw", "avx2", "default")))
+void vt_softmax_tile(float *restrict scores, const float *restrict bias, float *restrict statistics,
+                     uint16_t *restrict p16, size_t first, size_t count, size_t columns, size_t ld, int causal,
+                     int recompute) {
+    for (size_t r = 0; r < count; r++) {
+        size_t i = first + r;
+        float *row = scores + r * ld;
+        const float *b = bias + r * ld;
+        size_t valid = causal ? i + 1 : columns;
+        for (size_t j = 0; j < valid; j++) row[j] += b[j];
+        float *stats = statistics + 2 * r;
+        if (!recompute) {
+            float maximum = -INFINITY;
+            for (size_t j = 0; j < valid; j++) maximum = row[j] > maximum ? row[j] : maximum;
+            float total = 0;
+            for (size_t j = 0; j < valid; j++) total += expf(row[j] - maximum);
+            stats[0] = maximum;
+            stats[1] = 1 / total;
+        }
+        const float maximum = stats[0], inverse = stats[1];
+        for (size_t j = 0; j < valid; j++) row[j] = expf(row[j] - maximum) * inverse;
+        for (size_t j = valid; j < columns; j++) row[j] = 0;
+        if (p16) {
+            uint16_t *out = p16 + r * ld;
+            for (size_t j = 0; j < columns; j++) out[j] = round_bf16(row[j]);
+        }
+    }
+}
+
+__attribute__((target_clones("arch=sapphirerapids", "avx512bw", "avx2", "default")))
+void vt_softmax_backward_tile(const float *restrict p, float *restrict dP, uint16_t *restrict p16,
+                              uint16_t *restrict dS16, float *restrict dBias, size_t count, size_t columns, size_t ld) {
+    for (size_t r = 0; r < count; r++) {
+        const float *pr = p + r * ld;
+        float *dr = dP + r * ld, *bias = dBias + r * ld;
+        float dot = 0;
+        for (size_t j = 0; j < columns; j++) dot += pr[j] * dr[j];
+        for (size_t j = 0; j < columns; j++) {
+            float value = pr[j] * (dr[j] - dot);
+            dr[j] = value;
+            bias[j] += value;
+        }
+        if (p16) {
+            uint16_t *pOut = p16 + r * ld, *dOut = dS16 + r * ld;
+            for (size_t j = 0; j < columns; j++) { pOut[j] = round_bf16(pr[j]); dOut[j] = round_bf16(dr[j]); }
+        }
+    }
+}

@@ -24,3 +24,16 @@ void vt_softmax_backward_bf16(const float *p, const float *dP, uint16_t *p16, ui
 /// Softmax of one nb × nb block of scores in place (row i: + bias row, over j < valid(i) = causal ? i + 1 : nb,
 /// the rest exactly 0) — the same arithmetic as BlockAttention.softmaxRow — and p16 = bf16 of the result.
 void vt_softmax_rows_bf16(float *scores, const float *bias, uint16_t *p16, size_t nb, int causal);
+
+/// Rows [first, first + count) of one attention block (row stride `ld`; `scores`, `bias`, `p16` point at row
+/// `first`, `statistics` at its 2 floats): x = scores + bias over j < valid(i) = causal ? i + 1 : columns; with
+/// `recompute` 0 saves statistics = (max_j x, 1 / Σ_j exp(x − max)) first; then scores = exp(x − max) · (1/Σ),
+/// 0 for valid ≤ j < columns, and (p16 not NULL) p16 = bf16 of that. Forward and backward share this code, so
+/// recomputed probabilities are bitwise the forward's.
+void vt_softmax_tile(float *scores, const float *bias, float *statistics, uint16_t *p16, size_t first, size_t count,
+                     size_t columns, size_t ld, int causal, int recompute);
+
+/// Softmax backward of `count` rows × `columns` of a block (row stride `ld`): dP becomes dS = P ⊙ (dP − Σ_j dP·P)
+/// in place, dBias += dS; with p16 (and dS16) not NULL also their bf16 roundings for the backward products.
+void vt_softmax_backward_tile(const float *p, float *dP, uint16_t *p16, uint16_t *dS16, float *dBias, size_t count,
+                              size_t columns, size_t ld);
