@@ -288,6 +288,7 @@ public final class CachedSampler {
 public enum NaiveSampler {
     public static func sample(model: VideoTransformer, videos: UnsafeMutablePointer<UInt8>, videoIDs: [Int],
                               random: SubpixelRandom, temperature: Double, limit: Int? = nil) -> SamplingResult {
+        precondition(model.recompute == .none, "NaiveSampler reads every channel's logits: needs recompute none")
         let config = model.config, c = ModelConfig.channels, batch = videoIDs.count, n = model.n
         let videoSize = config.frames * config.height * config.width * c, shape = config.sliceShape
         var logLikelihood = [Double](repeating: 0, count: batch), subpixels = 0, done = 0

@@ -13,7 +13,8 @@ import Kernels
 
 /// Wall-clock seconds spent in each phase of the last forward/backward.
 public struct PhaseTimes: Sendable {
-    public var encoder = 0.0, decoder = 0.0, head = 0.0, backward = 0.0
+    /// `recompute`: the part of `backward` spent re-running layer forwards (`recompute: layer`).
+    public var encoder = 0.0, decoder = 0.0, head = 0.0, backward = 0.0, recompute = 0.0
     public init() {}
 }
 
@@ -56,41 +57,52 @@ final class ProductInput {
     /// Where a producer writes the values: the fp32 buffer itself, or (bf16) `staging`, then `commit`.
     func destination(staging: FloatBuffer) -> UnsafeMutablePointer<Float> { fp32?.pointer ?? staging.pointer }
 
+    /// The buffer as the destination of an attention product (fp32, or bf16 stored by oneDNN).
+    var attentionOutput: BlockAttention.Output { fp32.map { .fp32($0.pointer) } ?? .bf16(bf16!.pointer) }
+
     /// bf16: rounds the `count` staged values into the bf16 buffer. fp32: nothing (already in place).
     func commit(_ staged: UnsafeMutablePointer<Float>, count: Int) {
         if let bf16 { BFloat16.convert(staged, to: bf16.pointer, count: count) }
     }
 }
 
-/// Saved activations of one block-local attention layer (rows = batch × positions).
-final class LayerActivations {
-    let partition: BlockPartition
+/// Saved activations of one block-local attention layer (rows = batch × positions). Attention keeps per-row
+/// softmax statistics, not probabilities (BlockAttention+Statistics.swift). With `recompute: layer` every
+/// layer shares one set, refilled by re-running the layer's forward just before its backward.
+final class LayerBuffers {
     let ln1Mean, ln1Rstd, ln2Mean, ln2Rstd: FloatBuffer
-    let probs, middle, bias: FloatBuffer
+    /// (max, 1/Σexp) per (row, head); `bias` is the expanded relative bias [heads, Nb, Nb].
+    let statistics, middle, bias: FloatBuffer
     /// `hidden` holds relu(LN(middle)·W1 + b1): the ReLU runs in place, and its backward mask
     /// relu(x) > 0 equals x > 0, so the pre-activation need not be kept.
     let blockedInput, query, key, value, attended, ffnInput, hidden: ProductInput
 
-    /// `heads`, `hd` and `f`: this shard's heads, heads·dh and d_ff.
-    init(partition: BlockPartition, rows: Int, config: ModelConfig, heads: Int, hd: Int, f: Int, precision: Precision) {
-        let d = config.hiddenSize, nb = partition.blockLength
-        self.partition = partition
+    /// `heads`, `hd` and `f`: this shard's heads, heads·dh and d_ff; `blockLength`: the largest Nb served.
+    init(rows: Int, config: ModelConfig, heads: Int, hd: Int, f: Int, blockLength nb: Int, precision: Precision) {
+        let d = config.hiddenSize
         ln1Mean = FloatBuffer(count: rows); ln1Rstd = FloatBuffer(count: rows)
         ln2Mean = FloatBuffer(count: rows); ln2Rstd = FloatBuffer(count: rows)
         blockedInput = ProductInput(count: rows * d, precision: precision)
         query = ProductInput(count: rows * hd, precision: precision); key = ProductInput(count: rows * hd, precision: precision)
         value = ProductInput(count: rows * hd, precision: precision)
         attended = ProductInput(count: rows * hd, precision: precision)
-        probs = FloatBuffer(count: rows / nb * heads * nb * nb)
+        statistics = FloatBuffer(count: BlockAttention.statisticsCount(rows: rows, heads: heads))
         middle = FloatBuffer(count: rows * d); ffnInput = ProductInput(count: rows * d, precision: precision)
         hidden = ProductInput(count: rows * f, precision: precision)
         bias = FloatBuffer(count: heads * nb * nb)
     }
 
     var bytes: Int {
-        [ln1Mean, ln1Rstd, ln2Mean, ln2Rstd, probs, middle, bias].reduce(0) { $0 + $1.bytes }
+        [ln1Mean, ln1Rstd, ln2Mean, ln2Rstd, statistics, middle, bias].reduce(0) { $0 + $1.bytes }
             + [blockedInput, query, key, value, attended, ffnInput, hidden].reduce(0) { $0 + $1.bytes }
     }
+}
+
+/// One attention layer: its block partition and where its activations live (its own, or the shared set).
+final class LayerActivations {
+    let partition: BlockPartition
+    let saved: LayerBuffers
+    init(partition: BlockPartition, saved: LayerBuffers) { self.partition = partition; self.saved = saved }
 }
 
 public final class VideoTransformer {
@@ -126,6 +138,9 @@ public final class VideoTransformer {
     let encoderTerms: Int
 
     // Batch state.
+    /// Which attention layer's activations the layer buffers hold (encoder i → i, decoder i → encoder layers + i);
+    /// with `recompute: layer` backward skips re-running the layer the forward ended with.
+    private var layerInScratch: Int?
     private(set) var batch = 0
     private(set) var slices: [Int] = []
     private var mode: ForwardMode = .evaluation
@@ -154,7 +169,7 @@ public final class VideoTransformer {
 
     // Head activations (per channel).
     let previousIndices: [UnsafeMutablePointer<Int32>]
-    /// fp32: each channel's pre-ReLU head activation, kept for the ReLU mask. bf16: one shared scratch
+    /// fp32: each channel's pre-ReLU head activation, kept for the ReLU mask (shared when recomputing). bf16: one shared scratch
     /// (the mask comes from the bf16 ReLU output, as in the FFN).
     let headPre, logits: [FloatBuffer]
     let headHidden: [ProductInput]
@@ -215,10 +230,14 @@ public final class VideoTransformer {
         encoderEmbedded16 = copy16(rows * e); decoderEmbedded16 = copy16(rows * e)
         encoderStreams = (0...config.encoderLayers).map { _ in FloatBuffer(count: rows * d) }
         let grid = self.grid
-        encoderLayers = (0..<config.encoderLayers).map {
-            LayerActivations(partition: BlockPartition(grid: grid.tuple, block: config.block(forLayer: $0).tuple),
-                             rows: rows, config: config, heads: heads, hd: hd, f: f, precision: precision)
+        let encoderPartitions = (0..<config.encoderLayers).map { BlockPartition(grid: grid.tuple, block: config.block(forLayer: $0).tuple) }
+        let decoderPartitions = (0..<config.decoderLayers).map { BlockPartition(grid: grid.tuple, block: config.block(forLayer: $0).tuple) }
+        let maxBlock = (encoderPartitions + decoderPartitions).map(\.blockLength).max() ?? 1
+        func buffers(_ nb: Int) -> LayerBuffers {
+            LayerBuffers(rows: rows, config: config, heads: heads, hd: hd, f: f, blockLength: nb, precision: precision)
         }
+        let shared = recompute == .layer ? buffers(maxBlock) : nil
+        encoderLayers = encoderPartitions.map { LayerActivations(partition: $0, saved: shared ?? buffers($0.blockLength)) }
         encoderFinalMean = FloatBuffer(count: rows); encoderFinalRstd = FloatBuffer(count: rows)
         encoded = ProductInput(count: rows * d, precision: precision)
 
@@ -227,48 +246,52 @@ public final class VideoTransformer {
         decoderEmbedded = FloatBuffer(count: rows * e)
         columns = ProductInput(count: rows * ShiftConvolution.taps.count * e, precision: precision)
         decoderStreams = (0...config.decoderLayers).map { _ in FloatBuffer(count: rows * d) }
-        decoderLayers = (0..<config.decoderLayers).map {
-            LayerActivations(partition: BlockPartition(grid: grid.tuple, block: config.block(forLayer: $0).tuple),
-                             rows: rows, config: config, heads: heads, hd: hd, f: f, precision: precision)
-        }
+        decoderLayers = decoderPartitions.map { LayerActivations(partition: $0, saved: shared ?? buffers($0.blockLength)) }
         decoderFinalMean = FloatBuffer(count: rows); decoderFinalRstd = FloatBuffer(count: rows)
         decoded = ProductInput(count: rows * d, precision: precision)
 
         previousIndices = (0..<c).map { UnsafeMutablePointer<Int32>.allocate(capacity: max(1, rows * $0)) }
         let sharedHeadPre = FloatBuffer(count: rows * config.hiddenSize)
-        headPre = (0..<c).map { _ in precision == .bf16 ? sharedHeadPre : FloatBuffer(count: rows * config.hiddenSize) }
-        headHidden = (0..<c).map { _ in ProductInput(count: rows * config.hiddenSize, precision: precision) }
-        logits = (0..<c).map { _ in FloatBuffer(count: rows * 256) }
+        // Recomputing, backward re-runs each channel of the head just before its backward: one set serves all.
+        let shareHead = recompute == .layer
+        headPre = (0..<c).map { _ in precision == .bf16 || shareHead ? sharedHeadPre : FloatBuffer(count: rows * config.hiddenSize) }
+        let sharedHidden = ProductInput(count: rows * config.hiddenSize, precision: precision)
+        headHidden = (0..<c).map { _ in shareHead ? sharedHidden : ProductInput(count: rows * config.hiddenSize, precision: precision) }
+        let sharedLogits = FloatBuffer(count: rows * 256)
+        logits = (0..<c).map { _ in shareHead ? sharedLogits : FloatBuffer(count: rows * 256) }
         nll = (0..<c).map { _ in
             let p = UnsafeMutablePointer<Double>.allocate(capacity: rows); p.initialize(repeating: 0, count: rows); return p
         }
         weights = FloatBuffer(count: rows)
 
-        scratchRows = FloatBuffer(count: rows * d); scratchBlocked = FloatBuffer(count: rows * d)
-        dStream = FloatBuffer(count: rows * d); dRows = FloatBuffer(count: rows * d)
-        dBlocked = FloatBuffer(count: rows * d); dEncoded = FloatBuffer(count: rows * d)
+        // Row scratch: forward's staging buffers are free during backward and backward's are free during
+        // forward, so each pair is one buffer; so are d(encoder output) and d(attended), which live while dRows
+        // is not in use (between the decoder stack and the encoder's final LayerNorm; inside one layer's backward).
+        dRows = FloatBuffer(count: rows * max(d, hd)); dBlocked = FloatBuffer(count: rows * d)
+        scratchRows = dRows; scratchBlocked = dBlocked; dEncoded = dRows; dAttended = dRows
+        dStream = FloatBuffer(count: rows * d)
         let fp32Only = precision == .fp32 ? 1 : 0
         dQuery = FloatBuffer(count: fp32Only * rows * hd); dKey = FloatBuffer(count: fp32Only * rows * hd)
-        dValue = FloatBuffer(count: fp32Only * rows * hd); dAttended = FloatBuffer(count: rows * hd)
+        dValue = FloatBuffer(count: fp32Only * rows * hd)
         dQuery16 = copy16(rows * hd); dKey16 = copy16(rows * hd); dValue16 = copy16(rows * hd)
         roundingSums = precision == .bf16 ? FloatBuffer(count: Linear.roundingWorkspaceCount(columns: max(f, 256, d, hd))) : nil
         // bf16 runs need dHid for one block of rows only (ffnBackwardBF16).
         dHidden = FloatBuffer(count: (precision == .bf16 ? min(rows, Self.ffnBlockRows) : rows) * max(f, 256))
         ffnGradient16 = copy16(min(rows, Self.ffnBlockRows) * f)
-        dColumns = FloatBuffer(count: rows * ShiftConvolution.taps.count * e)
+        // The shift convolution's column gradient is formed one video at a time (col2im is per video).
+        dColumns = FloatBuffer(count: n * ShiftConvolution.taps.count * e)
         dEmbedded = FloatBuffer(count: rows * e)
-        let maxBlock = (encoderLayers + decoderLayers).map { $0.partition.blockLength }.max() ?? 1
         dBias = FloatBuffer(count: heads * maxBlock * maxBlock)
-        attentionWorkspace = FloatBuffer(count: (encoderLayers + decoderLayers).map {
-            BlockAttention.backwardWorkspaceCount(groups: rows / $0.partition.blockLength, blockLength: $0.partition.blockLength,
-                                                  heads: heads)
+        let partitions = encoderPartitions + decoderPartitions
+        attentionWorkspace = FloatBuffer(count: partitions.map {
+            BlockAttention.statisticsBackwardWorkspaceCount(groups: rows / $0.blockLength, blockLength: $0.blockLength, heads: heads)
         }.max() ?? 1)
         positionScratch = FloatBuffer(count: n * d)
-        dOut16 = copy16(rows * max(f, 256, d, hd))
-        attentionWorkspace16 = copy16((encoderLayers + decoderLayers).map {
-            let groups = rows / $0.partition.blockLength, nb = $0.partition.blockLength
-            return max(BlockAttention.forwardWorkspaceCountBF16(groups: groups, blockLength: nb),
-                       BlockAttention.backwardWorkspaceCountBF16(groups: groups, blockLength: nb))
+        // Rounded output gradients of products: widths 256 (logits), d and hd; the FFN's d_ff-wide gradient is
+        // rounded block by block into ffnGradient16.
+        dOut16 = copy16(rows * max(256, d, hd))
+        attentionWorkspace16 = copy16(partitions.map {
+            BlockAttention.statisticsWorkspaceCountBF16(groups: rows / $0.blockLength, blockLength: $0.blockLength)
         }.max() ?? 1)
     }
 
@@ -277,20 +300,32 @@ public final class VideoTransformer {
         previousIndices.forEach { $0.deallocate() }; nll.forEach { $0.deallocate() }
     }
 
-    /// Bytes held in activation and scratch buffers (parameters and gradients excluded).
+    /// Bytes held in activation and scratch buffers (parameters and gradients excluded), each buffer once.
     public var activationBytes: Int {
         let rows = maxBatch * n, c = Self.c
         let buffers: [FloatBuffer] = [encoderEmbedded, encoderFinalMean, encoderFinalRstd, decoderEmbedded,
                                       decoderFinalMean, decoderFinalRstd, weights, scratchRows,
                                       scratchBlocked, dStream, dRows, dBlocked, dEncoded, dQuery, dKey, dValue,
                                       dAttended, dHidden, dColumns, dEmbedded, dBias, positionScratch, attentionWorkspace]
-            + encoderStreams + decoderStreams + (precision == .bf16 ? [headPre[0]] : headPre) + logits
+            + encoderStreams + decoderStreams + headPre + logits
+        var seen = Set<ObjectIdentifier>()
+        let floats = buffers.filter { seen.insert(ObjectIdentifier($0)).inserted }.reduce(0) { $0 + $1.bytes }
+        let layers = (encoderLayers + decoderLayers).map(\.saved).filter { seen.insert(ObjectIdentifier($0)).inserted }
         let copies16 = [encoderEmbedded16, decoderEmbedded16, dOut16, attentionWorkspace16,
                         dQuery16, dKey16, dValue16, ffnGradient16]
             .reduce(0) { $0 + ($1?.bytes ?? 0) }
-        return buffers.reduce(0) { $0 + $1.bytes } + (encoderLayers + decoderLayers).reduce(0) { $0 + $1.bytes }
-            + ([columns, encoded, decoded] + headHidden).reduce(0) { $0 + $1.bytes } + copies16
+        let productInputs = ([columns, encoded, decoded] + headHidden).filter { seen.insert(ObjectIdentifier($0)).inserted }
+        return floats + layers.reduce(0) { $0 + $1.bytes } + productInputs.reduce(0) { $0 + $1.bytes } + copies16
             + rows * (encoderTerms + 2 * c) * 4 + rows * c * (1 + 8) + rows * 3 * 4
+    }
+
+    /// Bytes of the attention layers' saved activations (each layer's, or recomputing the one shared set)
+    /// and of the residual streams: the part of `activationBytes` that grows with depth.
+    public var savedActivationBytes: Int {
+        var seen = Set<ObjectIdentifier>()
+        let layers = (encoderLayers + decoderLayers).map(\.saved).filter { seen.insert(ObjectIdentifier($0)).inserted }
+        let streams = (encoderStreams + decoderStreams).reduce(0) { $0 + $1.bytes }
+        return layers.reduce(0) { $0 + $1.bytes } + streams
     }
 
     @inline(__always) func p(_ offset: Int) -> UnsafeMutablePointer<Float> { parameters.pointer + offset }
@@ -390,7 +425,7 @@ public final class VideoTransformer {
         addPositions(encoderStreams[0].pointer, layout.encoder)
         for (index, layer) in encoderLayers.enumerated() {
             attentionLayerForward(layer, offsets: layout.encoder.layers[index], input: encoderStreams[index],
-                                  output: encoderStreams[index + 1], causal: false)
+                                  output: encoderStreams[index + 1], causal: false, id: index)
         }
         let encodedOut = encoded.destination(staging: scratchRows)
         LayerNorm.forward(out: encodedOut, mean: encoderFinalMean.pointer, rstd: encoderFinalRstd.pointer,
@@ -456,7 +491,7 @@ public final class VideoTransformer {
                       inputs: d, outputs: d, accumulate: true)
         for (index, layer) in decoderLayers.enumerated() {
             attentionLayerForward(layer, offsets: layout.decoder.layers[index], input: decoderStreams[index],
-                                  output: decoderStreams[index + 1], causal: true)
+                                  output: decoderStreams[index + 1], causal: true, id: encoderLayers.count + index)
         }
         let decodedOut = decoded.destination(staging: scratchRows)
         LayerNorm.forward(out: decodedOut, mean: decoderFinalMean.pointer, rstd: decoderFinalRstd.pointer,
@@ -478,35 +513,7 @@ public final class VideoTransformer {
                 weights[b * n + position] = subscaling.isPrimed(slice: slices[b], position: position) ? 0 : weight
             }
         }
-        for channel in 0..<c {
-            let offsets = layout.head[channel]
-            linearForward(out: headPre[channel].pointer, input: decoded.operand, weight: offsets.hiddenWeight,
-                          bias: offsets.hiddenBias, rows: rows, inputs: d, outputs: d)
-            if let previous = offsets.previous {
-                let indices = previousIndices[channel]
-                for row in 0..<rows {
-                    for earlier in 0..<channel {
-                        indices[row * channel + earlier] = Int32(earlier * 256 + Int(sliceValues[row * c + earlier]))
-                    }
-                }
-                Embedding.gatherSum(out: headPre[channel].pointer, table: p(previous), indices: indices, rows: rows,
-                                    terms: channel, width: d, accumulate: true)
-            }
-            let hidden = headHidden[channel].destination(staging: scratchRows)
-            ReLU.forward(out: hidden, input: headPre[channel].pointer, count: rows * d)
-            headHidden[channel].commit(hidden, count: rows * d)
-            linearForward(out: logits[channel].pointer, input: headHidden[channel].operand,
-                          weight: offsets.logitsWeight, bias: offsets.logitsBias, rows: rows, inputs: d, outputs: 256)
-            switch mode {
-            case .training:
-                CrossEntropy.forwardBackward(nll: nll[channel], dLogits: logits[channel].pointer,
-                                             logits: logits[channel].pointer, targets: sliceValues + channel,
-                                             targetStride: c, weights: weights.pointer, rows: rows, classes: 256)
-            case .evaluation:
-                CrossEntropy.forward(nll: nll[channel], logits: logits[channel].pointer, targets: sliceValues + channel,
-                                     targetStride: c, rows: rows, classes: 256)
-            }
-        }
+        for channel in 0..<c { headChannelForward(channel) }
         var videoLosses: [Double] = []
         for b in 0..<batch {
             var total = 0.0
@@ -517,6 +524,39 @@ public final class VideoTransformer {
         }
         return BatchResult(loss: videoLosses.reduce(0, +) / Double(batch), videoLosses: videoLosses,
                            subpixels: videoCounts.reduce(0, +))
+    }
+
+    /// Channel `channel` of the head: pre-activation, ReLU, logits and the loss (training: dLogits in place).
+    /// `recompute: layer` runs it again in backward (the three channels share one set of buffers).
+    func headChannelForward(_ channel: Int) {
+        let rows = batch * n, c = Self.c
+        let offsets = layout.head[channel]
+        linearForward(out: headPre[channel].pointer, input: decoded.operand, weight: offsets.hiddenWeight,
+                      bias: offsets.hiddenBias, rows: rows, inputs: d, outputs: d)
+        if let previous = offsets.previous {
+            let indices = previousIndices[channel]
+            for row in 0..<rows {
+                for earlier in 0..<channel {
+                    indices[row * channel + earlier] = Int32(earlier * 256 + Int(sliceValues[row * c + earlier]))
+                }
+            }
+            Embedding.gatherSum(out: headPre[channel].pointer, table: p(previous), indices: indices, rows: rows,
+                                terms: channel, width: d, accumulate: true)
+        }
+        let hidden = headHidden[channel].destination(staging: scratchBlocked)  // dRows holds dY in backward
+        ReLU.forward(out: hidden, input: headPre[channel].pointer, count: rows * d)
+        headHidden[channel].commit(hidden, count: rows * d)
+        linearForward(out: logits[channel].pointer, input: headHidden[channel].operand,
+                      weight: offsets.logitsWeight, bias: offsets.logitsBias, rows: rows, inputs: d, outputs: 256)
+        switch mode {
+        case .training:
+            CrossEntropy.forwardBackward(nll: nll[channel], dLogits: logits[channel].pointer,
+                                         logits: logits[channel].pointer, targets: sliceValues + channel,
+                                         targetStride: c, weights: weights.pointer, rows: rows, classes: 256)
+        case .evaluation:
+            CrossEntropy.forward(nll: nll[channel], logits: logits[channel].pointer, targets: sliceValues + channel,
+                                 targetStride: c, rows: rows, classes: 256)
+        }
     }
 
     /// stream[b, (i,j,l)] += pos_t[i] + pos_h[j] + pos_w[l].
@@ -534,68 +574,61 @@ public final class VideoTransformer {
 
     /// One pre-LayerNorm block-local layer: z += Attention(LN(z)); z += FFN(LN(z)).
     func attentionLayerForward(_ layer: LayerActivations, offsets o: LayerOffsets, input: FloatBuffer,
-                               output: FloatBuffer, causal: Bool) {
-        let rows = batch * n, partition = layer.partition, nb = partition.blockLength
-        LayerNorm.forward(out: scratchRows.pointer, mean: layer.ln1Mean.pointer, rstd: layer.ln1Rstd.pointer,
+                               output: FloatBuffer, causal: Bool, id: Int) {
+        let rows = batch * n, partition = layer.partition, nb = partition.blockLength, a = layer.saved
+        layerInScratch = id
+        LayerNorm.forward(out: scratchRows.pointer, mean: a.ln1Mean.pointer, rstd: a.ln1Rstd.pointer,
                           input: input.pointer, scale: p(o.attentionNormScale), bias: p(o.attentionNormBias),
                           rows: rows, width: d)
         // bf16 runs stage each product input in fp32 scratch (free during forward) and keep its rounding.
-        let blocked = layer.blockedInput.destination(staging: scratchBlocked)
+        let blocked = a.blockedInput.destination(staging: scratchBlocked)
         partition.toBlockOrder(scratchRows.pointer, blocked, videos: batch, width: d)
-        layer.blockedInput.commit(blocked, count: rows * d)
+        a.blockedInput.commit(blocked, count: rows * d)
         func project(_ projection: ProductInput, _ weight: Int) {
-            switch layer.blockedInput.operand {
+            switch a.blockedInput.operand {
             case .fp32(let x):
                 Linear.forward(out: projection.fp32!.pointer, input: x, weight: p(weight), bias: nil, rows: rows, inputs: d, outputs: hd)
             case .bf16(let x):  // q, k, v only feed products: oneDNN stores them as bf16 directly
                 Linear.forward(out: projection.bf16!.pointer, input: x, weight: w16(weight), bias: nil, rows: rows, inputs: d, outputs: hd)
             }
         }
-        project(layer.query, o.query)
-        project(layer.key, o.key)
-        project(layer.value, o.value)
+        project(a.query, o.query)
+        project(a.key, o.key)
+        project(a.value, o.value)
         RelativeBias.expand(rt: p(o.relativeT), rh: p(o.relativeH), rw: p(o.relativeW), heads: heads,
-                            block: o.block.tuple, into: layer.bias.pointer)
-        switch (layer.query.operand, layer.key.operand, layer.value.operand) {
-        case let (.fp32(q), .fp32(k), .fp32(v)):
-            BlockAttention.forward(out: layer.attended.fp32!.pointer, probs: layer.probs.pointer, q: q, k: k, v: v,
-                                   bias: layer.bias.pointer, groups: rows / nb, blockLength: nb, heads: heads,
-                                   headSize: config.headSize, causal: causal)
-        case let (.bf16(q), .bf16(k), .bf16(v)):
-            BlockAttention.forward(out: layer.attended.bf16!.pointer, probs: layer.probs.pointer, q: q, k: k, v: v,
-                                   bias: layer.bias.pointer, groups: rows / nb, blockLength: nb, heads: heads,
-                                   headSize: config.headSize, causal: causal, workspace: attentionWorkspace16!)
-        default: preconditionFailure("attention inputs of mixed precision")
-        }
-        linearForward(out: scratchBlocked.pointer, input: layer.attended.operand, weight: o.output, bias: nil,
+                            block: o.block.tuple, into: a.bias.pointer)
+        BlockAttention.forward(out: a.attended.attentionOutput, statistics: a.statistics.pointer, inputs: attentionInputs(a),
+                               bias: a.bias.pointer, groups: rows / nb, blockLength: nb, heads: heads, headSize: config.headSize,
+                               causal: causal, workspace: attentionWorkspace, workspace16: attentionWorkspace16)
+        linearForward(out: scratchBlocked.pointer, input: a.attended.operand, weight: o.output, bias: nil,
                       rows: rows, inputs: hd, outputs: d)
         modelAxisReduce?(scratchBlocked.pointer, rows * d)  // row-split Wo: sum the heads of every shard
-        layer.middle.pointer.update(from: input.pointer, count: rows * d)
-        partition.toRasterOrder(scratchBlocked.pointer, layer.middle.pointer, videos: batch, width: d, accumulate: true)
-        let ffnInput = layer.ffnInput.destination(staging: scratchRows)
-        LayerNorm.forward(out: ffnInput, mean: layer.ln2Mean.pointer, rstd: layer.ln2Rstd.pointer,
-                          input: layer.middle.pointer, scale: p(o.ffnNormScale), bias: p(o.ffnNormBias),
+        a.middle.pointer.update(from: input.pointer, count: rows * d)
+        partition.toRasterOrder(scratchBlocked.pointer, a.middle.pointer, videos: batch, width: d, accumulate: true)
+        let ffnInput = a.ffnInput.destination(staging: scratchRows)
+        LayerNorm.forward(out: ffnInput, mean: a.ln2Mean.pointer, rstd: a.ln2Rstd.pointer,
+                          input: a.middle.pointer, scale: p(o.ffnNormScale), bias: p(o.ffnNormBias),
                           rows: rows, width: d)
-        layer.ffnInput.commit(ffnInput, count: rows * d)
-        switch layer.ffnInput.operand {
+        a.ffnInput.commit(ffnInput, count: rows * d)
+        switch a.ffnInput.operand {
         case .fp32(let x):
-            let hidden = layer.hidden.fp32!.pointer
+            let hidden = a.hidden.fp32!.pointer
             Linear.forward(out: hidden, input: x, weight: p(o.hiddenWeight), bias: p(o.hiddenBias), rows: rows, inputs: d, outputs: f)
             ReLU.forwardInPlace(hidden, count: rows * f)
         case .bf16(let x):  // bias and ReLU in oneDNN's epilogue, stored as bf16: W2's product is all that reads it
-            Linear.forward(out: layer.hidden.bf16!.pointer, input: x, weight: w16(o.hiddenWeight), bias: p(o.hiddenBias),
+            Linear.forward(out: a.hidden.bf16!.pointer, input: x, weight: w16(o.hiddenWeight), bias: p(o.hiddenBias),
                            relu: true, rows: rows, inputs: d, outputs: f)
         }
         if let modelAxisReduce {
             // Row-split W2: output = middle + Σ_shards hidden·W2 + b2 (b2 is replicated, added once).
-            linearForward(out: output.pointer, input: layer.hidden.operand, weight: o.outputWeight, bias: nil,
+            linearForward(out: output.pointer, input: a.hidden.operand, weight: o.outputWeight, bias: nil,
                           rows: rows, inputs: f, outputs: d)
             modelAxisReduce(output.pointer, rows * d)
-            Self.add(layer.middle.pointer, to: output.pointer, count: rows * d)
+            Self.add(a.middle.pointer, to: output.pointer, count: rows * d)
             Linear.addRowVector(output.pointer, p(o.outputBias), rows: rows, columns: d)
         } else {
-            output.pointer.update(from: layer.middle.pointer, count: rows * d)
-            linearForward(out: output.pointer, input: layer.hidden.operand, weight: o.outputWeight,
+            output.pointer.update(from: a.middle.pointer, count: rows * d)
+            linearForward(out: output.pointer, input: a.hidden.operand, weight: o.outputWeight,
                           bias: o.outputBias, rows: rows, inputs: f, outputs: d, accumulate: true)
         }
     }
@@ -617,11 +650,17 @@ public final class VideoTransformer {
     public func backward() {
         precondition(mode == .training && batch > 0, "backward: needs a training-mode forward first")
         var clock = Stopwatch()
+        phaseTimes.recompute = 0
         let rows = batch * n, c = Self.c
         // Channel head → dY (in dRows).
         let dY = dRows.pointer
         dY.update(repeating: 0, count: rows * d)
         for channel in 0..<c {
+            if recompute == .layer {
+                var clock = Stopwatch()
+                headChannelForward(channel)
+                phaseTimes.recompute += clock.lap()
+            }
             let offsets = layout.head[channel]
             let dHid = dStream.pointer
             linearBackward(dInput: dHid, weight: offsets.logitsWeight, bias: offsets.logitsBias,
@@ -646,8 +685,10 @@ public final class VideoTransformer {
                            rstd: decoderFinalRstd.pointer, scale: p(layout.decoder.finalNormScale), rows: rows, width: d)
         gradientsReady("decoder/final_norm")
         for index in stride(from: config.decoderLayers - 1, through: 0, by: -1) {
-            attentionLayerBackward(decoderLayers[index], offsets: layout.decoder.layers[index],
-                                   input: decoderStreams[index])
+            let (layer, offsets) = (decoderLayers[index], layout.decoder.layers[index])
+            restore(layer, offsets: offsets, input: decoderStreams[index], output: decoderStreams[index + 1], causal: true,
+                    id: encoderLayers.count + index)
+            attentionLayerBackward(layer, offsets: offsets, input: decoderStreams[index], causal: true)
             gradientsReady("decoder/layer_\(index)")
         }
         // Decoder input: shift convolution, positions, conditioning.
@@ -656,11 +697,22 @@ public final class VideoTransformer {
         linearBackward(dInput: dEncoded.pointer, weight: layout.condition, bias: nil, dOut: dInput,
                        input: encoded.operand, rows: rows, inputs: d, outputs: d)
         let taps = ShiftConvolution.taps.count
-        linearBackward(dInput: dColumns.pointer, weight: layout.shiftWeight, bias: layout.shiftBias,
+        linearBackward(dInput: nil, weight: layout.shiftWeight, bias: layout.shiftBias,
                        dOut: dInput, input: columns.operand, rows: rows, inputs: taps * e, outputs: d)
+        // d(columns) = dInput·Wᵀ and col2im, one video at a time (bf16: from the rounded dInput linearBackward left).
         dEmbedded.zero()
-        ShiftConvolution.col2im(dEmbedded: dEmbedded.pointer, dColumns: dColumns.pointer, videos: batch,
-                                grid: grid.tuple, width: e)
+        for b in 0..<batch {
+            switch columns.operand {
+            case .fp32:
+                MatMul.gemm(transB: true, m: n, n: taps * e, k: d, a: dInput + b * n * d, lda: d, b: p(layout.shiftWeight),
+                            ldb: d, c: dColumns.pointer, ldc: taps * e)
+            case .bf16:
+                MatMul.gemmBF16(transB: true, m: n, n: taps * e, k: d, a: dOut16!.pointer + b * n * d, lda: d,
+                                b: w16(layout.shiftWeight), ldb: d, c: dColumns.pointer, ldc: taps * e)
+            }
+            ShiftConvolution.col2im(dEmbedded: dEmbedded.pointer + b * n * e, dColumns: dColumns.pointer, videos: 1,
+                                    grid: grid.tuple, width: e)
+        }
         Embedding.scatterAdd(dTable: g(layout.decoderEmbedding), dOut: dEmbedded.pointer, indices: decoderIndices,
                              rows: rows, terms: c, width: e)
         gradientsReady("decoder/input")
@@ -672,8 +724,10 @@ public final class VideoTransformer {
                            rstd: encoderFinalRstd.pointer, scale: p(layout.encoder.finalNormScale), rows: rows, width: d)
         gradientsReady("encoder/final_norm")
         for index in stride(from: config.encoderLayers - 1, through: 0, by: -1) {
-            attentionLayerBackward(encoderLayers[index], offsets: layout.encoder.layers[index],
-                                   input: encoderStreams[index])
+            let (layer, offsets) = (encoderLayers[index], layout.encoder.layers[index])
+            restore(layer, offsets: offsets, input: encoderStreams[index], output: encoderStreams[index + 1], causal: false,
+                    id: index)
+            attentionLayerBackward(layer, offsets: offsets, input: encoderStreams[index], causal: false)
             gradientsReady("encoder/layer_\(index)")
         }
         // Encoder input: positions, projection, slice embedding, one-hot convolution.
@@ -693,12 +747,31 @@ public final class VideoTransformer {
         phaseTimes.backward = clock.lap()
     }
 
+    /// `recompute: layer`: re-runs the layer's forward from its saved input into the shared buffers (the same
+    /// kernels on the same values: bitwise what forward computed), unless they still hold it. The output
+    /// stream it rewrites holds those same values already and is not read again by this backward.
+    func restore(_ layer: LayerActivations, offsets: LayerOffsets, input: FloatBuffer, output: FloatBuffer, causal: Bool, id: Int) {
+        guard recompute == .layer, layerInScratch != id else { return }
+        var clock = Stopwatch()
+        attentionLayerForward(layer, offsets: offsets, input: input, output: output, causal: causal, id: id)
+        phaseTimes.recompute += clock.lap()
+    }
+
+    /// q, k, v of a layer's saved activations for the attention kernel.
+    func attentionInputs(_ a: LayerBuffers) -> BlockAttention.Inputs {
+        switch (a.query.operand, a.key.operand, a.value.operand) {
+        case let (.fp32(q), .fp32(k), .fp32(v)): return .fp32(q: q, k: k, v: v)
+        case let (.bf16(q), .bf16(k), .bf16(v)): return .bf16(q: q, k: k, v: v)
+        default: preconditionFailure("attention inputs of mixed precision")
+        }
+    }
+
     /// Backward of one layer. On entry `dStream` holds d(layer output); on exit d(layer input).
-    func attentionLayerBackward(_ layer: LayerActivations, offsets o: LayerOffsets, input: FloatBuffer) {
-        let rows = batch * n, partition = layer.partition, nb = partition.blockLength
+    func attentionLayerBackward(_ layer: LayerActivations, offsets o: LayerOffsets, input: FloatBuffer, causal: Bool) {
+        let rows = batch * n, partition = layer.partition, nb = partition.blockLength, a = layer.saved
         let dOutput = dStream.pointer
         // FFN: output = middle + relu(LN2(middle)·W1 + b1)·W2 + b2.
-        switch (layer.hidden.operand, layer.ffnInput.operand) {
+        switch (a.hidden.operand, a.ffnInput.operand) {
         case let (.fp32(hidden), ffnInput):
             let dHid = dHidden.pointer
             linearBackward(dInput: dHid, weight: o.outputWeight, bias: o.outputBias, dOut: dOutput,
@@ -712,33 +785,34 @@ public final class VideoTransformer {
         }
         modelAxisReduce?(dRows.pointer, rows * d)  // column-split W1: d(LN2 output) sums every shard's part
         LayerNorm.backward(dInput: dOutput, dScale: g(o.ffnNormScale), dBias: g(o.ffnNormBias), dOut: dRows.pointer,
-                           input: layer.middle.pointer, mean: layer.ln2Mean.pointer, rstd: layer.ln2Rstd.pointer,
+                           input: a.middle.pointer, mean: a.ln2Mean.pointer, rstd: a.ln2Rstd.pointer,
                            scale: p(o.ffnNormScale), rows: rows, width: d)
         // Attention: middle = input + unblock(attended·Wo).
         partition.toBlockOrder(dOutput, dBlocked.pointer, videos: batch, width: d)
         linearBackward(dInput: dAttended.pointer, weight: o.output, bias: nil, dOut: dBlocked.pointer,
-                       input: layer.attended.operand, rows: rows, inputs: hd, outputs: d)
+                       input: a.attended.operand, rows: rows, inputs: hd, outputs: d)
         let biasCount = heads * nb * nb
         dBias.pointer.update(repeating: 0, count: biasCount)
-        switch (layer.query.operand, layer.key.operand, layer.value.operand) {
-        case let (.fp32(q), .fp32(k), .fp32(v)):
-            BlockAttention.backward(dq: dQuery.pointer, dk: dKey.pointer, dv: dValue.pointer, dBias: dBias.pointer,
-                                    dOut: dAttended.pointer, q: q, k: k, v: v, probs: layer.probs.pointer, groups: rows / nb,
-                                    blockLength: nb, heads: heads, headSize: config.headSize, workspace: attentionWorkspace)
-        case let (.bf16(q), .bf16(k), .bf16(v)):
-            let dAttended16 = dOut16!.pointer
-            BFloat16.convert(dAttended.pointer, to: dAttended16, count: rows * hd)
-            BlockAttention.backward(dq: dQuery16!.pointer, dk: dKey16!.pointer, dv: dValue16!.pointer, dBias: dBias.pointer,
-                                    dOut: dAttended16, q: q, k: k, v: v, probs: layer.probs.pointer, groups: rows / nb,
-                                    blockLength: nb, heads: heads, headSize: config.headSize, workspace: attentionWorkspace,
-                                    workspace16: attentionWorkspace16!)
-        default: preconditionFailure("attention inputs of mixed precision")
+        let dOut: BlockAttention.Gradient
+        switch a.attended.operand {
+        case .fp32: dOut = .fp32(dAttended.pointer)
+        case .bf16:
+            BFloat16.convert(dAttended.pointer, to: dOut16!.pointer, count: rows * hd)
+            dOut = .bf16(dOut16!.pointer)
         }
+        // bf16 runs: dq, dk, dv only feed the projections' backward products and are stored as bf16.
+        let (dq, dk, dv): (BlockAttention.Output, BlockAttention.Output, BlockAttention.Output) = precision == .bf16
+            ? (.bf16(dQuery16!.pointer), .bf16(dKey16!.pointer), .bf16(dValue16!.pointer))
+            : (.fp32(dQuery.pointer), .fp32(dKey.pointer), .fp32(dValue.pointer))
+        BlockAttention.backward(dq: dq, dk: dk, dv: dv, dBias: dBias.pointer, dOut: dOut, inputs: attentionInputs(a),
+                                statistics: a.statistics.pointer, bias: a.bias.pointer, groups: rows / nb, blockLength: nb,
+                                heads: heads, headSize: config.headSize, causal: causal, workspace: attentionWorkspace,
+                                workspace16: attentionWorkspace16)
         RelativeBias.backward(dBias: dBias.pointer, heads: heads, block: o.block.tuple, dRt: g(o.relativeT),
                               dRh: g(o.relativeH), dRw: g(o.relativeW))
-        switch layer.blockedInput.operand {
+        switch a.blockedInput.operand {
         case .fp32:
-            let blocked = layer.blockedInput.operand
+            let blocked = a.blockedInput.operand
             linearBackward(dInput: dBlocked.pointer, weight: o.query, bias: nil, dOut: dQuery.pointer,
                            input: blocked, rows: rows, inputs: d, outputs: hd)
             linearBackward(dInput: dBlocked.pointer, weight: o.key, bias: nil, dOut: dKey.pointer,
@@ -757,8 +831,8 @@ public final class VideoTransformer {
         modelAxisReduce?(dBlocked.pointer, rows * d)  // column-split Q/K/V: d(LN1 output) sums every shard's part
         partition.toRasterOrder(dBlocked.pointer, dRows.pointer, videos: batch, width: d, accumulate: false)
         LayerNorm.backward(dInput: dOutput, dScale: g(o.attentionNormScale), dBias: g(o.attentionNormBias),
-                           dOut: dRows.pointer, input: input.pointer, mean: layer.ln1Mean.pointer,
-                           rstd: layer.ln1Rstd.pointer, scale: p(o.attentionNormScale), rows: rows, width: d)
+                           dOut: dRows.pointer, input: input.pointer, mean: a.ln1Mean.pointer,
+                           rstd: a.ln1Rstd.pointer, scale: p(o.attentionNormScale), rows: rows, width: d)
     }
 
     /// Rows per block of the bf16 FFN backward (a fixed number: results do not depend on the machine).

@@ -26,7 +26,7 @@ private func bf16RunConfig(_ optimizer: OptimizerKind = .adam, steps: Int = 8, p
 }
 
 /// Parameters and every optimizer slot, tensor by tensor, as bit patterns.
-private func stateBitsOf(_ trainer: Trainer) -> [String: [UInt32]] {
+func stateBitsOf(_ trainer: Trainer) -> [String: [UInt32]] {
     var result: [String: [UInt32]] = [:]
     for tensors in trainer.checkpointTensors {
         for entry in tensors.table.entries {

@@ -25,7 +25,7 @@ import Kernels
             let rows = slices.count * model.n
             var signs: [Bool] = []
             for layer in model.encoderLayers + model.decoderLayers {
-                signs += (0..<(rows * model.f)).map { layer.hidden.fp32![$0] > 0 }
+                signs += (0..<(rows * model.f)).map { layer.saved.hidden.fp32![$0] > 0 }
             }
             for channel in 0..<3 { signs += (0..<(rows * model.d)).map { model.headPre[channel][$0] > 0 } }
             return signs
