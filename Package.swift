@@ -21,8 +21,10 @@ let systemTargets: [Target] = [
     // For checkpoints: the CPU's CRC-32C instruction (chosen at run time) and fallocate.
     .target(name: "_CheckpointShims"),
     // For kernels: the fp32 → bf16 rounding loop, vectorised for the running CPU (function multiversioning).
-    // No FMA contraction: the C loops round as the Swift kernels they stand beside (bitwise comparable).
-    .target(name: "_KernelShims", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+    // No FMA contraction: the C loops round as the Swift kernels they stand beside. Exponentials of the
+    // attention softmax vectorise onto glibc's libmvec.
+    .target(name: "_KernelShims", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fveclib=libmvec", "-fno-math-errno"])],
+            linkerSettings: [.linkedLibrary("mvec")]),
 ]
 
 // MARK: - Library modules

@@ -38,6 +38,13 @@ public struct BenchmarkReport: Codable, Sendable {
     public var isa: String?
     /// Achieved / sgemm peak, whatever the precision (for comparing bf16 with fp32 on one scale).
     public var mfuFp32Peak: Double
+    /// `training.recompute` of the run (DESIGN.md §9).
+    public var recompute = Recompute.none.rawValue
+    /// Training FLOPs the §7 count includes but the kernels skip (the causal blocks' masked triangle).
+    public var skippedFlopsPerStep = 0.0
+    /// Training FLOPs run beyond the §7 count: attention backward's score recomputation and, with
+    /// `recompute: layer`, every layer's and the head's second forward. MFU counts neither.
+    public var recomputedFlopsPerStep = 0.0
 
     enum CodingKeys: String, CodingKey {
         case config, batch, steps, parameters, workers, mfu
@@ -47,6 +54,7 @@ public struct BenchmarkReport: Codable, Sendable {
         case sgemmPeakMethod = "sgemm_peak_method", peakResidentBytes = "peak_resident_bytes"
         case activationBytes = "activation_bytes", stateBytes = "state_bytes", precision, isa
         case bf16PeakGflops = "bf16_peak_gflops", bf16PeakMethod = "bf16_peak_method", mfuFp32Peak = "mfu_fp32_peak"
+        case recompute, skippedFlopsPerStep = "skipped_flops_per_step", recomputedFlopsPerStep = "recomputed_flops_per_step"
     }
 }
 
@@ -154,7 +162,8 @@ public enum Benchmark {
             stepTimes.append(metrics.stepSeconds)
             for (name, value) in [("encoder", metrics.phases.encoder), ("decoder", metrics.phases.decoder),
                                   ("head", metrics.phases.head), ("backward", metrics.phases.backward),
-                                  ("optimizer", metrics.optimizerSeconds)] {
+                                  ("optimizer", metrics.optimizerSeconds)]
+                + (config.training.recompute == .layer ? [("recompute", metrics.phases.recompute)] : []) {
                 phases[name, default: []].append(value)
             }
         }
@@ -172,7 +181,7 @@ public enum Benchmark {
         let flops = FLOPCount.trainingStep(config.model, batch: batch)
         let stepMedian = median(stepTimes)
         let achieved = flops / stepMedian / 1e9
-        return BenchmarkReport(config: configName, batch: batch, steps: steps, stepSecondsMedian: stepMedian,
+        var report = BenchmarkReport(config: configName, batch: batch, steps: steps, stepSecondsMedian: stepMedian,
                                stepSecondsAll: stepTimes, phaseSecondsMedian: phases.mapValues(median),
                                modelFlopsPerStep: flops, achievedGflops: achieved, sgemmPeakGflops: peak.gflops,
                                sgemmPeakMethod: peak.method, mfu: achieved / (bf16?.gflops ?? peak.gflops),
@@ -181,6 +190,10 @@ public enum Benchmark {
                                workers: Parallel.workers, precision: precision.rawValue, bf16PeakGflops: bf16?.gflops,
                                bf16PeakMethod: bf16?.method, isa: precision == .bf16 ? OneDNN.isa : nil,
                                mfuFp32Peak: achieved / peak.gflops)
+        report.recompute = config.training.recompute.rawValue
+        report.skippedFlopsPerStep = FLOPCount.skippedPerVideo(config.model) * Double(batch)
+        report.recomputedFlopsPerStep = FLOPCount.recomputedPerVideo(config.model, recompute: config.training.recompute) * Double(batch)
+        return report
     }
 }
 
@@ -213,8 +226,8 @@ extension Benchmark {
     public static func sampling(config: RunConfig, configName: String, batch: Int = 16,
                                 naiveSubpixels: Int = 3, progress: (String) -> Void = { _ in }) throws -> SamplingBenchmarkReport {
         MatMul.configureThreads()
-        let model = try VideoTransformer(config: config.model, maxBatch: batch, precision: config.training.precision,
-                                         recompute: config.training.recompute)
+        // Sampling and evaluation keep nothing for a backward: no recomputation (NaiveSampler reads every channel).
+        let model = try VideoTransformer(config: config.model, maxBatch: batch, precision: config.training.precision)
         model.layout.initialize(model.parameters, seed: 1)
         let videos = InMemoryVideoSource.synthetic(count: batch, frames: config.model.frames, height: config.model.height,
                                                    width: config.model.width, seed: 3)

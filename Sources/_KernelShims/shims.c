@@ -87,7 +87,9 @@ void vt_softmax_rows_bf16(float *restrict scores, const float *restrict bias, ui
 
 // Softmax of rows [first, first + count) of one attention block from saved per-row statistics: one code path
 // for forward (which first finds each row's maximum and 1/Σexp and saves them) and backward (which reads them),
-// so the probabilities backward recomputes are bitwise those forward used.
+// so the probabilities backward recomputes are bitwise those forward used. The exponential loop is a plain map
+// that the compiler vectorises onto glibc's libmvec (-fveclib=libmvec); both modes run that same loop on the
+// same row length, so they evaluate every element with the same routine.
 __attribute__((target_clones("arch=sapphirerapids", "avx512bw", "avx2", "default")))
 void vt_softmax_tile(float *restrict scores, const float *restrict bias, float *restrict statistics,
                      uint16_t *restrict p16, size_t first, size_t count, size_t columns, size_t ld, int causal,
@@ -102,13 +104,17 @@ void vt_softmax_tile(float *restrict scores, const float *restrict bias, float *
         if (!recompute) {
             float maximum = -INFINITY;
             for (size_t j = 0; j < valid; j++) maximum = row[j] > maximum ? row[j] : maximum;
-            float total = 0;
-            for (size_t j = 0; j < valid; j++) total += expf(row[j] - maximum);
             stats[0] = maximum;
+        }
+        const float maximum = stats[0];
+        for (size_t j = 0; j < valid; j++) row[j] = expf(row[j] - maximum);
+        if (!recompute) {
+            float total = 0;
+            for (size_t j = 0; j < valid; j++) total += row[j];
             stats[1] = 1 / total;
         }
-        const float maximum = stats[0], inverse = stats[1];
-        for (size_t j = 0; j < valid; j++) row[j] = expf(row[j] - maximum) * inverse;
+        const float inverse = stats[1];
+        for (size_t j = 0; j < valid; j++) row[j] *= inverse;
         for (size_t j = valid; j < columns; j++) row[j] = 0;
         if (p16) {
             uint16_t *out = p16 + r * ld;

@@ -4,6 +4,7 @@ import Distribution
 import Training
 import Datasets
 import Kernels
+import VideoModel
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,17 +22,27 @@ struct Bench: ParsableCommand {
     var data: String?
     @Option(help: "Precision of the matrix products: fp32 or bf16 (default: the config's training.precision).")
     var precision: Precision?
+    @Option(help: "What backward keeps: none or layer (default: the config's training.recompute).")
+    var recompute: Recompute?
+    @Option(help: "Videos per timed step (default: the config's training.batch_size), e.g. 1 to measure one paper-scale micro-batch.")
+    var batch: Int?
+    @Flag(help: "Instead of training steps: the attention kernel keeping softmax statistics vs the one storing probabilities, on the config's block shapes.")
+    var attention = false
 
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be at least 1 (got \(steps))") }
+        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
     }
 
     func run() throws {
         if communication { return try runCommunication() }
         if sampling { return try runSampling() }
+        if attention { return try runAttention() }
         do {
             var runConfig = try RunConfig.load(path: config)
             if let precision { runConfig.training.precision = precision }
+            if let recompute { runConfig.training.recompute = recompute }
+            if let batch { runConfig.training.batchSize = batch; runConfig.training.accumulationSteps = 1 }
             if let line = try PrecisionCheck.prepare(runConfig.training.precision), !json { note(line) }
             let report = try Benchmark.run(config: runConfig, configName: config, steps: steps, progress: { if !json { note($0) } })
             if json {
@@ -41,12 +52,17 @@ struct Bench: ParsableCommand {
             } else {
                 print(String(format: "config               %@ (batch %d, %d parameters)", report.config, report.batch, report.parameters))
                 print(String(format: "step time (median)   %.3f s over %d steps", report.stepSecondsMedian, report.steps))
-                for phase in ["encoder", "decoder", "head", "backward", "optimizer"] {
+                for phase in ["encoder", "decoder", "head", "backward", "optimizer"] + (report.recompute == "layer" ? ["recompute"] : []) {
                     let seconds = report.phaseSecondsMedian[phase] ?? 0
-                    print("  " + phase.padding(toLength: 19, withPad: " ", startingAt: 0)
+                    let name = phase == "recompute" ? "  of which recompute" : phase
+                    print("  " + name.padding(toLength: 19, withPad: " ", startingAt: 0)
                           + String(format: "%.3f s  (%4.1f%%)", seconds, 100 * seconds / report.stepSecondsMedian))
                 }
-                print(String(format: "model FLOPs / step   %.1f GFLOP", report.modelFlopsPerStep / 1e9))
+                print(String(format: "model FLOPs / step   %.1f GFLOP (DESIGN §7; MFU counts these)", report.modelFlopsPerStep / 1e9))
+                print(String(format: "  not run            %.1f GFLOP (causal blocks' masked triangle, skipped by the tiled attention)",
+                             report.skippedFlopsPerStep / 1e9))
+                print(String(format: "  run again          %.1f GFLOP (attention backward's scores%@)", report.recomputedFlopsPerStep / 1e9,
+                             report.recompute == "layer" ? "; recompute: layer's second forward of every layer and the head" : ""))
                 print(String(format: "achieved             %.1f GFLOP/s", report.achievedGflops))
                 print(String(format: "precision            %@", report.precision + (report.isa.map { " (oneDNN ISA \($0))" } ?? "")))
                 print(String(format: "sgemm peak (now)     %.1f GFLOP/s  [%@]", report.sgemmPeakGflops, report.sgemmPeakMethod))
@@ -136,6 +152,39 @@ extension Bench {
                 print(String(format: "cached / naive (1 video)        %10.0f×", report.cachedOverNaive))
                 print(String(format: "evaluation (exact, all slices)  %10.0f sub-pixels/s", report.evaluationSubpixelsPerSecond))
                 print(String(format: "training forward (one slice)    %10.0f sub-pixels/s", report.trainingForwardSubpixelsPerSecond))
+            }
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+extension Bench {
+    func runAttention() throws {
+        do {
+            var runConfig = try RunConfig.load(path: config)
+            if let precision { runConfig.training.precision = precision }
+            if let batch { runConfig.training.batchSize = batch }
+            if let line = try PrecisionCheck.prepare(runConfig.training.precision), !json { note(line) }
+            let report = Benchmark.attention(config: runConfig, configName: config, repeats: max(3, steps),
+                                             progress: { if !json { note($0) } })
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(data: try encoder.encode(report), encoding: .utf8)!)
+                return
+            }
+            print("attention of \(report.config) (\(report.precision)): \(report.rows) rows, \(report.heads) heads of \(report.headSize); "
+                  + "medians of \(report.repeats) alternating rounds, one layer each")
+            print("  Nb  mask    layers  forward stored → statistics   backward stored → statistics   kept for backward      computed")
+            for shape in report.shapes {
+                print(String(format: "%4d  %@  %6d  %8.1f ms → %6.1f ms (%4.2f×)  %8.1f ms → %6.1f ms (%4.2f×)  %7.1f MB → %5.2f MB  %5.1f%%",
+                             shape.blockLength, shape.causal ? "causal" : "none  ", shape.layers,
+                             1e3 * shape.storedForwardSeconds, 1e3 * shape.statisticsForwardSeconds,
+                             shape.statisticsForwardSeconds / shape.storedForwardSeconds,
+                             1e3 * shape.storedBackwardSeconds, 1e3 * shape.statisticsBackwardSeconds,
+                             shape.statisticsBackwardSeconds / shape.storedBackwardSeconds,
+                             Double(shape.storedBytes) / 1e6, Double(shape.statisticsBytes) / 1e6, 100 * shape.computedFraction))
             }
         } catch {
             throw fail(error)

@@ -17,6 +17,8 @@ struct Train: ParsableCommand {
     @OptionGroup var distributionOptions: DistributionOptions
     @Option(help: "Precision of the matrix products: fp32 or bf16 (default: the config's training.precision).")
     var precision: Precision?
+    @Option(help: "What backward keeps: none, or layer (re-run each layer's forward in backward; bitwise the same results, less memory). Default: the config's training.recompute.")
+    var recompute: Recompute?
 
     func validate() throws {
         if let steps, steps < 0 { throw ValidationError("--steps must be at least 0 (got \(steps))") }
@@ -34,6 +36,7 @@ struct Train: ParsableCommand {
             let runConfig = try ranks.agree("reading the config") {
                 var loaded = try checkpointOptions.apply(to: dataOptions.apply(to: RunConfig.load(path: config)), configPath: config)
                 if let precision { loaded.training.precision = precision }
+                if let recompute { loaded.training.recompute = recompute }
                 return loaded
             }
             if let line = try ranks.agree("checking the precision", { try PrecisionCheck.prepare(runConfig.training.precision) }) { note(line) }

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import Kernels
+import VideoModel
 
 @main
 struct VT: ParsableCommand {
@@ -23,3 +24,4 @@ func note(_ message: String) {
 }
 
 extension Precision: ExpressibleByArgument {}
+extension Recompute: ExpressibleByArgument {}
