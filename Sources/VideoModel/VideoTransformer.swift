@@ -892,3 +892,38 @@ public struct Stopwatch {
         return Double(now - start) / 1e9
     }
 }
+
+extension VideoTransformer {
+    /// `activationBytes` of a model with these settings, from the config alone (no allocation): the same
+    /// buffers `init` allocates, counted the same way. The mesh simulator predicts memory with it; a test
+    /// holds it equal to the allocated model's figure for every shipped config and setting.
+    public static func plannedActivationBytes(config: ModelConfig, maxBatch: Int, modelShards: Int = 1,
+                                              precision: Precision, recompute: Recompute) -> Int {
+        let rows = maxBatch * config.positionsPerSlice, n = config.positionsPerSlice, c = ModelConfig.channels
+        let d = config.hiddenSize, e = config.embeddingSize, taps = ShiftConvolution.taps.count
+        let heads = config.heads / modelShards, hd = heads * config.headSize, f = config.ffnSize / modelShards
+        let bf16 = precision == .bf16, value = bf16 ? 2 : 4, sharedHead = recompute == .layer
+        let blocks = (0..<config.encoderLayers).map { config.block(forLayer: $0).product }
+            + (0..<config.decoderLayers).map { config.block(forLayer: $0).product }
+        let maxBlock = blocks.max() ?? 1
+        func layer(_ nb: Int) -> Int {
+            4 * (4 * rows + BlockAttention.statisticsCount(rows: rows, heads: heads) + rows * d + heads * nb * nb)
+                + value * (rows * d + 4 * rows * hd + rows * d + rows * f)
+        }
+        let layers = recompute == .layer ? layer(maxBlock) : blocks.map(layer).reduce(0, +)
+        var floats = 2 * rows * e + 5 * rows                                     // embeddings, final LayerNorms, loss weights
+        floats += rows * max(d, hd) + 2 * rows * d                               // dRows (staging, dEncoded, dAttended), dBlocked, dStream
+        floats += bf16 ? 0 : 3 * rows * hd                                       // fp32 dq, dk, dv
+        floats += (bf16 ? min(rows, ffnBlockRows) : rows) * max(f, 256)          // dHidden
+        floats += n * taps * e + rows * e + heads * maxBlock * maxBlock + n * d  // dColumns, dEmbedded, dBias, positions
+        floats += blocks.map { BlockAttention.statisticsBackwardWorkspaceCount(groups: rows / $0, blockLength: $0, heads: heads) }.max() ?? 1
+        floats += (config.encoderLayers + config.decoderLayers + 2) * rows * d  // residual streams
+        floats += (bf16 || sharedHead ? 1 : c) * rows * d + (sharedHead ? 1 : c) * rows * 256   // head pre-activations, logits
+        let productInputs = value * (rows * taps * e + 2 * rows * d + (sharedHead ? 1 : c) * rows * d)
+        let copies16 = bf16 ? 2 * (2 * rows * e + rows * max(256, d, hd) + 3 * rows * hd + min(rows, ffnBlockRows) * f
+            + (blocks.map { BlockAttention.statisticsWorkspaceCountBF16(groups: rows / $0, blockLength: $0) }.max() ?? 1)) : 0
+        let encoderTerms = config.encoderKernel.product * c
+        let other = rows * (encoderTerms + 2 * c) * 4 + rows * c * (1 + 8) + rows * 3 * 4
+        return 4 * floats + layers + productInputs + copies16 + other
+    }
+}

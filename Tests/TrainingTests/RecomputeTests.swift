@@ -94,3 +94,28 @@ private func expectBitwiseEqual(_ a: (losses: [Double], state: [String: [UInt32]
         }
     }
 }
+
+/// The config-only activation estimate (what the mesh simulator uses) equals the allocated model's buffers
+/// for every shipped config, precision, recomputation setting and model-axis split.
+@Suite struct PlannedActivationTests {
+    @Test(arguments: ["tiny.yaml", "bench.yaml", "bair-base-300k.yaml", "tiny-inbetween.yaml"])
+    func plannedBytesEqualTheAllocatedModels(name: String) throws {
+        let config = try RunConfig.load(path: configsDirectory.appendingPathComponent(name).path).model
+        for precision in Precision.allCases {
+            for recompute in Recompute.allCases {
+                // Paper scale (57.8M parameters) at micro-batch 1 only: the buffers are zero-filled, ~2 GB each.
+                let layouts = config.hiddenSize > 256 ? [(1, 1), (1, 2)] : [(1, 1), (2, 2)]
+                for (batch, shards) in layouts where ModelSharding.problem(config: config, count: shards) == nil {
+                    let planned = VideoTransformer.plannedActivationBytes(config: config, maxBatch: batch, modelShards: shards,
+                                                                          precision: precision, recompute: recompute)
+                    let model = try VideoTransformer(config: config, maxBatch: batch,
+                                                     sharding: ModelSharding(index: 0, count: shards),
+                                                     modelAxisReduce: shards > 1 ? { _, _ in } : nil,
+                                                     precision: precision, recompute: recompute)
+                    #expect(planned == model.activationBytes,
+                            "\(name) \(precision) \(recompute) batch \(batch) shards \(shards): planned \(planned) vs allocated \(model.activationBytes)")
+                }
+            }
+        }
+    }
+}
