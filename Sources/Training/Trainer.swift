@@ -182,7 +182,7 @@ public final class Trainer {
             timeline?.span("forward+backward \(micro)", category: "compute", start: timeline!.microseconds(computeStart),
                            end: timeline!.now(), step: step)
             lossSum += result.videoLosses.reduce(0, +)
-            phases.encoder += model.phaseTimes.encoder; phases.decoder += model.phaseTimes.decoder
+            phases.encoder += model.phaseTimes.encoder; phases.decoder += model.phaseTimes.decoder; phases.recompute += model.phaseTimes.recompute
             phases.head += model.phaseTimes.head; phases.backward += model.phaseTimes.backward
         }
         var communication = 0.0, busy = 0.0
