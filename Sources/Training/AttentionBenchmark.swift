@@ -74,7 +74,7 @@ extension Benchmark {
             let storedWorkspace16 = BFloat16Buffer(count: max(BlockAttention.forwardWorkspaceCountBF16(groups: groups, blockLength: nb),
                                                               BlockAttention.backwardWorkspaceCountBF16(groups: groups, blockLength: nb)))
             let workspace = FloatBuffer(count: BlockAttention.statisticsBackwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads))
-            let workspace16 = BFloat16Buffer(count: BlockAttention.statisticsWorkspaceCountBF16(groups: groups, blockLength: nb))
+            let workspace16 = BFloat16Buffer(count: BlockAttention.statisticsWorkspaceCountBF16(groups: groups, blockLength: nb, headSize: dh))
             let inputs: BlockAttention.Inputs = precision == .bf16
                 ? .bf16(q: q16.pointer, k: k16.pointer, v: v16.pointer) : .fp32(q: q.pointer, k: k.pointer, v: v.pointer)
             let gradient: BlockAttention.Gradient = precision == .bf16 ? .bf16(dOut16.pointer) : .fp32(dOut.pointer)

@@ -291,7 +291,7 @@ public final class VideoTransformer {
         // rounded block by block into ffnGradient16.
         dOut16 = copy16(rows * max(256, d, hd))
         attentionWorkspace16 = copy16(partitions.map {
-            BlockAttention.statisticsWorkspaceCountBF16(groups: rows / $0.blockLength, blockLength: $0.blockLength)
+            BlockAttention.statisticsWorkspaceCountBF16(groups: rows / $0.blockLength, blockLength: $0.blockLength, headSize: config.headSize)
         }.max() ?? 1)
     }
 
@@ -921,7 +921,7 @@ extension VideoTransformer {
         floats += (bf16 || sharedHead ? 1 : c) * rows * d + (sharedHead ? 1 : c) * rows * 256   // head pre-activations, logits
         let productInputs = value * (rows * taps * e + 2 * rows * d + (sharedHead ? 1 : c) * rows * d)
         let copies16 = bf16 ? 2 * (2 * rows * e + rows * max(256, d, hd) + 3 * rows * hd + min(rows, ffnBlockRows) * f
-            + (blocks.map { BlockAttention.statisticsWorkspaceCountBF16(groups: rows / $0, blockLength: $0) }.max() ?? 1)) : 0
+            + (blocks.map { BlockAttention.statisticsWorkspaceCountBF16(groups: rows / $0, blockLength: $0, headSize: config.headSize) }.max() ?? 1)) : 0
         let encoderTerms = config.encoderKernel.product * c
         let other = rows * (encoderTerms + 2 * c) * 4 + rows * c * (1 + 8) + rows * 3 * 4
         return 4 * floats + layers + productInputs + copies16 + other

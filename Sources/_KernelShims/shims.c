@@ -92,25 +92,37 @@ void vt_softmax_rows_bf16(float *restrict scores, const float *restrict bias, ui
 // same row length, so they evaluate every element with the same routine.
 __attribute__((target_clones("arch=sapphirerapids", "avx512bw", "avx2", "default")))
 void vt_softmax_tile(float *restrict scores, const float *restrict bias, float *restrict statistics,
-                     uint16_t *restrict p16, size_t first, size_t count, size_t columns, size_t ld, int causal,
-                     int recompute) {
+                     uint16_t *restrict p16, size_t first, size_t count, size_t columns, size_t ld, float scale,
+                     int causal, int recompute) {
+    enum { LANES = 16 };
     for (size_t r = 0; r < count; r++) {
         size_t i = first + r;
         float *row = scores + r * ld;
         const float *b = bias + r * ld;
         size_t valid = causal ? i + 1 : columns;
-        for (size_t j = 0; j < valid; j++) row[j] += b[j];
+        for (size_t j = 0; j < valid; j++) row[j] = row[j] * scale + b[j];
         float *stats = statistics + 2 * r;
-        if (!recompute) {
+        if (!recompute) {  // maximum over 16 interleaved lanes (order-free), then the row's
+            float lanes[LANES];
+            for (int l = 0; l < LANES; l++) lanes[l] = -INFINITY;
+            size_t j = 0;
+            for (; j + LANES <= valid; j += LANES)
+                for (int l = 0; l < LANES; l++) lanes[l] = row[j + l] > lanes[l] ? row[j + l] : lanes[l];
             float maximum = -INFINITY;
-            for (size_t j = 0; j < valid; j++) maximum = row[j] > maximum ? row[j] : maximum;
+            for (int l = 0; l < LANES; l++) maximum = lanes[l] > maximum ? lanes[l] : maximum;
+            for (; j < valid; j++) maximum = row[j] > maximum ? row[j] : maximum;
             stats[0] = maximum;
         }
         const float maximum = stats[0];
         for (size_t j = 0; j < valid; j++) row[j] = expf(row[j] - maximum);
-        if (!recompute) {
+        if (!recompute) {  // Σ exp in 16 interleaved partial sums, added in a fixed order
+            float lanes[LANES] = {0};
+            size_t j = 0;
+            for (; j + LANES <= valid; j += LANES)
+                for (int l = 0; l < LANES; l++) lanes[l] += row[j + l];
             float total = 0;
-            for (size_t j = 0; j < valid; j++) total += row[j];
+            for (int l = 0; l < LANES; l++) total += lanes[l];
+            for (; j < valid; j++) total += row[j];
             stats[1] = 1 / total;
         }
         const float inverse = stats[1];
@@ -125,7 +137,8 @@ void vt_softmax_tile(float *restrict scores, const float *restrict bias, float *
 
 __attribute__((target_clones("arch=sapphirerapids", "avx512bw", "avx2", "default")))
 void vt_softmax_backward_tile(const float *restrict p, float *restrict dP, uint16_t *restrict p16,
-                              uint16_t *restrict dS16, float *restrict dBias, size_t count, size_t columns, size_t ld) {
+                              uint16_t *restrict dS16, float *restrict dBias, size_t count, size_t columns, size_t ld,
+                              float scale16) {
     for (size_t r = 0; r < count; r++) {
         const float *pr = p + r * ld;
         float *dr = dP + r * ld, *bias = dBias + r * ld;
@@ -138,7 +151,7 @@ void vt_softmax_backward_tile(const float *restrict p, float *restrict dP, uint1
         }
         if (p16) {
             uint16_t *pOut = p16 + r * ld, *dOut = dS16 + r * ld;
-            for (size_t j = 0; j < columns; j++) { pOut[j] = round_bf16(pr[j]); dOut[j] = round_bf16(dr[j]); }
+            for (size_t j = 0; j < columns; j++) { pOut[j] = round_bf16(pr[j]); dOut[j] = round_bf16(dr[j] * scale16); }
         }
     }
 }

@@ -85,7 +85,7 @@ enum AttentionRun {
         let out = FloatBuffer(nan), stats = FloatBuffer(count: BlockAttention.statisticsCount(rows: rows, heads: heads))
         let biasb = FloatBuffer(bias)
         let inputs = BlockAttention.Inputs.bf16(q: q.pointer, k: k.pointer, v: v.pointer)
-        let workspace16 = BFloat16Buffer(count: BlockAttention.statisticsWorkspaceCountBF16(groups: groups, blockLength: nb))
+        let workspace16 = BFloat16Buffer(count: BlockAttention.statisticsWorkspaceCountBF16(groups: groups, blockLength: nb, headSize: dh))
         BlockAttention.forward(out: .fp32(out.pointer), statistics: stats.pointer, inputs: inputs, bias: biasb.pointer,
                                groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal,
                                workspace: FloatBuffer(count: BlockAttention.statisticsForwardWorkspaceCount(groups: groups, blockLength: nb)),

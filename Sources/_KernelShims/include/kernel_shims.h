@@ -26,14 +26,15 @@ void vt_softmax_backward_bf16(const float *p, const float *dP, uint16_t *p16, ui
 void vt_softmax_rows_bf16(float *scores, const float *bias, uint16_t *p16, size_t nb, int causal);
 
 /// Rows [first, first + count) of one attention block (row stride `ld`; `scores`, `bias`, `p16` point at row
-/// `first`, `statistics` at its 2 floats): x = scores + bias over j < valid(i) = causal ? i + 1 : columns; with
+/// `first`, `statistics` at its 2 floats): x = scores·scale + bias over j < valid(i) = causal ? i + 1 : columns; with
 /// `recompute` 0 saves statistics = (max_j x, 1 / Σ_j exp(x − max)) first; then scores = exp(x − max) · (1/Σ),
 /// 0 for valid ≤ j < columns, and (p16 not NULL) p16 = bf16 of that. Forward and backward share this code, so
 /// recomputed probabilities are bitwise the forward's.
 void vt_softmax_tile(float *scores, const float *bias, float *statistics, uint16_t *p16, size_t first, size_t count,
-                     size_t columns, size_t ld, int causal, int recompute);
+                     size_t columns, size_t ld, float scale, int causal, int recompute);
 
 /// Softmax backward of `count` rows × `columns` of a block (row stride `ld`): dP becomes dS = P ⊙ (dP − Σ_j dP·P)
-/// in place, dBias += dS; with p16 (and dS16) not NULL also their bf16 roundings for the backward products.
+/// in place, dBias += dS; with p16 (and dS16) not NULL also p16 = bf16(P) and dS16 = bf16(scale16·dS) for the
+/// backward products (which then run with alpha 1).
 void vt_softmax_backward_tile(const float *p, float *dP, uint16_t *p16, uint16_t *dS16, float *dBias, size_t count,
-                              size_t columns, size_t ld);
+                              size_t columns, size_t ld, float scale16);
