@@ -7,6 +7,7 @@
 import ArgumentParser
 import Distribution
 import Foundation
+import MeshSimulation
 import Training
 import VideoModel
 

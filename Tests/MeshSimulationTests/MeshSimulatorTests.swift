@@ -8,7 +8,8 @@ import Testing
 import Kernels
 import VideoModel
 import Distribution
-@testable import Training
+@testable import MeshSimulation
+import Training
 
 @Suite struct MeshSimulatorTests {
     static let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
