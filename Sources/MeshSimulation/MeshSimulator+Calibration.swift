@@ -242,17 +242,6 @@ extension MeshSimulator {
     }
 }
 
-extension SimulationSettings {
-    /// Takes the memory features a run config sets: `training.precision`, `training.recompute`,
-    /// `distribution.shard_optimizer`, and the gradient bucket size.
-    public mutating func follow(_ config: RunConfig) {
-        precision = config.training.precision
-        recompute = config.training.recompute
-        shardOptimizer = config.distribution.shardOptimizer
-        bucketBytes = config.distribution.bucketMegabytes * 1e6
-    }
-}
-
 public enum MeshCalibration {
     /// All-reduce sizes of the sweep: every power of two from 4 KB to 64 MB.
     public static let defaultSizes = (12...26).map { 1 << $0 }
