@@ -45,8 +45,11 @@ let libraryTargets: [Target] = [
             dependencies: ["Kernels", "OneDNN", "VideoModel", "Optimization", "Datasets", "Distribution", "HDF5", "CBLAS", "Checkpointing",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: optimise),
+    // The TPU-mesh cost and memory simulator and its calibration against this machine (which trains a few
+    // steps with Training's Trainer, so it sits above Training).
+    .target(name: "MeshSimulation", dependencies: ["Training", "VideoModel", "Kernels", "Datasets", "Distribution"]),
     .executableTarget(name: "vt",
-                      dependencies: ["Training", "VideoModel", "Datasets", "Kernels", "Distribution", "Checkpointing", "HDF5",
+                      dependencies: ["MeshSimulation", "Training", "VideoModel", "Datasets", "Kernels", "Distribution", "Checkpointing", "HDF5",
                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 ]
 
@@ -61,6 +64,7 @@ let testTargets: [Target] = [
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5"], resources: [.copy("Fixtures")]),
     .testTarget(name: "DistributionTests", dependencies: ["Distribution"]),
     .testTarget(name: "CheckpointingTests", dependencies: ["Checkpointing", "HDF5", "Kernels"]),
+    .testTarget(name: "MeshSimulationTests", dependencies: ["MeshSimulation", "Training", "VideoModel", "Optimization", "Kernels", "Distribution"]),
     .testTarget(name: "TrainingTests", dependencies: ["Training", "VideoModel", "Datasets", "Optimization", "Kernels", "Distribution", "Checkpointing", "HDF5"]),
 ]
 

@@ -1,12 +1,16 @@
 // vt mesh simulate: predicted step time, collective times, memory per chip and scaling efficiency of a config
 // on meshes of TPU-v3-like chips (MeshSimulator), sweeping layouts and α; `--calibrate` puts this machine in
-// the chip's place (α, β, sgemm peak and MFU measured now) and prints predicted vs measured.
+// the chip's place (α, β, sgemm peak and MFU measured now) and prints predicted vs measured. The memory
+// features (--precision, --recompute, --shard-optimizer) default to the config's and are set on the run
+// config, so --calibrate's trainer runs with them too.
 //
 // `vt mesh` is a command group so that later mesh tools (e.g. a placement viewer) sit beside `simulate`.
 
 import ArgumentParser
 import Distribution
 import Foundation
+import Kernels
+import MeshSimulation
 import Training
 import VideoModel
 
@@ -22,8 +26,10 @@ struct MeshSimulate: ParsableCommand {
         abstract: "Predict step time, all-reduce times, memory per chip and scaling efficiency on a 2-D torus of TPU-like chips.",
         discussion: """
         Sweeps every data×model layout of each --mesh (or the --layout ones) and α over 0.5, 1, 2, 5 µs. \
-        Published chip figures and assumed ones are printed apart. With --calibrate (under mpirun) it measures \
-        this machine's α, β, sgemm peak and MFU instead and prints predicted vs measured local step times.
+        Published chip figures and assumed ones are printed apart. Memory per chip and the fits / does-not-fit \
+        verdict follow --precision, --recompute and --shard-optimizer (default: the config's). With --calibrate \
+        (under mpirun) it measures this machine's α, β, sgemm peak and MFU instead, training with those settings, \
+        and prints predicted vs measured local step times.
         """)
 
     @Option(help: "The YAML run config to simulate.") var config: String
@@ -36,8 +42,25 @@ struct MeshSimulate: ParsableCommand {
     var alphaUs: String?
     @Option(help: "Achievable model FLOP utilisation (assumed; default 0.5; with --calibrate, default: measured).")
     var mfu: Double?
-    @Option(help: "Bytes per gradient value in memory and on the wire: 4 (fp32) or 2 (bf16).") var gradientBytes: Int = 4
-    @Option(help: "Bytes per activation value, stored and all-reduced: 4 (this implementation's fp32) or 2 (bf16).")
+    @Option(help: "Precision of the products: fp32 or bf16 (bf16 stores product inputs in 2 bytes and adds a bf16 weight copy; default: the config's training.precision).")
+    var precision: Precision?
+    @Option(help: "What backward keeps: none (every layer's activations) or layer (re-run each layer's forward; default: the config's training.recompute).",
+            transform: { text in
+                guard let value = Recompute(rawValue: text) else {
+                    throw ValidationError("--recompute must be one of \(Recompute.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(text)')")
+                }
+                return value
+            })
+    var recompute: Recompute?
+    @Flag(inversion: .prefixedNo,
+          help: "ZeRO-1 over the data axis: reduce-scatter the gradients, all-gather the parameters, optimizer slots / D (default: the config's distribution.shard_optimizer).")
+    var shardOptimizer: Bool?
+    @Option(help: "With --shard-optimizer: what the parameter all-gather carries, fp32 (the trainer's flat buffer) or bf16 (bf16 runs; fp32 master weights / D too).")
+    var gatherPrecision: Precision = .fp32
+    @Option(help: "What attention keeps for backward: statistics (flash-style, 2 floats per row and head) or probabilities (the trainer before issue 12).")
+    var attentionMemory: AttentionMemory = .statistics
+    @Option(help: "Bytes per gradient value in memory and on the wire: 4 (fp32, as the trainer) or 2 (bf16).") var gradientBytes: Int = 4
+    @Option(help: "Bytes per value of the model-axis activation all-reduces: 4 (the trainer's fp32) or 2 (bf16). Stored activations follow --precision.")
     var activationBytes: Int = 4
     @Option(help: "Override the config's global batch (e.g. to fill a larger pod).") var batch: Int?
     @Option(help: "Override the config's accumulation steps.") var accumulationSteps: Int?
@@ -60,14 +83,26 @@ struct MeshSimulate: ParsableCommand {
         if let batch, batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
         if let accumulationSteps, accumulationSteps < 1 { throw ValidationError("--accumulation-steps must be at least 1") }
         if steps < 1 { throw ValidationError("--steps must be at least 1 (got \(steps))") }
+        if gatherPrecision == .bf16 && (shardOptimizer == false || precision == .fp32) {
+            throw ValidationError("--gather-precision bf16 needs --shard-optimizer and bf16 precision")
+        }
+    }
+
+    /// The config with this command's overrides: batch, accumulation and the memory features.
+    func loadConfig() throws -> RunConfig {
+        var runConfig = try RunConfig.load(path: config)
+        if let batch { runConfig.training.batchSize = batch }
+        if let accumulationSteps { runConfig.training.accumulationSteps = accumulationSteps }
+        if let precision { runConfig.training.precision = precision }
+        if let recompute { runConfig.training.recompute = recompute }
+        if let shardOptimizer { runConfig.distribution.shardOptimizer = shardOptimizer }
+        return runConfig
     }
 
     func run() throws {
         if calibrate { return try runCalibration() }
         do {
-            var runConfig = try RunConfig.load(path: config)
-            if let batch { runConfig.training.batchSize = batch }
-            if let accumulationSteps { runConfig.training.accumulationSteps = accumulationSteps }
+            let runConfig = try loadConfig()
             let meshes = try TorusShape.parseList(mesh!)
             let chosen = try layouts.map { text -> MeshLayout in
                 meshes.count == 1 ? try MeshLayout.parse(text, on: meshes[0]) : try MeshLayout.parse(text)
@@ -78,12 +113,15 @@ struct MeshSimulate: ParsableCommand {
                                               globalBatch: runConfig.training.batchSize,
                                               accumulationSteps: runConfig.training.accumulationSteps)
             settings.overlapGradients = !noOverlap
-            settings.bucketBytes = runConfig.distribution.bucketMegabytes * 1e6
+            settings.follow(runConfig)
+            settings.attentionMemory = attentionMemory
+            settings.allGatherPrecision = gatherPrecision
             let simulator = try MeshSimulator(config: runConfig.model, settings: settings)
             let (predictions, rejected) = try simulator.sweep(meshes: meshes, layouts: chosen)
             if json {
                 let report = SimulationReport(config: config, chip: settings.chip.name, globalBatch: settings.globalBatch,
-                                              accumulationSteps: settings.accumulationSteps, figures: simulator.figures,
+                                              accumulationSteps: settings.accumulationSteps,
+                                              features: SimulationFeatures(settings), figures: simulator.figures,
                                               parameters: simulator.cost.parameterCount,
                                               shardedParameters: simulator.cost.shardedParameterCount,
                                               forwardFlopsPerVideo: simulator.cost.forwardFlopsPerVideo,
@@ -116,12 +154,40 @@ struct MeshSimulate: ParsableCommand {
     }
 }
 
+/// The memory features a simulation assumed, as JSON.
+struct SimulationFeatures: Encodable {
+    var precision: String
+    var recompute: String
+    var shardOptimizer: Bool
+    var allGatherPrecision: String?
+    var attentionMemory: String
+
+    init(precision: Precision, recompute: Recompute, shardOptimizer: Bool, allGatherPrecision: Precision,
+         attentionMemory: AttentionMemory) {
+        self.precision = precision.rawValue; self.recompute = recompute.rawValue
+        self.shardOptimizer = shardOptimizer
+        self.allGatherPrecision = shardOptimizer ? allGatherPrecision.rawValue : nil
+        self.attentionMemory = attentionMemory.rawValue
+    }
+
+    init(_ settings: SimulationSettings) {
+        self.init(precision: settings.precision, recompute: settings.recompute, shardOptimizer: settings.shardOptimizer,
+                  allGatherPrecision: settings.allGatherPrecision, attentionMemory: settings.attentionMemory)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case precision, recompute
+        case shardOptimizer = "shard_optimizer", allGatherPrecision = "allgather_precision", attentionMemory = "attention_memory"
+    }
+}
+
 /// The one JSON object of `vt mesh simulate --json`.
 struct SimulationReport: Encodable {
     var config: String
     var chip: String
     var globalBatch: Int
     var accumulationSteps: Int
+    var features: SimulationFeatures
     var figures: [Figure]
     var parameters: Int
     var shardedParameters: Int
@@ -132,7 +198,7 @@ struct SimulationReport: Encodable {
     var rejected: [RejectedLayout]
 
     enum CodingKeys: String, CodingKey {
-        case config, chip, figures, parameters, predictions, rejected
+        case config, chip, features, figures, parameters, predictions, rejected
         case globalBatch = "global_batch", accumulationSteps = "accumulation_steps"
         case shardedParameters = "sharded_parameters", forwardFlopsPerVideo = "forward_flops_per_video"
         case trainingFlopsPerStep = "training_flops_per_step", singleChipSeconds = "single_chip_compute_seconds"
@@ -167,37 +233,51 @@ extension MeshSimulate {
     func printTables(_ simulator: MeshSimulator, _ runConfig: RunConfig, _ predictions: [LayoutPrediction],
                      _ rejected: [RejectedLayout]) {
         let cost = simulator.cost, settings = simulator.settings
-        print("vt mesh simulate: \(config) on \(settings.chip.name) chips (global batch \(settings.globalBatch), accumulation \(settings.accumulationSteps))")
-        print(String(format: "model: %@ parameters (%@ split by the model axis); forward %.2f TFLOP per video; training step %.1f TFLOP (DESIGN §7)",
-                     cost.parameterCount.formatted(), cost.shardedParameterCount.formatted(), cost.forwardFlopsPerVideo / 1e12,
-                     FLOPCount.trainingStep(runConfig.model, batch: settings.globalBatch) / 1e12))
+        let batch = settings.globalBatch
+        print("vt mesh simulate: \(config) on \(settings.chip.name) chips (global batch \(batch), accumulation \(settings.accumulationSteps))")
+        var work = String(format: "model: %@ parameters (%@ split by the model axis); forward %.2f TFLOP per video; training step %.1f TFLOP (DESIGN §7)",
+                          cost.parameterCount.formatted(), cost.shardedParameterCount.formatted(), cost.forwardFlopsPerVideo / 1e12,
+                          FLOPCount.trainingStep(runConfig.model, batch: batch) / 1e12)
+        if settings.recompute == .layer {
+            work += String(format: ", %.1f TFLOP run with recomputation", cost.trainingFlopsPerChip(videos: batch, model: 1, recompute: .layer) / 1e12)
+        }
+        print(work + String(format: "; causal blocks skip %.1f TFLOP of it (still counted)",
+                            cost.causalSkippedFlopsPerChip(videos: batch, model: 1, recompute: settings.recompute) / 1e12))
+        let optimizer = settings.shardOptimizer
+            ? "optimizer sharded over data (ZeRO-1: slots / D\(settings.allGatherPrecision == .bf16 ? ", fp32 master / D" : ""), parameters all-gathered in \(settings.allGatherPrecision))"
+            : "optimizer replicated"
+        print("features: precision \(settings.precision), recompute \(settings.recompute), \(optimizer), attention keeps "
+              + (settings.attentionMemory == .statistics ? "softmax statistics (flash-style)" : "block probabilities"))
         print("one chip, compute only (the efficiency reference): " + duration(simulator.singleChipSeconds) + " per step")
         print("")
         printFigures(simulator.figures)
         print("")
-        print("memory per chip: state (parameters + gradients + optimizer slots) + activations of one micro-batch, against "
-              + gibibytes(settings.chip.memoryBytes) + "; times per optimizer step")
-        let widths = [7, 19, 12, 8, 28, 14, 11, 7, 24, 17, 11]
+        let bf16 = settings.precision == .bf16 ? " + bf16 weights" : ""
+        print("memory per chip: state (parameters\(bf16) + gradients + optimizer slots) + activations of one micro-batch, against "
+              + gibibytes(settings.chip.memoryBytes) + "; act/video = activations / micro-batch; times per optimizer step")
+        let sharded = settings.shardOptimizer
+        let widths = [7, 19, 12, 8, 10, 28, 14, 11, 7, 27] + (sharded ? [18] : []) + [17, 11]
         func row(_ cells: [String]) -> String {
             zip(cells, widths + [0]).map { $1 == 0 ? $0 : padded($0, $1) }.joined()
         }
-        print(row(["mesh", "layout", "grid D/M", "videos", "memory/chip (GiB)", "verdict", "compute", "α µs",
-                   "grad all-reduce (exposed)", "act all-reduces", "step", "efficiency"]))
+        print(row(["mesh", "layout", "grid D/M", "videos", "act/video", "memory/chip (GiB)", "verdict", "compute", "α µs",
+                   sharded ? "grad reduce-scatter (exp.)" : "grad all-reduce (exposed)"]
+                  + (sharded ? ["param all-gather"] : []) + ["act all-reduces", "step", "efficiency"]))
         for prediction in predictions {
             let m = prediction.memory
-            let memory = String(format: "%.2f + %.2f = %.2f", (m.parameters + m.gradients + m.optimizer) / 1073741824,
-                                m.activations / 1073741824, m.total / 1073741824)
+            let memory = String(format: "%.2f + %.2f = %.2f", m.state / 1073741824, m.activations / 1073741824, m.total / 1073741824)
             let grids = "\(prediction.dataGrid[0])x\(prediction.dataGrid[1])/\(prediction.modelGrid[0])x\(prediction.modelGrid[1])"
             for (index, alpha) in prediction.alphas.enumerated() {
                 let lead = index == 0
                     ? [prediction.mesh, "data=\(prediction.data),model=\(prediction.model)", grids, "\(prediction.videosPerChip)",
-                       memory, m.fits ? "fits" : "DOES NOT FIT", duration(prediction.computeSeconds)]
-                    : Array(repeating: "", count: 7)
+                       gibibytes(prediction.activationsPerVideo), memory, m.fits ? "fits" : "DOES NOT FIT", duration(prediction.computeSeconds)]
+                    : Array(repeating: "", count: 8)
                 let gradient = alpha.gradientAllReduceSeconds == 0 ? "0"
                     : "\(duration(alpha.gradientAllReduceSeconds)) (\(duration(alpha.gradientExposedSeconds)))"
-                print(row(lead + [String(format: "%g", alpha.alphaMicroseconds), gradient,
-                                  duration(alpha.activationAllReduceSeconds), duration(alpha.stepSeconds),
-                                  String(format: "%.3f", alpha.scalingEfficiency)]))
+                print(row(lead + [String(format: "%g", alpha.alphaMicroseconds), gradient]
+                          + (sharded ? [duration(alpha.parameterAllGatherSeconds)] : [])
+                          + [duration(alpha.activationAllReduceSeconds), duration(alpha.stepSeconds),
+                             String(format: "%.3f", alpha.scalingEfficiency)]))
             }
         }
         if predictions.isEmpty { print("(no legal layout; see below — e.g. raise --batch or pick another --mesh)") }
@@ -207,7 +287,7 @@ extension MeshSimulate {
             for item in rejected { print("  \(item.mesh) \(item.layout): \(item.reason)") }
         }
         print("")
-        print("grid D/M = the sub-torus of the data group (gradient all-reduce) / of the model group (activation all-reduces);"
+        print("grid D/M = the sub-torus of the data group (gradient \(sharded ? "reduce-scatter, parameter all-gather" : "all-reduce")) / of the model group (activation all-reduces);"
               + " efficiency = one chip's compute time / (chips × step time)")
     }
 }
@@ -217,9 +297,7 @@ extension MeshSimulate {
 extension MeshSimulate {
     func runCalibration() throws {
         do {
-            var runConfig = try RunConfig.load(path: config)
-            if let batch { runConfig.training.batchSize = batch }
-            if let accumulationSteps { runConfig.training.accumulationSteps = accumulationSteps }
+            let runConfig = try loadConfig()
             let measurements = try measured.map(MeasuredStep.load) ?? []
             let world = try MPIRuntime.world()
             let quiet = json || world.rank != 0
@@ -227,10 +305,14 @@ extension MeshSimulate {
                 if !quiet { note("note: 1 rank: no communication to fit; run under mpirun -np 2 (or 4) to measure α and β") }
             }
             let calibration = try MeshCalibration.run(config: runConfig, communicator: world, steps: steps, mfu: mfu,
-                                                      measurements: measurements, progress: { if !quiet { note($0) } })
+                                                      measurements: measurements, attentionMemory: attentionMemory,
+                                                      allGatherPrecision: gatherPrecision, progress: { if !quiet { note($0) } })
             guard world.rank == 0 else { return }
             if json {
-                print(try Self.jsonText(CalibrationReport(config: config, calibration: calibration)))
+                let features = SimulationFeatures(precision: runConfig.training.precision, recompute: runConfig.training.recompute,
+                                                  shardOptimizer: runConfig.distribution.shardOptimizer,
+                                                  allGatherPrecision: gatherPrecision, attentionMemory: attentionMemory)
+                print(try Self.jsonText(CalibrationReport(config: config, features: features, calibration: calibration)))
             } else {
                 printCalibration(calibration, runConfig)
             }
@@ -244,6 +326,8 @@ extension MeshSimulate {
     func printCalibration(_ calibration: Calibration, _ runConfig: RunConfig) {
         print("vt mesh simulate --calibrate: \(config) on this machine, \(calibration.ranks) rank\(calibration.ranks == 1 ? "" : "s")"
               + " (global batch \(runConfig.training.batchSize), accumulation \(runConfig.training.accumulationSteps))")
+        print("trainer and predictions: precision \(runConfig.training.precision), recompute \(runConfig.training.recompute), "
+              + "shard_optimizer \(runConfig.distribution.shardOptimizer); predicted attention memory: \(attentionMemory)")
         if !calibration.allReduceBytes.isEmpty {
             let link = calibration.link!
             print("MPI_Allreduce on \(calibration.ranks) ranks (median, slowest rank) and t = a + b·n fitted by least squares weighted by 1/t²")
@@ -283,7 +367,8 @@ extension MeshSimulate {
             print(line)
         }
         print("")
-        print("memory = parameters + gradients + 2 optimizer slots + activations (fp32); memory ratio = (memory + the process's own resident size"
+        print("memory = parameters (+ bf16 weights) + gradients + 2 optimizer slots (/ D sharded) + activations, as --precision,"
+              + " --recompute, --shard-optimizer and --attention-memory say; memory ratio = (memory + the process's own resident size"
               + " before the trainer was built, e.g. \(gibibytes(calibration.baselineResidentBytes)) at start) / peak RSS of that layout's window")
         if calibration.mfuProvenance == .measured {
             print("compute is calibrated from this run's MFU; for a prediction of it, pass --mfu from a 1-rank run (vt bench or this command without mpirun)")
@@ -293,5 +378,8 @@ extension MeshSimulate {
 
 struct CalibrationReport: Encodable {
     var config: String
+    var features: SimulationFeatures
     var calibration: Calibration
 }
+
+extension AttentionMemory: ExpressibleByArgument {}

@@ -12,13 +12,20 @@
 // model = 1 first: it calibrates the MFU; then data = p/M, model = M), each in its own peak-memory window.
 // More measurements can be added: `MeasuredStep` records read from a JSON file
 // (`vt mesh simulate --calibrate --measured FILE`) are matched by (data, model).
-// Left out: fitting α and β per communicator size (one fit for the world is applied to every group).
+// The trainer is built from the run config, so `training.precision`, `training.recompute` and
+// `distribution.shard_optimizer` (set by `vt mesh simulate --precision/--recompute/--shard-optimizer`) are
+// what it runs, and the predictions follow the same three (`SimulationSettings.follow`). With recompute the
+// measured MFU is of the FLOPs run (recomputed forwards included), as the simulator applies it; a reduce-
+// scatter and an all-gather are costed from the all-reduce fit (half of its ring formula each).
+// Left out: fitting α and β per communicator size (one fit for the world is applied to every group), and
+// a bf16 peak for the local chip (the sgemm peak is the reference in both precisions; MFU absorbs it).
 
 import Foundation
 import Kernels
 import VideoModel
 import Datasets
 import Distribution
+import Training
 
 /// One measured training step of a layout on this machine (the format `--measured FILE` reads: a JSON
 /// array of these, e.g. `[{"data":1,"model":2,"step_seconds":3.1,"communication_seconds":0.4,
@@ -208,20 +215,27 @@ extension MeshSimulator {
 
     /// Predictions for every legal layout of `ranks` local ranks, each matched with a measurement when one
     /// of `measurements` has its (data, model). Pure: the measuring is in `MeshCalibration.run`.
+    /// The config's precision, recompute and optimizer sharding are the trainer's (`SimulationSettings.follow`);
+    /// `attentionMemory` and `allGatherPrecision` are what the simulator assumes the trainer does.
     public static func compareLocal(config: RunConfig, chip: ChipSpec, mfu: Double, mfuProvenance: Provenance, ranks: Int,
-                                    measurements: [MeasuredStep]) throws -> [LocalComparison] {
+                                    measurements: [MeasuredStep], attentionMemory: AttentionMemory = .statistics,
+                                    allGatherPrecision: Precision = .fp32) throws -> [LocalComparison] {
         var settings = SimulationSettings(chip: chip, mfu: mfu, mfuProvenance: mfuProvenance, alphas: [0], gradientBytes: 4,
                                           activationBytes: 4, globalBatch: config.training.batchSize,
                                           accumulationSteps: config.training.accumulationSteps)
-        settings.bucketBytes = config.distribution.bucketMegabytes * 1e6
+        settings.follow(config)
+        settings.attentionMemory = attentionMemory
+        settings.allGatherPrecision = allGatherPrecision
         let simulator = try MeshSimulator(config: config.model, settings: settings)
         return MeshLayout.factorisations(of: ranks).compactMap { layout -> LocalComparison? in
             guard simulator.illegality(layout) == nil,
                   let prediction = try? simulator.predict(Placement(layout: layout, on: TorusShape(x: 1, y: ranks))) else { return nil }
             let alpha = prediction.alphas[0]
             return LocalComparison(data: layout.data, model: layout.model, predictedComputeSeconds: prediction.computeSeconds,
-                                   predictedCommunicationSeconds: alpha.gradientAllReduceSeconds + alpha.activationAllReduceSeconds,
-                                   predictedExposedCommunicationSeconds: alpha.gradientExposedSeconds + alpha.activationAllReduceSeconds,
+                                   predictedCommunicationSeconds: alpha.gradientAllReduceSeconds + alpha.parameterAllGatherSeconds
+                                       + alpha.activationAllReduceSeconds,
+                                   predictedExposedCommunicationSeconds: alpha.gradientExposedSeconds + alpha.parameterAllGatherSeconds
+                                       + alpha.activationAllReduceSeconds,
                                    predictedStepSeconds: alpha.stepSeconds, predictedMemoryBytes: prediction.memory.total,
                                    measured: measurements.last { $0.data == layout.data && $0.model == layout.model })
         }
@@ -236,8 +250,11 @@ public enum MeshCalibration {
     /// `steps` timed training steps after one warm-up (the fastest is kept) of every layout that can run,
     /// the all-reduce sweep, the sgemm peak before and after.
     /// `mfu` nil measures it from the steps; a value (e.g. a 1-rank `vt bench` MFU) makes the step a prediction.
+    /// The trainer runs with the config's `training.precision`, `training.recompute` and
+    /// `distribution.shard_optimizer`, and the predictions follow the same three.
     public static func run(config: RunConfig, communicator: any Communicator, steps: Int, mfu: Double?,
                            sizes: [Int] = defaultSizes, iterations: Int = 9, sgemmSize: Int = 2048, measurements: [MeasuredStep] = [],
+                           attentionMemory: AttentionMemory = .statistics, allGatherPrecision: Precision = .fp32,
                            progress: (String) -> Void = { _ in }) throws -> Calibration {
         let ranks = communicator.size
         let baseline = try communicator.allReduceMax(Double(Benchmark.peakResidentBytes()))
@@ -280,16 +297,18 @@ public enum MeshCalibration {
         let chip = MeshSimulator.localChip(sgemmPeakFlops: peakFlops, ranks: ranks, link: link,
                                            memoryBytes: Double(ProcessInfo.processInfo.physicalMemory))
         let flopsPerRank = ModelCost(config: config.model).trainingFlopsPerChip(
-            videos: config.training.batchSize / measuredStep.data, model: measuredStep.model)
+            videos: config.training.batchSize / measuredStep.data, model: measuredStep.model, recompute: config.training.recompute)
         let computeSeconds = measuredStep.stepSeconds - (measuredStep.exposedCommunicationSeconds ?? 0)
         let measuredMFU = flopsPerRank / max(computeSeconds, 1e-12) / peakFlops
         let usedMFU = mfu ?? measuredMFU
         let provenance: Provenance = mfu == nil ? .measured : .assumed
         let comparisons = try MeshSimulator.compareLocal(config: config, chip: chip, mfu: usedMFU, mfuProvenance: provenance,
-                                                         ranks: ranks, measurements: measured + measurements)
+                                                         ranks: ranks, measurements: measured + measurements,
+                                                         attentionMemory: attentionMemory, allGatherPrecision: allGatherPrecision)
         var figures = chip.figures
+        let flopsRun = config.training.recompute == .layer ? "FLOPs run (recomputed forwards included)" : "FLOPs"
         figures.append(Figure("achievable MFU", String(format: "%.3f", usedMFU), provenance,
-                              mfu == nil ? "this run: FLOPs / ((step − exposed communication) × sgemm peak); compute is calibrated, not predicted"
+                              mfu == nil ? "this run: \(flopsRun) / ((step − exposed communication) × sgemm peak); compute is calibrated, not predicted"
                                          : String(format: "--mfu (this run measured %.3f)", measuredMFU)))
         if let fit = link?.global {
             figures.append(Figure("α (one fit, all sizes)", String(format: "%.2f µs", fit.alpha * 1e6), .measured,

@@ -1,32 +1,64 @@
 // MeshSimulator: predicts how a config would train on a mesh of TPU-v3-like chips (DESIGN.md §4,
 // "Simulated TPU mesh") — per-step compute time, each collective's time by the α-β model, memory per chip
 // with a fits / does-not-fit verdict, and the scaling efficiency against one chip. Pure arithmetic over the
-// config (FLOPCount, ModelParameters): no MPI, no allocation of the model, so it is tested under `swift test`.
+// config (ModelCost: FLOPCount, ModelParameters, the activation account): no MPI, no allocation of the
+// model, so it is tested under `swift test`. It follows the memory features of DESIGN §8–§9 as settings:
+// `precision` (fp32 | bf16), `recompute` (none | layer), `shardOptimizer` (ZeRO-1 over the data axis) and
+// `attentionMemory` (flash-style softmax statistics | stored probabilities); `vt mesh simulate` takes the
+// first three from the config unless --precision, --recompute, --shard-optimizer say otherwise.
 //
 // The cost model, per optimizer step of a `data × model` layout (Megatron / Mesh-TensorFlow: batch→data,
 // heads→model, d_ff→model):
-//   compute      3 × (per-chip batch) × (sharded forward FLOPs / M + replicated forward FLOPs) / (peak · MFU)
-//                 (sharded = the attention layers' projections, scores, weighted sums and FFN, all ∝ heads
-//                 or d_ff; replicated = encoder input projection, shift convolution, conditioning, head)
-//   gradients    one all-reduce over the data axis of the gradient bytes a chip holds (n/M when every
-//                 tensor is sharded; replicated tensors count in full)
+//   compute      (per-chip batch) × (a × sharded forward FLOPs / M + 3 × replicated forward FLOPs) / (peak · MFU),
+//                 a = 3, or 4 with recompute: layer (each attention layer's forward runs again just before its
+//                 backward). Sharded = the attention layers' projections, scores, weighted sums and FFN, all
+//                 ∝ heads or d_ff; replicated = encoder input projection, shift convolution, conditioning, head.
+//                 FLOPs by DESIGN §7, masked entries of the decoder's causal blocks included: a flash-style
+//                 kernel skips that upper triangle, which is reported apart (causal_skipped_flops_per_chip)
+//                 and not taken off the compute time (MFU is defined on §7's count; the skip shows up as a
+//                 higher achievable MFU, not as fewer FLOPs).
+//   gradients    over the data axis, of the gradient bytes n a chip holds (n/M of the whole when every
+//                 tensor is sharded; replicated tensors count in full): one all-reduce, or with ZeRO-1 a
+//                 reduce-scatter ((D−1)α + (D−1)/D·nβ on a ring, half the all-reduce) plus, after the
+//                 optimizer step, an all-gather of the updated parameters (same formula, on the parameter bytes)
 //   activations  over the model axis: 2 all-reduces per layer forward (after the attention output and after
-//                 the FFN) and 2 in backward, each micro-batch × positions × d × bytes
-//   step         compute + exposed gradient all-reduce + activation all-reduces. As in the trainer, gradient
-//                 buckets are all-reduced while backward (2/3 of compute) runs: exposed = max(the last
-//                 bucket's all-reduce, all-reduce − backward); `overlapGradients = false` exposes it all
-// α-β formulas (p ranks, n bytes): ring 2(p−1)α + 2(p−1)/p·nβ; 2-D torus X×Y 2(X+Y−2)α + 2(p−1)/p·nβ;
-// data×model 2(D−1)α + 2(D−1)/D·(n/M)β.
+//                 the FFN) and 2 in backward, each micro-batch × positions × d × bytes; with recompute: layer
+//                 the re-run forward repeats its 2 (6 per layer)
+//   step         compute + exposed gradient collective + parameter all-gather + activation all-reduces. As in
+//                 the trainer, gradient buckets are reduced while backward runs (compute − one forward: 2/3 of
+//                 compute without recomputation): exposed = max(the last bucket's collective, collective −
+//                 backward); `overlapGradients = false` exposes it all. The all-gather cannot start before the
+//                 optimizer step nor overlap the next forward, which needs it: it is exposed whole.
+// α-β formulas (p ranks, n bytes): all-reduce on a ring 2(p−1)α + 2(p−1)/p·nβ, on a 2-D torus X×Y
+// 2(X+Y−2)α + 2(p−1)/p·nβ; data×model 2(D−1)α + 2(D−1)/D·(n/M)β; reduce-scatter and all-gather half of
+// each: (p−1)α + (p−1)/p·nβ and (X+Y−2)α + (p−1)/p·nβ.
+//
+// Memory per chip (P = parameters a chip holds = replicated + sharded/M; D = data axis):
+//   parameters   4·P fp32 — the weights forward reads and the optimizer updates; with ZeRO-1 and a bf16
+//                 all-gather 4·P/D (the fp32 master of the chip's own 1/D only)
+//   bf16 weights 2·P with precision bf16 (the copy products read, DESIGN §8), 0 in fp32
+//   gradients    gradientBytes·P (fp32 in both precisions; whole on every chip under ZeRO stage 1)
+//   optimizer    2 slots × 4·P, / D with ZeRO-1
+//   activations  ModelCost.activationBytes of one micro-batch (ModelCost+ActivationMemory.swift, the one
+//                 place the simulator sizes activations: precision, recompute and attention memory there)
+// The ZeRO-1 all-gather carries fp32 parameters by default (4·P bytes): what DESIGN §9's trainer does — it
+// all-gathers the flat fp32 parameter buffer, which every rank keeps whole because LayerNorms, biases and
+// the bf16 copy are made from it. `allGatherPrecision = .bf16` (--gather-precision bf16, bf16 runs only) models
+// the ZeRO paper's layout instead: bf16 weights on the wire (2·P bytes) and fp32 master weights / D; the fp32
+// tensors read outside products (embeddings, LayerNorms, biases) that would still need an fp32 copy are
+// neglected there.
 //
 // Placement on the X×Y torus: the model axis takes a contiguous Mx×My sub-torus (My = gcd(M, Y),
-// Mx = M/My) and the data axis the complementary Dx×Dy = (X/Mx)×(Y/My) grid; each group's all-reduce
+// Mx = M/My) and the data axis the complementary Dx×Dy = (X/Mx)×(Y/My) grid; each group's collective
 // uses the ring formula when its grid is 1-D and the 2-D torus formula when it is 2-D. β comes from the
 // links the group can drive: a 1-D ring on a torus axis uses the 2 links of that axis (one each way),
 // a 2-D group all 4 (the published pod all-reduce bandwidth, 340 TB/s / 1024 chips = 332 GB/s per chip,
 // matches 4 × 82 GB/s). Groups are assumed not to contend for links (exact when M is 1, Y or X·Y).
 //
-// Left out: overlap of activation all-reduces with compute, rematerialisation, bf16 master weights,
-// input pipeline, HBM bandwidth limits on element-wise work (MFU absorbs them), multi-pod networks.
+// Left out: overlap of activation all-reduces or the all-gather with compute, a smarter recomputation that
+// skips the FFN's second product, input pipeline, HBM bandwidth limits on element-wise work (MFU absorbs
+// them), fp32 products' lower rate on a bf16 chip (MFU absorbs it), allocator fragmentation and the
+// runtime's own memory, multi-pod networks.
 
 import Foundation
 import Kernels
@@ -184,6 +216,23 @@ public enum AllReduceCost {
     }
 }
 
+/// Reduce-scatter (each of p ranks ends with the sum of its 1/p of n bytes) — and all-gather, its mirror,
+/// which costs the same: half an all-reduce (an all-reduce is a reduce-scatter then an all-gather).
+public enum ReduceScatterCost {
+    /// Ring over p ranks: (p−1)α + (p−1)/p·nβ.
+    public static func ring(ranks p: Int, bytes n: Double, alpha: Double, beta: Double) -> Double {
+        guard p > 1 else { return 0 }
+        return Double(p - 1) * alpha + Double(p - 1) / Double(p) * n * beta
+    }
+
+    /// 2-D torus X×Y (along one axis, then the other): (X+Y−2)α + (p−1)/p·nβ with p = X·Y.
+    public static func torus(x: Int, y: Int, bytes n: Double, alpha: Double, beta: Double) -> Double {
+        let p = x * y
+        guard p > 1 else { return 0 }
+        return Double(x + y - 2) * alpha + Double(p - 1) / Double(p) * n * beta
+    }
+}
+
 // MARK: - Meshes and layouts
 
 /// The physical X×Y torus of chips, written `XxY`.
@@ -280,91 +329,22 @@ public struct Placement: Equatable, Sendable {
 
 func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
 
-// MARK: - What the model costs, independent of the mesh
-
-/// FLOPs and parameters of a config, split into what the model axis shards and what it replicates.
-public struct ModelCost: Sendable {
-    public let config: ModelConfig
-    public let parameterCount: Int
-    /// Parameters of the tensors split over the model axis (q, k, v, attention output, relative biases,
-    /// FFN hidden weight and bias, FFN output weight).
-    public let shardedParameterCount: Int
-    public var replicatedParameterCount: Int { parameterCount - shardedParameterCount }
-    /// Forward FLOPs per video (DESIGN §7) and the part of it the model axis divides.
-    public let forwardFlopsPerVideo: Double
-    public let shardedForwardFlopsPerVideo: Double
-    public var replicatedForwardFlopsPerVideo: Double { forwardFlopsPerVideo - shardedForwardFlopsPerVideo }
-
-    public init(config: ModelConfig) {
-        self.config = config
-        let layout = ModelParameters(config: config)
-        parameterCount = layout.table.parameterCount
-        shardedParameterCount = zip(layout.table.entries, layout.splitAxes).filter { $0.1 != nil }.reduce(0) { $0 + $1.0.count }
-        forwardFlopsPerVideo = FLOPCount.forwardPerVideo(config)
-        let n = Double(config.positionsPerSlice), d = Double(config.hiddenSize)
-        let hd = Double(config.attentionWidth), f = Double(config.ffnSize)
-        func layer(_ index: Int) -> Double {
-            let nb = Double(config.block(forLayer: index).product)
-            return 2 * n * d * hd * 4 + 2 * n * nb * hd * 2 + 2 * n * d * f * 2
-        }
-        shardedForwardFlopsPerVideo = (0..<config.encoderLayers).map(layer).reduce(0, +)
-            + (0..<config.decoderLayers).map(layer).reduce(0, +)
-    }
-
-    /// Parameters one chip holds with `model` shards.
-    public func parametersPerChip(model: Int) -> Int { replicatedParameterCount + shardedParameterCount / model }
-
-    /// Training FLOPs one chip runs per step: 3 × forward × its videos, sharded work divided by `model`.
-    public func trainingFlopsPerChip(videos: Int, model: Int) -> Double {
-        3 * Double(videos) * (shardedForwardFlopsPerVideo / Double(model) + replicatedForwardFlopsPerVideo)
-    }
-
-    /// Bytes of activation and scratch buffers for a micro-batch of `microBatch` videos with heads and d_ff
-    /// split `model` ways, derived from VideoTransformer's buffers (with model = 1 and 4-byte values it equals
-    /// `VideoTransformer(config:maxBatch:).activationBytes`). `bytesPerValue` applies to the float buffers;
-    /// index, target and NLL buffers keep their sizes.
-    public func activationBytes(microBatch: Int, model: Int = 1, bytesPerValue: Int = 4) -> Double {
-        let rows = microBatch * config.positionsPerSlice, n = config.positionsPerSlice
-        let d = config.hiddenSize, e = config.embeddingSize, c = ModelConfig.channels
-        let heads = config.heads / model, hd = config.attentionWidth / model, f = config.ffnSize / model
-        let taps = ShiftConvolution.taps.count
-        let layers = (0..<config.encoderLayers).map { config.block(forLayer: $0).product }
-            + (0..<config.decoderLayers).map { config.block(forLayer: $0).product }
-        // Per layer: LayerNorm statistics, blocked input, q/k/v/attended, probabilities, middle and FFN input,
-        // FFN hidden, expanded relative bias.
-        var floats = layers.reduce(0) { sum, nb in
-            sum + 4 * rows + rows * d + 4 * rows * hd + rows / nb * heads * nb * nb + 2 * rows * d + rows * f + heads * nb * nb
-        }
-        let maxBlock = layers.max() ?? 1
-        let workspace = layers.map {
-            BlockAttention.backwardWorkspaceCount(groups: rows / $0, blockLength: $0, heads: heads)
-        }.max() ?? 1
-        floats += rows * e + 2 * rows + rows * d            // encoder embedding, final LayerNorm, encoded
-        floats += rows * e + rows * taps * e + 2 * rows + rows * d + rows   // decoder embedding, im2col, final, decoded, loss weights
-        floats += 6 * rows * d + 4 * rows * hd              // row scratch and gradients of the stream; dq, dk, dv, dAttended
-        floats += rows * max(f, 256) + rows * taps * e + rows * e   // dHidden (also the head's dLogits), dColumns, dEmbedded
-        floats += heads * maxBlock * maxBlock + n * d + workspace   // dBias, position scratch, attention backward workspace
-        floats += (config.encoderLayers + 1 + config.decoderLayers + 1) * rows * d   // residual streams
-        floats += c * (2 * rows * d + rows * 256)           // head: pre-activation, hidden, logits
-        let encoderTerms = config.encoderKernel.product * c
-        let other = rows * (encoderTerms + 2 * c) * 4 + rows * c * (1 + 8) + rows * 3 * 4   // Int32 indices, UInt8 targets, Double NLL
-        return Double(floats) * Double(bytesPerValue) + Double(other)
-    }
-}
-
 // MARK: - Settings and predictions
 
 public struct SimulationSettings: Sendable {
     public var chip: ChipSpec
-    /// Achievable model FLOP utilisation of the chip (assumed unless measured).
+    /// Achievable FLOP utilisation of the chip on the work it runs (assumed unless measured). Without
+    /// recomputation this is DESIGN §7's MFU; with it, the recomputed forwards count as work run.
     public var mfu: Double
     public var mfuProvenance: Provenance
     /// Per-hop latencies to sweep (seconds). Ignored for a `.flat` interconnect (its α is fitted; the
     /// predictions report the global fit's α).
     public var alphas: [Double]
-    /// Bytes per gradient value, in memory and on the wire (4 fp32, 2 bf16).
+    /// Bytes per gradient value, in memory and on the wire (4: fp32, as the trainer keeps them in both
+    /// precisions; 2: a bf16 what-if).
     public var gradientBytes: Int
-    /// Bytes per stored and communicated activation value (4: this implementation's fp32; 2: bf16).
+    /// Bytes per value of the model-axis activation all-reduces on the wire (4: the trainer's fp32, also
+    /// in bf16 runs; 2: a bf16 what-if). Stored activations follow `precision`.
     public var activationBytes: Int
     /// Bytes per parameter and per optimizer-slot value (fp32 master weights).
     public var parameterBytes: Int = 4
@@ -376,6 +356,19 @@ public struct SimulationSettings: Sendable {
     public var bucketBytes: Double = Double(25 * 1024 * 1024)
     public var globalBatch: Int
     public var accumulationSteps: Int
+    /// Precision of the products (DESIGN §8): bf16 stores product inputs in 2 bytes and adds a bf16 weight copy.
+    public var precision: Precision = .fp32
+    /// `layer`: one more forward of each attention layer per step, one layer's activations instead of all (§9).
+    public var recompute: Recompute = .none
+    /// ZeRO stage 1 over the data axis (§9): gradients reduce-scattered, parameters all-gathered after the
+    /// step, optimizer slots / D.
+    public var shardOptimizer = false
+    /// What the ZeRO-1 all-gather carries: fp32 parameters (the trainer's flat buffer, kept whole on every
+    /// chip) or bf16 ones (needs bf16 precision; the fp32 master weights are then / D too).
+    public var allGatherPrecision: Precision = .fp32
+    /// What attention keeps for backward: softmax statistics (flash-style, the trainer from issue 12 on) or
+    /// the block probabilities (the trainer before).
+    public var attentionMemory: AttentionMemory = .statistics
 
     public init(chip: ChipSpec, mfu: Double, mfuProvenance: Provenance = .assumed, alphas: [Double],
                 gradientBytes: Int, activationBytes: Int, globalBatch: Int, accumulationSteps: Int) {
@@ -388,28 +381,41 @@ public struct SimulationSettings: Sendable {
 }
 
 public struct MemoryEstimate: Codable, Equatable, Sendable {
+    /// fp32 parameters (master weights): whole, or / D with ZeRO-1 and a bf16 all-gather.
     public var parameters: Double
+    /// The bf16 weight copy products read (bf16 precision; 0 in fp32).
+    public var lowPrecisionWeights: Double
     public var gradients: Double
     public var optimizer: Double
     public var activations: Double
     public var capacity: Double
-    public var total: Double { parameters + gradients + optimizer + activations }
+    /// Parameters, bf16 weights, gradients and optimizer slots.
+    public var state: Double { parameters + lowPrecisionWeights + gradients + optimizer }
+    public var total: Double { state + activations }
     public var fits: Bool { total <= capacity }
 
-    enum CodingKeys: String, CodingKey { case parameters, gradients, optimizer, activations, capacity, total, fits }
+    enum CodingKeys: String, CodingKey {
+        case parameters, gradients, optimizer, activations, capacity, total, fits, state
+        case lowPrecisionWeights = "bf16_weights"
+    }
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(parameters, forKey: .parameters); try c.encode(gradients, forKey: .gradients)
+        try c.encode(parameters, forKey: .parameters); try c.encode(lowPrecisionWeights, forKey: .lowPrecisionWeights)
+        try c.encode(gradients, forKey: .gradients)
         try c.encode(optimizer, forKey: .optimizer); try c.encode(activations, forKey: .activations)
+        try c.encode(state, forKey: .state)
         try c.encode(capacity, forKey: .capacity); try c.encode(total, forKey: .total); try c.encode(fits, forKey: .fits)
     }
-    public init(parameters: Double, gradients: Double, optimizer: Double, activations: Double, capacity: Double) {
-        self.parameters = parameters; self.gradients = gradients; self.optimizer = optimizer
-        self.activations = activations; self.capacity = capacity
+    public init(parameters: Double, lowPrecisionWeights: Double = 0, gradients: Double, optimizer: Double, activations: Double,
+                capacity: Double) {
+        self.parameters = parameters; self.lowPrecisionWeights = lowPrecisionWeights; self.gradients = gradients
+        self.optimizer = optimizer; self.activations = activations; self.capacity = capacity
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        parameters = try c.decode(Double.self, forKey: .parameters); gradients = try c.decode(Double.self, forKey: .gradients)
+        parameters = try c.decode(Double.self, forKey: .parameters)
+        lowPrecisionWeights = try c.decodeIfPresent(Double.self, forKey: .lowPrecisionWeights) ?? 0
+        gradients = try c.decode(Double.self, forKey: .gradients)
         optimizer = try c.decode(Double.self, forKey: .optimizer); activations = try c.decode(Double.self, forKey: .activations)
         capacity = try c.decode(Double.self, forKey: .capacity)
     }
@@ -418,13 +424,16 @@ public struct MemoryEstimate: Codable, Equatable, Sendable {
 /// The α-dependent part of a prediction.
 public struct AlphaPrediction: Codable, Equatable, Sendable {
     public var alphaMicroseconds: Double
-    /// The whole gradient all-reduce, and the part of it backward does not hide.
+    /// The whole gradient collective (an all-reduce; with ZeRO-1 a reduce-scatter), and the part of it
+    /// backward does not hide.
     public var gradientAllReduceSeconds: Double
     public var gradientExposedSeconds: Double
+    /// ZeRO-1: the all-gather of the updated parameters after the optimizer step (exposed whole); else 0.
+    public var parameterAllGatherSeconds: Double
     public var activationAllReduceSeconds: Double
-    /// compute + exposed gradient all-reduce + activation all-reduces.
+    /// compute + exposed gradient collective + parameter all-gather + activation all-reduces.
     public var stepSeconds: Double
-    /// compute + the whole gradient all-reduce + activation all-reduces.
+    /// compute + the whole gradient collective + parameter all-gather + activation all-reduces.
     public var stepSecondsWithoutOverlap: Double
     /// One chip's step time (same global batch, compute only) / (chips × this step time); ≤ 1.
     public var scalingEfficiency: Double
@@ -432,9 +441,15 @@ public struct AlphaPrediction: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case alphaMicroseconds = "alpha_us", gradientAllReduceSeconds = "gradient_allreduce_seconds"
         case gradientExposedSeconds = "gradient_allreduce_exposed_seconds"
+        case parameterAllGatherSeconds = "parameter_allgather_seconds"
         case activationAllReduceSeconds = "activation_allreduces_seconds", stepSeconds = "step_seconds"
         case stepSecondsWithoutOverlap = "step_seconds_without_overlap", scalingEfficiency = "scaling_efficiency"
     }
+}
+
+/// Which collective carries the gradients over the data axis.
+public enum GradientCollective: String, Codable, Sendable {
+    case allReduce = "all-reduce", reduceScatter = "reduce-scatter"
 }
 
 public struct LayoutPrediction: Codable, Equatable, Sendable {
@@ -446,11 +461,20 @@ public struct LayoutPrediction: Codable, Equatable, Sendable {
     /// Videos per chip per step, and per micro-batch (÷ accumulation steps).
     public var videosPerChip: Int
     public var microBatch: Int
+    /// FLOPs a chip runs per step (DESIGN §7 count; recomputed forwards included), and the masked causal
+    /// entries among them that a flash-style kernel skips (not taken off the compute time).
     public var trainingFlopsPerChip: Double
+    public var causalSkippedFlopsPerChip: Double
     public var computeSeconds: Double
+    public var gradientCollective: GradientCollective
+    /// Bytes of the gradient collective (the gradients a chip holds) and, with ZeRO-1, of the parameter
+    /// all-gather (0 without).
     public var gradientAllReduceBytes: Double
+    public var parameterAllGatherBytes: Double
     public var activationAllReduceBytes: Double
     public var activationAllReduceCount: Int
+    /// Activation bytes of one micro-batch / its videos.
+    public var activationsPerVideo: Double
     public var memory: MemoryEstimate
     public var alphas: [AlphaPrediction]
 
@@ -458,8 +482,11 @@ public struct LayoutPrediction: Codable, Equatable, Sendable {
         case mesh, data, model, memory, alphas
         case dataGrid = "data_grid", modelGrid = "model_grid", videosPerChip = "videos_per_chip"
         case microBatch = "micro_batch", trainingFlopsPerChip = "training_flops_per_chip"
-        case computeSeconds = "compute_seconds", gradientAllReduceBytes = "gradient_allreduce_bytes"
+        case causalSkippedFlopsPerChip = "causal_skipped_flops_per_chip"
+        case computeSeconds = "compute_seconds", gradientCollective = "gradient_collective"
+        case gradientAllReduceBytes = "gradient_allreduce_bytes", parameterAllGatherBytes = "parameter_allgather_bytes"
         case activationAllReduceBytes = "activation_allreduce_bytes", activationAllReduceCount = "activation_allreduces_per_step"
+        case activationsPerVideo = "activation_bytes_per_video"
     }
 }
 
@@ -471,6 +498,11 @@ public struct RejectedLayout: Codable, Equatable, Sendable {
 }
 
 // MARK: - The simulator
+
+/// The collectives the simulator costs.
+public enum Collective: Sendable {
+    case allReduce, reduceScatter, allGather
+}
 
 public struct MeshSimulator: Sendable {
     public let cost: ModelCost
@@ -484,13 +516,18 @@ public struct MeshSimulator: Sendable {
         guard !settings.alphas.isEmpty, settings.alphas.allSatisfy({ $0 >= 0 }) else {
             throw MeshSimulationError("α values must be given and be ≥ 0")
         }
+        if settings.allGatherPrecision == .bf16 && !(settings.shardOptimizer && settings.precision == .bf16) {
+            throw MeshSimulationError("a bf16 parameter all-gather (--gather-precision bf16) needs --shard-optimizer and bf16 precision (--precision bf16)")
+        }
         cost = ModelCost(config: config)
         self.settings = settings
     }
 
-    /// One chip's compute-only step time for the whole global batch: the scaling-efficiency reference.
+    /// One chip's compute-only step time for the whole global batch (with the same recomputation): the
+    /// scaling-efficiency reference.
     public var singleChipSeconds: Double {
-        cost.trainingFlopsPerChip(videos: settings.globalBatch, model: 1) / (settings.chip.peakFlops * settings.mfu)
+        cost.trainingFlopsPerChip(videos: settings.globalBatch, model: 1, recompute: settings.recompute)
+            / (settings.chip.peakFlops * settings.mfu)
     }
 
     /// Why `layout` cannot run this config (nil when it can): sizes the model axis or the batch cannot split.
@@ -510,58 +547,97 @@ public struct MeshSimulator: Sendable {
 
     /// Time of one all-reduce of `bytes` over a group occupying a `grid` of chips.
     public func allReduceSeconds(bytes: Double, grid: (x: Int, y: Int), alpha: Double) -> Double {
+        collectiveSeconds(.allReduce, bytes: bytes, grid: grid, alpha: alpha)
+    }
+
+    /// Time of one collective over a group occupying a `grid` of chips; `bytes` is what each chip holds
+    /// before a reduce-scatter or after an all-gather (the whole buffer, as for an all-reduce).
+    public func collectiveSeconds(_ collective: Collective, bytes: Double, grid: (x: Int, y: Int), alpha: Double) -> Double {
+        let ranks = grid.x * grid.y
+        func ring(_ alpha: Double, _ beta: Double) -> Double {
+            collective == .allReduce ? AllReduceCost.ring(ranks: ranks, bytes: bytes, alpha: alpha, beta: beta)
+                : ReduceScatterCost.ring(ranks: ranks, bytes: bytes, alpha: alpha, beta: beta)
+        }
         switch settings.chip.interconnect {
         case .flat(let link):
             let fit = link.fit(forBytes: bytes)
-            return AllReduceCost.ring(ranks: grid.x * grid.y, bytes: bytes, alpha: fit.alpha, beta: fit.beta)
+            return ring(fit.alpha, fit.beta)
         case .torus(let linkBandwidth, _):
             if grid.x == 1 || grid.y == 1 {
                 // A ring along one torus axis: the 2 links of that axis (one each way).
-                return AllReduceCost.ring(ranks: grid.x * grid.y, bytes: bytes, alpha: alpha, beta: 1 / (2 * linkBandwidth))
+                return ring(alpha, 1 / (2 * linkBandwidth))
             }
-            return AllReduceCost.torus(x: grid.x, y: grid.y, bytes: bytes, alpha: alpha, beta: 1 / (4 * linkBandwidth))
+            let beta = 1 / (4 * linkBandwidth)
+            return collective == .allReduce ? AllReduceCost.torus(x: grid.x, y: grid.y, bytes: bytes, alpha: alpha, beta: beta)
+                : ReduceScatterCost.torus(x: grid.x, y: grid.y, bytes: bytes, alpha: alpha, beta: beta)
         }
+    }
+
+    /// Bytes one chip holds for `layout`: fp32 (master) parameters, the bf16 copy, gradients, optimizer
+    /// slots and one micro-batch's activations.
+    public func memory(_ layout: MeshLayout, microBatch: Int) -> MemoryEstimate {
+        let parameters = Double(cost.parametersPerChip(model: layout.model))
+        let optimizerShards = Double(settings.shardOptimizer ? layout.data : 1)
+        let masterShards = settings.shardOptimizer && settings.allGatherPrecision == .bf16 ? optimizerShards : 1
+        return MemoryEstimate(
+            parameters: parameters * Double(settings.parameterBytes) / masterShards,
+            lowPrecisionWeights: settings.precision == .bf16 ? parameters * 2 : 0,
+            gradients: parameters * Double(settings.gradientBytes),
+            optimizer: parameters * Double(settings.parameterBytes * settings.optimizerSlots) / optimizerShards,
+            activations: cost.activationBytes(microBatch: microBatch, model: layout.model, precision: settings.precision,
+                                              recompute: settings.recompute, attention: settings.attentionMemory),
+            capacity: settings.chip.memoryBytes)
     }
 
     /// The prediction for one placed layout (throws when the layout is illegal for the config).
     public func predict(_ placement: Placement) throws -> LayoutPrediction {
         let layout = placement.layout
         if let reason = illegality(layout) { throw MeshSimulationError("\(layout) on \(placement.torus): \(reason)") }
-        let chip = settings.chip
+        let chip = settings.chip, rate = chip.peakFlops * settings.mfu
         let videos = settings.globalBatch / layout.data
         let microBatch = videos / settings.accumulationSteps
-        let flops = cost.trainingFlopsPerChip(videos: videos, model: layout.model)
-        let compute = flops / (chip.peakFlops * settings.mfu)
+        let flops = cost.trainingFlopsPerChip(videos: videos, model: layout.model, recompute: settings.recompute)
+        let compute = flops / rate
+        // Backward (recomputed forwards included) is all but one forward of the step.
+        let backward = compute - cost.forwardFlopsPerChip(videos: videos, model: layout.model) / rate
         let parameters = Double(cost.parametersPerChip(model: layout.model))
         let gradientBytes = parameters * Double(settings.gradientBytes)
+        let gradientCollective: GradientCollective = settings.shardOptimizer ? .reduceScatter : .allReduce
+        let gatherBytes = settings.shardOptimizer
+            ? parameters * Double(settings.allGatherPrecision == .bf16 ? 2 : settings.parameterBytes) : 0
         let activationBytes = Double(microBatch * cost.config.positionsPerSlice * cost.config.hiddenSize * settings.activationBytes)
+        // 2 all-reduces per layer in forward, 2 in backward, and 2 more when backward re-runs the forward.
+        let perLayer = settings.recompute == .layer ? 6 : 4
         let activationCount = layout.model > 1
-            ? 4 * (cost.config.encoderLayers + cost.config.decoderLayers) * settings.accumulationSteps : 0
-        let memory = MemoryEstimate(
-            parameters: parameters * Double(settings.parameterBytes), gradients: gradientBytes,
-            optimizer: parameters * Double(settings.parameterBytes * settings.optimizerSlots),
-            activations: cost.activationBytes(microBatch: microBatch, model: layout.model, bytesPerValue: settings.activationBytes),
-            capacity: chip.memoryBytes)
+            ? perLayer * (cost.config.encoderLayers + cost.config.decoderLayers) * settings.accumulationSteps : 0
+        let memory = memory(layout, microBatch: microBatch)
         let alphas: [Double]
         if case .flat(let link) = chip.interconnect { alphas = [link.global.alpha] } else { alphas = settings.alphas }
         let reference = singleChipSeconds
+        let gradientKind: Collective = settings.shardOptimizer ? .reduceScatter : .allReduce
         let byAlpha = alphas.map { alpha -> AlphaPrediction in
-            let gradient = allReduceSeconds(bytes: gradientBytes, grid: placement.dataGrid, alpha: alpha)
-            let lastBucket = allReduceSeconds(bytes: min(settings.bucketBytes, gradientBytes), grid: placement.dataGrid, alpha: alpha)
-            let exposed = settings.overlapGradients ? min(gradient, max(lastBucket, gradient - 2 * compute / 3)) : gradient
+            let gradient = collectiveSeconds(gradientKind, bytes: gradientBytes, grid: placement.dataGrid, alpha: alpha)
+            let lastBucket = collectiveSeconds(gradientKind, bytes: min(settings.bucketBytes, gradientBytes), grid: placement.dataGrid, alpha: alpha)
+            let exposed = settings.overlapGradients ? min(gradient, max(lastBucket, gradient - backward)) : gradient
+            let gather = settings.shardOptimizer ? collectiveSeconds(.allGather, bytes: gatherBytes, grid: placement.dataGrid, alpha: alpha) : 0
             let activations = Double(activationCount) * allReduceSeconds(bytes: activationBytes, grid: placement.modelGrid, alpha: alpha)
-            let step = compute + exposed + activations
+            let step = compute + exposed + gather + activations
             return AlphaPrediction(alphaMicroseconds: alpha * 1e6, gradientAllReduceSeconds: gradient,
-                                   gradientExposedSeconds: exposed, activationAllReduceSeconds: activations,
-                                   stepSeconds: step, stepSecondsWithoutOverlap: compute + gradient + activations,
+                                   gradientExposedSeconds: exposed, parameterAllGatherSeconds: gather,
+                                   activationAllReduceSeconds: activations,
+                                   stepSeconds: step, stepSecondsWithoutOverlap: compute + gradient + gather + activations,
                                    scalingEfficiency: reference / (Double(layout.chips) * step))
         }
         return LayoutPrediction(mesh: placement.torus.description, data: layout.data, model: layout.model,
                                 dataGrid: [placement.dataGrid.x, placement.dataGrid.y],
                                 modelGrid: [placement.modelGrid.x, placement.modelGrid.y],
                                 videosPerChip: videos, microBatch: microBatch, trainingFlopsPerChip: flops,
-                                computeSeconds: compute, gradientAllReduceBytes: gradientBytes,
+                                causalSkippedFlopsPerChip: cost.causalSkippedFlopsPerChip(videos: videos, model: layout.model,
+                                                                                          recompute: settings.recompute),
+                                computeSeconds: compute, gradientCollective: gradientCollective,
+                                gradientAllReduceBytes: gradientBytes, parameterAllGatherBytes: gatherBytes,
                                 activationAllReduceBytes: activationBytes, activationAllReduceCount: activationCount,
+                                activationsPerVideo: memory.activations / Double(microBatch),
                                 memory: memory, alphas: byAlpha)
     }
 
@@ -599,7 +675,8 @@ public struct MeshSimulator: Sendable {
     public var figures: [Figure] {
         var figures = settings.chip.figures
         let mfuSource = settings.mfuProvenance == .measured ? "this machine's bench step / sgemm peak" : "--mfu (not published for this model)"
-        figures.append(Figure("achievable MFU", String(format: "%.2f", settings.mfu), settings.mfuProvenance, mfuSource))
+        figures.append(Figure("achievable MFU", String(format: "%.2f", settings.mfu), settings.mfuProvenance,
+                              mfuSource + (settings.recompute == .layer ? "; applied to the FLOPs run, recomputed forwards included" : "")))
         switch settings.chip.interconnect {
         case .torus(let linkBandwidth, let links):
             let alphas = settings.alphas.map { String(format: "%g", $0 * 1e6) }.joined(separator: ", ")
@@ -615,15 +692,40 @@ public struct MeshSimulator: Sendable {
             figures.append(Figure("α", String(format: "%.2f µs", link.global.alpha * 1e6), .measured, "fit of MPI_Allreduce times, ring formula"))
             figures.append(Figure("β", String(format: "1/%.2f GB/s", 1 / link.global.beta / 1e9), .measured, "fit of MPI_Allreduce times, ring formula"))
         }
+        figures.append(Figure("precision", settings.precision == .bf16
+                                ? "bf16 product inputs (2 B), bf16 weight copy (2 B/param); fp32 master weights, gradients, slots"
+                                : "fp32 everywhere (4 B a value)",
+                              .assumed, "--precision (default: the config's training.precision; DESIGN §8)"))
+        figures.append(Figure("recompute", settings.recompute == .layer
+                                ? "layer: 4 × the layers' forward FLOPs + 3 × the rest; one layer's activations kept"
+                                : "none: 3 × forward FLOPs; every layer's activations kept",
+                              .assumed, "--recompute (default: the config's training.recompute; DESIGN §9)"))
+        figures.append(Figure("optimizer state", settings.shardOptimizer
+                                ? "ZeRO-1 over data: slots / D\(settings.allGatherPrecision == .bf16 ? " and fp32 master / D" : "");"
+                                  + " gradients reduce-scattered (full on each chip), parameters all-gathered in \(settings.allGatherPrecision) after the step"
+                                : "replicated on the data axis; gradients all-reduced",
+                              .assumed, "--shard-optimizer, --gather-precision (default: the config's distribution.shard_optimizer)"))
+        figures.append(Figure("attention memory", settings.attentionMemory == .statistics
+                                ? "softmax statistics, 2 floats per row and head (flash-style)"
+                                : "block probabilities, heads × Nb² per block (the trainer before issue 12)",
+                              .assumed, "--attention-memory"))
+        figures.append(Figure("causal blocks", "masked upper triangle counted (DESIGN §7), skipped by the kernel",
+                              .assumed, "reported as causal_skipped_flops; the compute time keeps §7's count"))
         figures.append(Figure("gradient bytes / value", "\(settings.gradientBytes)", .assumed, "--gradient-bytes (4 fp32, 2 bf16)"))
-        figures.append(Figure("activation bytes / value", "\(settings.activationBytes)", .assumed,
-                              "--activation-bytes (4 = this implementation's fp32, 2 = bf16)"))
+        figures.append(Figure("activation all-reduce bytes / value", "\(settings.activationBytes)", .assumed,
+                              "--activation-bytes (4 = the trainer's fp32 model-axis sums, 2 = bf16); stored activations follow --precision"))
         figures.append(Figure("parameter and optimizer-slot bytes", "\(settings.parameterBytes) × (1 + \(settings.optimizerSlots) slots)",
                               .assumed, "fp32 master weights, RMSProp/Adam 2 slots"))
+        let collective = settings.shardOptimizer ? "reduce-scatter" : "all-reduce"
         figures.append(settings.overlapGradients
-            ? Figure("overlap", String(format: "gradient buckets of %.0f MB during backward (2/3 of compute)", settings.bucketBytes / 1e6),
-                     .assumed, "as the trainer does; exposed = max(last bucket, all-reduce − backward); --no-overlap")
-            : Figure("overlap", "none: the gradient all-reduce follows backward", .assumed, "--no-overlap"))
+            ? Figure("overlap", String(format: "gradient buckets of %.0f MB during backward (%@)", settings.bucketBytes / 1e6,
+                                       settings.recompute == .layer ? "compute − one forward" : "2/3 of compute"),
+                     .assumed, "as the trainer does; exposed = max(last bucket, \(collective) − backward); --no-overlap")
+            : Figure("overlap", "none: the gradient \(collective) follows backward", .assumed, "--no-overlap"))
+        if settings.shardOptimizer {
+            figures.append(Figure("parameter all-gather", "after the optimizer step, not overlapped", .assumed,
+                                  "the next forward needs every parameter"))
+        }
         figures.append(Figure("activation all-reduces", "not overlapped with compute", .assumed, "Megatron layout: they sit on the critical path"))
         return figures
     }
