@@ -101,21 +101,22 @@ import Training
 
     // MARK: Memory
 
-    /// The simulator's one activation account against the model's own buffers. VideoTransformer (as on main
-    /// when this was written) keeps its block probabilities and has no recomputation, so that is the case
-    /// compared: `.probabilities`, `recompute: .none`, fp32 and bf16. When the model keeps softmax
-    /// statistics instead, this compares `.statistics` (and ModelCost.activationBytes is reconciled with it).
+    /// The simulator's one activation account against the model's own buffers: softmax statistics (what the
+    /// model keeps), both recompute settings, fp32 and bf16, whole and sharded — exactly equal.
     @Test(arguments: [1, 2, 3])
     func activationEstimateMatchesTheModelsBuffers(microBatch: Int) throws {
         for model in [smallRunConfig().model, try RunConfig.load(path: Self.configs.appendingPathComponent("tiny.yaml").path).model] {
             for shards in [1, 2] where ModelSharding.problem(config: model, count: shards) == nil {
                 for precision in Precision.allCases {
-                    let measured = Double(try VideoTransformer(config: model, maxBatch: microBatch, sharding: ModelSharding(index: 0, count: shards),
-                                                               modelAxisReduce: { _, _ in }, precision: precision).activationBytes)
-                    let estimated = ModelCost(config: model).activationBytes(microBatch: microBatch, model: shards, precision: precision,
-                                                                             recompute: .none, attention: .probabilities)
-                    #expect(abs(estimated - measured) / measured < 0.01,
-                            "model=\(shards), \(precision): estimated \(estimated) vs activationBytes \(measured)")
+                    for recompute in Recompute.allCases {
+                        let measured = Double(try VideoTransformer(config: model, maxBatch: microBatch, sharding: ModelSharding(index: 0, count: shards),
+                                                                   modelAxisReduce: { _, _ in }, precision: precision,
+                                                                   recompute: recompute).activationBytes)
+                        let estimated = ModelCost(config: model).activationBytes(microBatch: microBatch, model: shards, precision: precision,
+                                                                                 recompute: recompute, attention: .statistics)
+                        #expect(estimated == measured,
+                                "model=\(shards), \(precision), \(recompute): estimated \(estimated) vs activationBytes \(measured)")
+                    }
                 }
             }
         }
@@ -123,16 +124,14 @@ import Training
 
     @Test func memoryEstimateAddsParametersGradientsSlotsAndActivations() throws {
         let config = smallRunConfig(batch: 8).model
-        var probabilities = settings(batch: 8)
-        probabilities.attentionMemory = .probabilities   // what VideoTransformer keeps today (see above)
-        let simulator = try MeshSimulator(config: config, settings: probabilities)
+        let simulator = try MeshSimulator(config: config, settings: settings(batch: 8))
         let prediction = try simulator.predict(Placement(layout: MeshLayout(data: 4, model: 1), on: TorusShape(x: 2, y: 2)))
         let parameters = Double(ModelParameters(config: config).table.parameterCount)
         let activations = Double(try VideoTransformer(config: config, maxBatch: 2).activationBytes)
         #expect(prediction.memory.parameters == 4 * parameters)
         #expect(prediction.memory.gradients == 4 * parameters)
         #expect(prediction.memory.optimizer == 8 * parameters)
-        #expect(abs(prediction.memory.activations - activations) / activations < 0.01)
+        #expect(prediction.memory.activations == activations)
         #expect(prediction.memory.total == prediction.memory.parameters + prediction.memory.gradients
                 + prediction.memory.optimizer + prediction.memory.activations)
         // Sharding the model axis shrinks the per-chip state and the head/d_ff activations.
