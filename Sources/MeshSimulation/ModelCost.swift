@@ -22,10 +22,9 @@ public struct ModelCost: Sendable {
     public let forwardFlopsPerVideo: Double
     public let shardedForwardFlopsPerVideo: Double
     public var replicatedForwardFlopsPerVideo: Double { forwardFlopsPerVideo - shardedForwardFlopsPerVideo }
-    /// Forward FLOPs per video of the masked upper triangle of the decoder's blocks (j > i within a block):
-    /// counted by DESIGN §7 (and so in every FLOP figure here and in MFU), skipped by a causal flash-style
-    /// kernel. Per decoder layer 2·N·(heads·dh)·(Nb − 1): of the scores' and the weighted sum's 2·N·Nb·(heads·dh)
-    /// each, the fraction (Nb − 1)/(2·Nb).
+    /// Forward FLOPs per video of the decoder blocks' masked upper triangle that the trainer's tiled causal
+    /// attention does not compute (beyond its diagonal tiles of 64 rows: FLOPCount.skippedPerVideo / 3): counted
+    /// by DESIGN §7 (and so in every FLOP figure here and in MFU), skipped by the kernel.
     public let causalSkippedForwardFlopsPerVideo: Double
 
     public init(config: ModelConfig) {
@@ -42,9 +41,7 @@ public struct ModelCost: Sendable {
         }
         shardedForwardFlopsPerVideo = (0..<config.encoderLayers).map(layer).reduce(0, +)
             + (0..<config.decoderLayers).map(layer).reduce(0, +)
-        causalSkippedForwardFlopsPerVideo = (0..<config.decoderLayers).map {
-            2 * n * hd * Double(config.block(forLayer: $0).product - 1)
-        }.reduce(0, +)
+        causalSkippedForwardFlopsPerVideo = FLOPCount.skippedPerVideo(config) / 3
     }
 
     /// Parameters one chip holds with `model` shards.
