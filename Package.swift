@@ -56,6 +56,8 @@ let libraryTargets: [Target] = [
 // MARK: - Tests
 
 let testTargets: [Target] = [
+    // What the test targets share (small configs, running the vt binary): public API only.
+    .target(name: "VTTestSupport", dependencies: ["Training", "VideoModel", "Optimization"], path: "Tests/Support"),
     .testTarget(name: "KernelsTests", dependencies: ["Kernels", "OneDNN"]),
     .testTarget(name: "VideoModelTests", dependencies: ["VideoModel", "Kernels"],
                 resources: [.copy("Fixtures")]),
@@ -64,8 +66,8 @@ let testTargets: [Target] = [
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5"], resources: [.copy("Fixtures")]),
     .testTarget(name: "DistributionTests", dependencies: ["Distribution"]),
     .testTarget(name: "CheckpointingTests", dependencies: ["Checkpointing", "HDF5", "Kernels"]),
-    .testTarget(name: "MeshSimulationTests", dependencies: ["MeshSimulation", "Training", "VideoModel", "Optimization", "Kernels", "Distribution"]),
-    .testTarget(name: "TrainingTests", dependencies: ["Training", "VideoModel", "Datasets", "Optimization", "Kernels", "Distribution", "Checkpointing", "HDF5"]),
+    .testTarget(name: "MeshSimulationTests", dependencies: ["MeshSimulation", "VTTestSupport", "Training", "VideoModel", "Optimization", "Kernels", "Distribution"]),
+    .testTarget(name: "TrainingTests", dependencies: ["Training", "VTTestSupport", "VideoModel", "Datasets", "Optimization", "Kernels", "Distribution", "Checkpointing", "HDF5"]),
 ]
 
 let package = Package(

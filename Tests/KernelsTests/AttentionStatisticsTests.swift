@@ -35,28 +35,6 @@ enum AttentionRun {
         return AttentionResult(out: out.array, dq: dq.array, dk: dk.array, dv: dv.array, dBias: dBias.array)
     }
 
-    /// The new kernel in fp32: statistics only; outputs start as NaN so an element never written shows up.
-    static func statistics(q: [Float], k: [Float], v: [Float], dOut: [Float], bias: [Float], dBias0: [Float],
-                           shape: AttentionShape, causal: Bool) -> AttentionResult {
-        let (nb, heads, dh, groups) = (shape.blockLength, shape.heads, shape.headSize, shape.groups)
-        let rows = groups * nb, width = heads * dh
-        let nan = [Float](repeating: .nan, count: rows * width)
-        let out = FloatBuffer(nan), stats = FloatBuffer(count: BlockAttention.statisticsCount(rows: rows, heads: heads))
-        let qb = FloatBuffer(q), kb = FloatBuffer(k), vb = FloatBuffer(v), gb = FloatBuffer(dOut), biasb = FloatBuffer(bias)
-        let inputs = BlockAttention.Inputs.fp32(q: qb.pointer, k: kb.pointer, v: vb.pointer)
-        BlockAttention.forward(out: .fp32(out.pointer), statistics: stats.pointer, inputs: inputs, bias: biasb.pointer,
-                               groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal,
-                               workspace: FloatBuffer(count: BlockAttention.statisticsForwardWorkspaceCount(groups: groups, blockLength: nb)),
-                               workspace16: nil)
-        let dq = FloatBuffer(nan), dk = FloatBuffer(nan), dv = FloatBuffer(nan), dBias = FloatBuffer(dBias0)
-        BlockAttention.backward(dq: .fp32(dq.pointer), dk: .fp32(dk.pointer), dv: .fp32(dv.pointer), dBias: dBias.pointer,
-                                dOut: .fp32(gb.pointer), inputs: inputs, statistics: stats.pointer, bias: biasb.pointer,
-                                groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal,
-                                workspace: FloatBuffer(count: BlockAttention.statisticsBackwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads)),
-                                workspace16: nil)
-        return AttentionResult(out: out.array, dq: dq.array, dk: dk.array, dv: dv.array, dBias: dBias.array)
-    }
-
     /// Today's bf16 kernel (stored fp32 probabilities) on bf16-rounded inputs.
     static func storedBF16(q: BFloat16Buffer, k: BFloat16Buffer, v: BFloat16Buffer, dOut: BFloat16Buffer, bias: [Float],
                            dBias0: [Float], shape: AttentionShape, causal: Bool) -> AttentionResult {
@@ -76,15 +54,29 @@ enum AttentionRun {
         return AttentionResult(out: out.array, dq: dq.array, dk: dk.array, dv: dv.array, dBias: dBias.array)
     }
 
+    /// The new kernel in fp32: statistics only.
+    static func statistics(q: [Float], k: [Float], v: [Float], dOut: [Float], bias: [Float], dBias0: [Float],
+                           shape: AttentionShape, causal: Bool) -> AttentionResult {
+        let qb = FloatBuffer(q), kb = FloatBuffer(k), vb = FloatBuffer(v), gb = FloatBuffer(dOut)
+        return statistics(.fp32(q: qb.pointer, k: kb.pointer, v: vb.pointer), dOut: .fp32(gb.pointer), bias: bias,
+                          dBias0: dBias0, shape: shape, causal: causal)
+    }
+
     /// The new kernel with bf16 inputs (fp32 outputs).
     static func statisticsBF16(q: BFloat16Buffer, k: BFloat16Buffer, v: BFloat16Buffer, dOut: BFloat16Buffer, bias: [Float],
                                dBias0: [Float], shape: AttentionShape, causal: Bool) -> AttentionResult {
+        statistics(.bf16(q: q.pointer, k: k.pointer, v: v.pointer), dOut: .bf16(dOut.pointer), bias: bias, dBias0: dBias0,
+                   shape: shape, causal: causal)
+    }
+
+    /// Forward and backward of the new kernel; outputs start as NaN so an element never written shows up.
+    static func statistics(_ inputs: BlockAttention.Inputs, dOut: BlockAttention.Gradient, bias: [Float], dBias0: [Float],
+                           shape: AttentionShape, causal: Bool) -> AttentionResult {
         let (nb, heads, dh, groups) = (shape.blockLength, shape.heads, shape.headSize, shape.groups)
         let rows = groups * nb, width = heads * dh
         let nan = [Float](repeating: .nan, count: rows * width)
         let out = FloatBuffer(nan), stats = FloatBuffer(count: BlockAttention.statisticsCount(rows: rows, heads: heads))
         let biasb = FloatBuffer(bias)
-        let inputs = BlockAttention.Inputs.bf16(q: q.pointer, k: k.pointer, v: v.pointer)
         let workspace16 = BFloat16Buffer(count: BlockAttention.statisticsWorkspaceCountBF16(groups: groups, blockLength: nb, headSize: dh))
         BlockAttention.forward(out: .fp32(out.pointer), statistics: stats.pointer, inputs: inputs, bias: biasb.pointer,
                                groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal,
@@ -92,7 +84,7 @@ enum AttentionRun {
                                workspace16: workspace16)
         let dq = FloatBuffer(nan), dk = FloatBuffer(nan), dv = FloatBuffer(nan), dBias = FloatBuffer(dBias0)
         BlockAttention.backward(dq: .fp32(dq.pointer), dk: .fp32(dk.pointer), dv: .fp32(dv.pointer), dBias: dBias.pointer,
-                                dOut: .bf16(dOut.pointer), inputs: inputs, statistics: stats.pointer, bias: biasb.pointer,
+                                dOut: dOut, inputs: inputs, statistics: stats.pointer, bias: biasb.pointer,
                                 groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal,
                                 workspace: FloatBuffer(count: BlockAttention.statisticsBackwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads)),
                                 workspace16: workspace16)

@@ -2,6 +2,7 @@
 // compared with its prediction.
 
 import Foundation
+import VTTestSupport
 import Testing
 
 @Suite(.enabled(if: vtBinary != nil && mpirun != nil, "needs the vt binary and mpirun"), .serialized)

@@ -2,6 +2,7 @@
 // the verdict and the JSON fields follow them, bad values are one clear error. Runs the vt binary (one process).
 
 import Foundation
+import VTTestSupport
 import Testing
 
 @Suite(.enabled(if: vtBinary != nil, "the vt binary is built beside the tests"))

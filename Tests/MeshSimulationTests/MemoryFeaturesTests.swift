@@ -4,6 +4,7 @@
 // are in MemoryFeaturesCommandLineTests.swift.
 
 import Foundation
+import VTTestSupport
 import Testing
 import Distribution
 import Kernels

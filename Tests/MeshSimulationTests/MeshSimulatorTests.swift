@@ -4,6 +4,7 @@
 // does not match the mesh. All arithmetic: no MPI, milliseconds.
 
 import Foundation
+import VTTestSupport
 import Testing
 import Kernels
 import VideoModel

@@ -3,6 +3,7 @@
 // carry peak_resident_bytes. tiny.yaml keeps each run to a few seconds.
 
 import Foundation
+import VTTestSupport
 import Testing
 import VideoModel
 @testable import Training

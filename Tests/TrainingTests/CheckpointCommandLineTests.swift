@@ -3,6 +3,7 @@
 // exit, resuming (or starting fresh, saying so), and a mismatched architecture refused by field name.
 
 import Foundation
+import VTTestSupport
 import Testing
 
 @Suite(.enabled(if: vtBinary != nil, "the vt binary is built beside the tests"))

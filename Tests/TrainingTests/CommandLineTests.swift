@@ -1,6 +1,7 @@
 // The `vt` binary on bad input: one clear message, non-zero exit, never a trap.
 
 import Foundation
+import VTTestSupport
 import Testing
 
 @Suite(.enabled(if: vtBinary != nil, "the vt binary is built beside the tests"))

@@ -1,4 +1,5 @@
 import Foundation
+import VTTestSupport
 import Testing
 import Kernels
 import Distribution

@@ -5,6 +5,7 @@
 
 import Datasets
 import Foundation
+import VTTestSupport
 import Testing
 
 /// Tests/DatasetsTests/Fixtures, found from this file (no resource bundle).

@@ -3,6 +3,7 @@
 // setups stop every rank with one message instead of hanging.
 
 import Foundation
+import VTTestSupport
 import Testing
 import HDF5
 
@@ -15,44 +16,6 @@ func parameters(ofCheckpoint path: String) throws -> [String: [Float]] {
     try file.close()
     return result
 }
-
-let smallDistributedConfig = """
-model:
-  frames: 4
-  height: 8
-  width: 8
-  subscale: [2, 2, 2]
-  prime_frames: [0]
-  embedding_size: 8
-  hidden_size: 16
-  heads: 2
-  head_size: 8
-  ffn_size: 32
-  encoder_layers: 1
-  decoder_layers: 2
-  encoder_kernel: [3, 3, 3]
-  blocks: [[2, 4, 4], [1, 2, 4]]
-optimizer:
-  # RMSProp, as the paper trains: its update is linear in the gradient. (Adam's is ~lr·sign(g) where g is
-  # near zero, so summation-order differences between 1 and 2 ranks can flip a sign and move a parameter
-  # by 2·lr; losses still agree to 1e-8, parameters only to ~lr.)
-  name: rmsprop
-  learning_rate: 1.0e-3
-  decay: 0.95
-  momentum: 0.9
-  clip_norm: 1.0
-training:
-  batch_size: 8
-  steps: 20
-  seed: 5
-data:
-  synthetic_videos: 24
-distribution:
-  checksum_every: 5
-  bucket_mb: 0.01
-checkpoint:
-  every: 0
-"""
 
 @Suite(.enabled(if: vtBinary != nil && mpirun != nil, "needs the vt binary and mpirun"), .serialized)
 struct DataParallelTests {

@@ -2,6 +2,7 @@
 // samples written as HDF5 + GIF + MP4 + PNG with primed frames copied bit for bit, and bad input refused.
 
 import Foundation
+import VTTestSupport
 import Testing
 import HDF5
 

@@ -2,6 +2,7 @@
 // exactly 8 with a zero head.
 
 import Foundation
+import VTTestSupport
 import Testing
 import Datasets
 import VideoModel

@@ -5,6 +5,7 @@
 // (threads instead of processes) are in ModelAxisTests.
 
 import Foundation
+import VTTestSupport
 import Testing
 
 @Suite(.enabled(if: vtBinary != nil && mpirun != nil, "needs the vt binary and mpirun"), .serialized)

@@ -6,6 +6,7 @@
 // ModelAxisMPITests.
 
 import Foundation
+import VTTestSupport
 import Testing
 import Checkpointing
 import Datasets

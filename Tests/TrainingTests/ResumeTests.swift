@@ -7,6 +7,7 @@
 // The corpus has 12 videos and the global batch is 4, so an epoch is 3 steps.
 
 import Foundation
+import VTTestSupport
 import Testing
 import Checkpointing
 import Datasets

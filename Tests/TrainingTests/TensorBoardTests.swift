@@ -2,6 +2,7 @@
 // protobuf fields, decoded here by a separate minimal parser.
 
 import Foundation
+import VTTestSupport
 import Testing
 import Datasets
 @testable import Training

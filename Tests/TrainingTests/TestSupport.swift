@@ -4,78 +4,8 @@ import Optimization
 import Datasets
 @testable import Training
 
-/// A model small enough that a training step takes milliseconds.
-func smallRunConfig(batch: Int = 4, steps: Int = 10, accumulation: Int = 1, optimizer: OptimizerConfig? = nil) -> RunConfig {
-    let model = ModelConfig(frames: 4, height: 8, width: 8, subscale: Triple(2, 2, 2), primeFrames: [0],
-                            embeddingSize: 8, hiddenSize: 16, heads: 2, headSize: 8, ffnSize: 32, encoderLayers: 1,
-                            decoderLayers: 1, encoderKernel: Triple(3, 3, 3), blocks: [Triple(2, 4, 4), Triple(1, 2, 4)])
-    return RunConfig(model: model,
-                     optimizer: optimizer ?? OptimizerConfig(name: .adam, learningRate: 3e-3, warmupSteps: 2, clipNorm: 1),
-                     training: TrainingSettings(batchSize: batch, steps: steps, seed: 3, logEvery: 5, accumulationSteps: accumulation),
-                     data: DataSettings(syntheticVideos: 12, syntheticSeed: 2))
-}
-
 /// The config's synthetic corpus in memory (`data.synthetic_videos` videos of the model's size).
 func syntheticSource(_ config: RunConfig) -> InMemoryVideoSource {
     InMemoryVideoSource.synthetic(count: config.data.syntheticVideos, frames: config.model.frames,
                                   height: config.model.height, width: config.model.width, seed: config.data.syntheticSeed)
-}
-
-/// The `vt` executable built beside this test bundle.
-let vtBinary: String? = {
-    var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    for _ in 0..<4 {
-        url.deleteLastPathComponent()
-        let candidate = url.appendingPathComponent("vt").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-    }
-    return nil
-}()
-
-/// `mpirun` on PATH, if any.
-let mpirun: String? = ProcessInfo.processInfo.environment["PATH", default: ""].split(separator: ":")
-    .map { "\($0)/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-
-/// Runs `vt` (directly for 1 rank, else under `mpirun -np ranks`; `wrapper` is a shell script that sees vt
-/// as $0 and its arguments as $@) in `directory`, with a time limit; returns (exit status, stdout + stderr),
-/// status -999 when it had to be stopped. Output goes to a file, not a pipe: a full pipe would block mpirun.
-func runVTRanks(_ ranks: Int, _ arguments: [String], directory: URL? = nil, timeout: Double = 240,
-                wrapper: String? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    var environment = ProcessInfo.processInfo.environment
-    environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-    process.environment = environment
-    if let directory { process.currentDirectoryURL = directory }
-    if ranks == 1 && wrapper == nil {
-        process.executableURL = URL(fileURLWithPath: vtBinary!)
-        process.arguments = arguments
-    } else {
-        process.executableURL = URL(fileURLWithPath: mpirun!)
-        let command = wrapper.map { ["/bin/sh", "-c", $0] } ?? []
-        process.arguments = ["--oversubscribe", "--bind-to", "none", "-np", "\(ranks)"] + command + [vtBinary!] + arguments
-    }
-    let log = FileManager.default.temporaryDirectory.appendingPathComponent("vt-\(UUID().uuidString).log")
-    FileManager.default.createFile(atPath: log.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: log) }
-    let handle = try FileHandle(forWritingTo: log)
-    process.standardOutput = handle; process.standardError = handle
-    try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-    let hung = process.isRunning
-    if hung { process.terminate() }
-    process.waitUntilExit()
-    let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-    return (hung ? -999 : process.terminationStatus, output)
-}
-
-/// Runs `vt` with arguments in one process; returns (exit status, stdout + stderr).
-func runVT(_ arguments: [String], directory: URL? = nil) throws -> (status: Int32, output: String) {
-    try runVTRanks(1, arguments, directory: directory)
-}
-
-func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("vt-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
 }

@@ -1,6 +1,7 @@
 // The trainer: deterministic, learns, and accumulation does not change the result.
 
 import Foundation
+import VTTestSupport
 import Testing
 import Datasets
 import Kernels

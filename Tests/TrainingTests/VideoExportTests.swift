@@ -2,6 +2,7 @@
 // contact sheet PNG has the layout's dimensions.
 
 import Foundation
+import VTTestSupport
 import Testing
 import Datasets
 @testable import Training

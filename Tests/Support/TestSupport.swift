@@ -1,5 +1,6 @@
-// What the simulator tests share with TrainingTests' support (kept apart so that the two test targets do not
-// depend on each other): a small config, the vt binary beside the tests, and running it (under mpirun).
+// VTTestSupport: what the test targets share — a small config (as a RunConfig and as YAML), the vt binary
+// built beside the tests, running it (under mpirun), temporary folders. Public API only, so any test target
+// can depend on it without depending on another test target.
 
 import Foundation
 import VideoModel
@@ -7,7 +8,7 @@ import Optimization
 import Training
 
 /// A model small enough that a training step takes milliseconds.
-func smallRunConfig(batch: Int = 4, steps: Int = 10, accumulation: Int = 1, optimizer: OptimizerConfig? = nil) -> RunConfig {
+public func smallRunConfig(batch: Int = 4, steps: Int = 10, accumulation: Int = 1, optimizer: OptimizerConfig? = nil) -> RunConfig {
     let model = ModelConfig(frames: 4, height: 8, width: 8, subscale: Triple(2, 2, 2), primeFrames: [0],
                             embeddingSize: 8, hiddenSize: 16, heads: 2, headSize: 8, ffnSize: 32, encoderLayers: 1,
                             decoderLayers: 1, encoderKernel: Triple(3, 3, 3), blocks: [Triple(2, 4, 4), Triple(1, 2, 4)])
@@ -18,7 +19,7 @@ func smallRunConfig(batch: Int = 4, steps: Int = 10, accumulation: Int = 1, opti
 }
 
 /// The `vt` executable built beside this test bundle.
-let vtBinary: String? = {
+public let vtBinary: String? = {
     var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     for _ in 0..<4 {
         url.deleteLastPathComponent()
@@ -29,13 +30,13 @@ let vtBinary: String? = {
 }()
 
 /// `mpirun` on PATH, if any.
-let mpirun: String? = ProcessInfo.processInfo.environment["PATH", default: ""].split(separator: ":")
+public let mpirun: String? = ProcessInfo.processInfo.environment["PATH", default: ""].split(separator: ":")
     .map { "\($0)/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 
 /// Runs `vt` (directly for 1 rank, else under `mpirun -np ranks`; `wrapper` is a shell script that sees vt
 /// as $0 and its arguments as $@) in `directory`, with a time limit; returns (exit status, stdout + stderr),
 /// status -999 when it had to be stopped. Output goes to a file, not a pipe: a full pipe would block mpirun.
-func runVTRanks(_ ranks: Int, _ arguments: [String], directory: URL? = nil, timeout: Double = 240,
+public func runVTRanks(_ ranks: Int, _ arguments: [String], directory: URL? = nil, timeout: Double = 240,
                 wrapper: String? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
     var environment = ProcessInfo.processInfo.environment
@@ -66,18 +67,18 @@ func runVTRanks(_ ranks: Int, _ arguments: [String], directory: URL? = nil, time
 }
 
 /// Runs `vt` with arguments in one process; returns (exit status, stdout + stderr).
-func runVT(_ arguments: [String], directory: URL? = nil) throws -> (status: Int32, output: String) {
+public func runVT(_ arguments: [String], directory: URL? = nil) throws -> (status: Int32, output: String) {
     try runVTRanks(1, arguments, directory: directory)
 }
 
-func temporaryDirectory() throws -> URL {
+public func temporaryDirectory() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("vt-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
 
-/// A small model as YAML, for the command-line tests (the same as TrainingTests' `smallDistributedConfig`).
-let smallDistributedConfig = """
+/// A small model as YAML, for the command-line tests.
+public let smallDistributedConfig = """
 model:
   frames: 4
   height: 8
