@@ -78,16 +78,35 @@ extension Trainer {
 
     /// The whole model's gradient norm from this rank's range of the reduced gradients (same on every rank).
     func shardedGradientNorm(_ shards: FlatPartition) throws -> Double {
+        var partials = squaredNormPartials(shards)
+        try communicator.allReduceSum(&partials)  // each partial is one rank's value plus zeros: exact
+        return try gradientNorm(fromPartials: partials)
+    }
+
+    /// `lossSum` summed over the data ranks and the gradient norm, from one all-reduce (the norm's
+    /// partials with the loss appended: one rendezvous fewer per step than two all-reduces).
+    func shardedLossAndGradientNorm(lossSum: Double, _ shards: FlatPartition) throws -> (lossSum: Double, norm: Double) {
+        var values = squaredNormPartials(shards) + [lossSum]
+        try communicator.allReduceSum(&values)
+        let loss = values.removeLast()
+        return (loss, try gradientNorm(fromPartials: values))
+    }
+
+    /// This rank's partial sums of g² over its range, laid out as the unsharded norm's: per norm chunk
+    /// (`Optimizer.squaredNormPartials`) or, with a model axis, per tensor (`squaredSums`).
+    func squaredNormPartials(_ shards: FlatPartition) -> [Double] {
         let range = shards.range(communicator.rank)
-        guard modelAxis.size > 1 else {
-            var partials = Optimizer.squaredNormPartials(model.gradients, within: range)
-            try communicator.allReduceSum(&partials)  // one rank's partial per chunk + zeros: exact
-            return partials.reduce(0, +).squareRoot()
-        }
-        var sums = Self.squaredSums(perEntryOf: model.gradients, table: model.layout.table, within: range)
-        try communicator.allReduceSum(&sums)
+        return modelAxis.size > 1
+            ? Self.squaredSums(perEntryOf: model.gradients, table: model.layout.table, within: range)
+            : Optimizer.squaredNormPartials(model.gradients, within: range)
+    }
+
+    /// The norm from the partials summed over the data axis, added in the unsharded run's order (with a
+    /// model axis: replicated tensors once, the shards' sums over the model axis in rank order).
+    func gradientNorm(fromPartials partials: [Double]) throws -> Double {
+        guard modelAxis.size > 1 else { return partials.reduce(0, +).squareRoot() }
         var replicated = 0.0, sharded = 0.0
-        for (sum, axis) in zip(sums, model.layout.splitAxes) {
+        for (sum, axis) in zip(partials, model.layout.splitAxes) {
             if axis == nil { replicated += sum } else { sharded += sum }
         }
         let shardSums = try modelAxis.allGather(sharded.bitPattern).map(Double.init(bitPattern:))

@@ -21,7 +21,8 @@ public struct StepMetrics: Sendable {
     public var learningRate: Double
     public var gradientNorm: Double
     public var stepSeconds: Double
-    /// Seconds this rank waited for gradient communication after its backward finished.
+    /// Seconds this rank waited for gradient communication after its backward finished (with ZeRO-1,
+    /// plus the parameter all-gather after the update).
     public var communicationSeconds: Double
     /// Seconds during which some gradient bucket was being reduced (mostly hidden behind backward).
     public var communicationBusySeconds: Double = 0
@@ -204,10 +205,15 @@ public final class Trainer {
             phases.head += model.phaseTimes.head; phases.backward += model.phaseTimes.backward
         }
         var communication = 0.0, busy = 0.0
+        var shardedNorm: Double? = nil
         if let reducer {
             let waitStart = monotonicSeconds()
             let result = try reducer.finish()
-            lossSum = try communicator.allReduceSum(lossSum)
+            if let optimizerShards {  // ZeRO-1: the loss with this rank's squared-norm partials, in one all-reduce
+                (lossSum, shardedNorm) = try shardedLossAndGradientNorm(lossSum: lossSum, optimizerShards)
+            } else {
+                lossSum = try communicator.allReduceSum(lossSum)
+            }
             communication = monotonicSeconds() - waitStart
             busy = result.communicationSeconds
             if let timeline {
@@ -221,7 +227,7 @@ public final class Trainer {
             }
         }
         var optimizerClock = Stopwatch()
-        let norm = try gradientNorm()
+        let norm = try shardedNorm ?? gradientNorm()
         let scale = Optimizer.clipScale(norm: norm, clipNorm: config.optimizer.clipNorm)
         optimizer.apply(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate, gradientScale: scale)
         let optimizerSeconds = optimizerClock.lap()

@@ -65,12 +65,15 @@ private func largestDifference(_ a: [String: [Float]], _ b: [String: [Float]], p
     /// Sharded and unsharded runs on the same data ranks: the reduced gradients are the same sums, the
     /// norm is built from the same per-chunk partials, and the update is element-wise — so everything is
     /// bitwise equal, including the full optimizer slots the sharded checkpoint gathers from the ranks.
-    @Test(arguments: [(2, OptimizerKind.rmsprop), (2, .adam), (4, .rmsprop), (4, .adam)])
-    func aShardedRunIsBitwiseTheUnshardedRunOnTheSameRanks(data: Int, optimizer: OptimizerKind) throws {
+    @Test(arguments: [(2, OptimizerKind.rmsprop, 1), (2, .adam, 1), (4, .rmsprop, 1), (4, .adam, 1), (2, .adam, 2)])
+    func aShardedRunIsBitwiseTheUnshardedRunOnTheSameRanks(data: Int, optimizer: OptimizerKind, accumulation: Int) throws {
         let sharded = try temporaryDirectory(), unsharded = try temporaryDirectory()
         defer { for url in [sharded, unsharded] { try? FileManager.default.removeItem(at: url) } }
-        let a = try trainSegment(shardingConfig(optimizer, sharded: true), data: data, model: 1, until: 6, directory: sharded)
-        let b = try trainSegment(shardingConfig(optimizer, sharded: false), data: data, model: 1, until: 6, directory: unsharded)
+        var (on, off) = (shardingConfig(optimizer, sharded: true), shardingConfig(optimizer, sharded: false))
+        on.training.accumulationSteps = accumulation
+        off.training.accumulationSteps = accumulation
+        let a = try trainSegment(on, data: data, model: 1, until: 6, directory: sharded)
+        let b = try trainSegment(off, data: data, model: 1, until: 6, directory: unsharded)
         #expect(a.map(\.loss) == b.map(\.loss), "per-step losses")
         #expect(a.map(\.gradientNorm) == b.map(\.gradientNorm), "gradient norms (and so clip factors)")
         #expect(a.contains { $0.gradientNorm > 1 }, "clipping (clip_norm 1) was exercised")
