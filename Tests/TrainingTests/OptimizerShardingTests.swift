@@ -36,16 +36,19 @@ func allTensors(ofCheckpoint path: String) throws -> [String: [Float]] {
 /// `steps`, saving on the config's schedule and at the end; returns rank 0's metrics of the steps trained.
 @discardableResult
 private func trainSegment(_ config: RunConfig, data: Int, model: Int, until steps: Int, directory: URL,
-                          hooks: CheckpointWriteHooks = CheckpointWriteHooks()) throws -> [StepMetrics] {
+                          hooks: CheckpointWriteHooks = CheckpointWriteHooks(),
+                          log: @escaping @Sendable (String) -> Void = { _ in }) throws -> [StepMetrics] {
     let mesh = ThreadMesh(data: data, model: model)
-    return try onEveryRank(mesh.size) { rank -> [StepMetrics] in
+    let results: [[StepMetrics]] = try onEveryRank(mesh.size) { (rank: Int) throws -> [StepMetrics] in
         let trainer = try mesh.trainer(config, rank: rank)
         #expect((trainer.optimizerShards != nil) == (config.distribution.shardOptimizer && data > 1))
-        let checkpoints = try RunCheckpoints(trainer: trainer, settings: config.checkpoint, directory: directory, hooks: hooks, log: { _ in })
+        let lines: (String) -> Void = { line in if rank == 0 { log(line) } }
+        let checkpoints = try RunCheckpoints(trainer: trainer, settings: config.checkpoint, directory: directory, hooks: hooks, log: lines)
         let resumed = try checkpoints.resume(.latest, configName: "test.yaml")
         let run = try TrainingRun(trainer: trainer, runDirectory: directory, checkpoints: checkpoints, resumedFrom: resumed, log: { _ in })
         return try run.run(until: steps)
-    }[0]
+    }
+    return results[0]
 }
 
 private func checkpointPath(_ directory: URL, _ step: Int) -> String {
@@ -182,6 +185,34 @@ private func largestDifference(_ a: [String: [Float]], _ b: [String: [Float]], p
         // …and the run continues from it.
         try trainSegment(config, data: 2, model: 1, until: 6, directory: directory)
         #expect(try store.checkpoints().map(\.step) == [2, 4, 6])
+    }
+
+    /// A sharded resume reads (and so verifies) every tensor before trusting a file: a flipped bit in an
+    /// optimizer slot of the newest checkpoint is reported and the previous checkpoint used, and the run
+    /// still ends bitwise where the uninterrupted one does.
+    @Test func aDamagedSlotInTheNewestCheckpointFallsBackToThePreviousOne() throws {
+        let config = shardingConfig(.adam, sharded: true, every: 2)
+        let reference = try temporaryDirectory(), directory = try temporaryDirectory()
+        defer { for url in [reference, directory] { try? FileManager.default.removeItem(at: url) } }
+        try trainSegment(config, data: 2, model: 1, until: 6, directory: reference)
+        try trainSegment(config, data: 2, model: 1, until: 4, directory: directory)
+        let newest = checkpointPath(directory, 4)
+        let slot = try #require(try allTensors(ofCheckpoint: newest)["/optimizer/v/decoder/condition"])
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: newest)))
+        let needle = slot.prefix(16).withUnsafeBytes { Array($0) }
+        let at = try #require((0...(bytes.count - needle.count)).first { bytes[$0..<$0 + needle.count].elementsEqual(needle) })
+        bytes[at + 5] ^= 0x10
+        try Data(bytes).write(to: URL(fileURLWithPath: newest))
+        final class Lines: @unchecked Sendable { let lock = NSLock(); var lines: [String] = [] }
+        let lines = Lines()
+        let resumed = try trainSegment(config, data: 2, model: 1, until: 6, directory: directory) { line in
+            lines.lock.lock(); lines.lines.append(line); lines.lock.unlock()
+        }
+        #expect(resumed.map(\.step) == [3, 4, 5, 6], "resumed from step 2")
+        #expect(lines.lines.contains { $0.hasPrefix("warning: skipping damaged checkpoint \(newest)") && $0.contains("/optimizer/v/decoder/condition") },
+                "\(lines.lines)")
+        let differing = differingTensors(try allTensors(ofCheckpoint: checkpointPath(reference, 6)), try allTensors(ofCheckpoint: checkpointPath(directory, 6)))
+        #expect(differing.isEmpty, "\(differing.prefix(5))")
     }
 
     /// The per-tensor pieces a sharded save and resume use agree with ShardLayout's whole-buffer mapping.
