@@ -9,6 +9,7 @@
 //     uninterrupted sharded run's losses (bitwise while on 2 ranks) and parameters;
 //   - kill -9 of rank 0 in the middle of a sharded checkpoint write (the other rank waiting in its
 //     gather) leaves the previous checkpoint intact and `latest` on it, and the run resumes exactly;
+//   - `vt bench --compare-shard-optimizer` reports each rank's share of the optimizer state (1/2 ± 1%);
 //   - a bad shard_optimizer value stops every rank with one message.
 // The in-process versions (threads instead of processes) are in OptimizerShardingTests.
 
@@ -167,6 +168,26 @@ struct OptimizerShardingMPITests {
         let y = try allTensors(ofCheckpoint: checkpoints.appendingPathComponent("step_00000006.h5").path)
         #expect(x.keys.sorted() == y.keys.sorted() && x.keys.allSatisfy { x[$0]!.map(\.bitPattern) == y[$0]!.map(\.bitPattern) },
                 "the resumed run ends bitwise where the uninterrupted one does")
+    }
+
+    /// `vt bench --compare-shard-optimizer` trains both layouts in turns in one job and reports each rank's
+    /// share of the optimizer state (1/2 on 2 ranks, ±1%) beside the step times; on one rank it refuses.
+    @Test func theBenchComparesBothLayoutsInOneJob() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try config("rmsprop").write(to: directory.appendingPathComponent("small.yaml"), atomically: true, encoding: .utf8)
+        let result = try runVTRanks(2, ["bench", "--config", "small.yaml", "--compare-shard-optimizer", "--steps", "2", "--json"], directory: directory)
+        #expect(result.status == 0, "\(result.output.suffix(1500))")
+        let start = try #require(result.output.firstIndex(of: "{"))
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.output[start...].utf8)) as? [String: Any])
+        let replicated = try #require(report["replicated"] as? [String: Any]), sharded = try #require(report["sharded"] as? [String: Any])
+        let ratio = try #require(report["optimizer_state_ratio"] as? Double)
+        #expect(abs(ratio - 0.5) <= 0.005, "optimizer slots + master weights per rank: \(ratio) of the replicated run's")
+        let slots = Double(try #require(sharded["optimizer_slot_bytes"] as? Int)) / Double(try #require(replicated["optimizer_slot_bytes"] as? Int))
+        #expect(abs(slots - 0.5) <= 0.005, "optimizer slots per rank: \(slots)")
+        #expect((sharded["step_seconds_all"] as? [Double])?.count == 2 && (report["step_time_ratio"] as? Double ?? 0) > 0)
+        let single = try runVTRanks(1, ["bench", "--config", "small.yaml", "--compare-shard-optimizer", "--steps", "1"], directory: directory)
+        #expect(single.status != 0 && single.output.contains("needs several data ranks"), "\(single.output.suffix(500))")
     }
 
     @Test func aBadShardOptimizerValueStopsEveryRankWithOneMessage() throws {
