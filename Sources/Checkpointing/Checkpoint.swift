@@ -11,7 +11,8 @@
 // CRC-32C of all HDF5 metadata, each dataset's offset and CRC), every dataset's own `crc32c` attribute
 // (checked as it is read, naming the dataset), and `attributes_crc32c` over the root attributes.
 //
-// Leaves out: what the tensors mean (the trainer passes tables and buffers), sharded or partial tensors.
+// Leaves out: what the tensors mean (the trainer passes tables and buffers, or streams tensors it gathers),
+// partial tensors (every dataset is a full tensor).
 
 import Datasets
 import Foundation
@@ -87,20 +88,40 @@ public struct CheckpointTensors: @unchecked Sendable {
     func datasetPath(_ entry: ParameterEntry) -> String { "/" + group + "/" + entry.name }
 }
 
-/// Everything one checkpoint holds: the step, the trainer's root attributes and the tensor groups.
+/// A group of tensors laid out by a parameter table that no single buffer holds: the writer asks for them
+/// one at a time, in table order, and writes each before asking for the next — so a trainer whose state
+/// is spread over ranks (ZeRO stage 1) can gather each tensor just in time and no process ever holds the
+/// whole group. `fetch(i)` returns the `table.entries[i].count` values of entry i, valid until the next
+/// call; it is called exactly once per entry, in order, unless the write fails first (the caller then
+/// finishes whatever collective work the remaining entries needed).
+public struct StreamedTensors: @unchecked Sendable {
+    public let group: String
+    public let table: ParameterTable
+    public let fetch: (Int) throws -> UnsafeBufferPointer<Float>
+
+    public init(group: String, table: ParameterTable, fetch: @escaping (Int) throws -> UnsafeBufferPointer<Float>) {
+        self.group = group; self.table = table; self.fetch = fetch
+    }
+}
+
+/// Everything one checkpoint holds: the step, the trainer's root attributes and the tensor groups —
+/// buffered ones first, then streamed ones (each in table order).
 public struct CheckpointContents: @unchecked Sendable {
     public var step: Int
     /// Root attributes beyond the writer's own (`CheckpointFormat.reservedAttributes`), in writing order.
     public var attributes: [(name: String, value: HDF5AttributeValue)]
     public var tensors: [CheckpointTensors]
+    /// Groups handed over a tensor at a time (written after `tensors`).
+    public var streamed: [StreamedTensors]
 
-    public init(step: Int, attributes: [(name: String, value: HDF5AttributeValue)], tensors: [CheckpointTensors]) {
-        self.step = step; self.attributes = attributes; self.tensors = tensors
+    public init(step: Int, attributes: [(name: String, value: HDF5AttributeValue)], tensors: [CheckpointTensors],
+                streamed: [StreamedTensors] = []) {
+        self.step = step; self.attributes = attributes; self.tensors = tensors; self.streamed = streamed
     }
 
     /// Bytes of tensor data (what the file holds beyond a few kilobytes of metadata).
     public var tensorBytes: Int {
-        tensors.reduce(0) { $0 + $1.table.parameterCount * MemoryLayout<Float>.stride }
+        (tensors.map(\.table) + streamed.map(\.table)).reduce(0) { $0 + $1.parameterCount * MemoryLayout<Float>.stride }
     }
 }
 

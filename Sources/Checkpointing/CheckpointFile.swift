@@ -147,36 +147,59 @@ public final class CheckpointFile {
     /// that the group holds exactly the table's names, each with the table's shape and its stored CRC-32C.
     /// On a throw the buffer may be partly overwritten.
     public func read(into tensors: CheckpointTensors) throws {
-        let prefix = "/" + tensors.group + "/"
+        let present = try presentTensors(group: tensors.group, table: tensors.table)
+        for entry in tensors.table.entries {
+            try requirePresent(present, group: tensors.group, entry: entry)
+            try readTensor(group: tensors.group, entry: entry, into: tensors.bytes(entry))
+        }
+    }
+
+    /// Checks that group `group` holds exactly the datasets `table` names (the first extra or missing
+    /// one is named), without reading them.
+    public func checkTensorNames(group: String, table: ParameterTable) throws {
+        let present = try presentTensors(group: group, table: table)
+        for entry in table.entries { try requirePresent(present, group: group, entry: entry) }
+    }
+
+    private func requirePresent(_ present: Set<String>, group: String, entry: ParameterEntry) throws {
+        guard present.contains("/" + group + "/" + entry.name) else {
+            throw CheckpointError(.mismatch, file: path, object: "/" + group + "/" + entry.name,
+                                  "is missing: the checkpoint was written for a different model")
+        }
+    }
+
+    /// The datasets of group `group`, after checking that it exists and holds no tensor `table` lacks.
+    private func presentTensors(group: String, table: ParameterTable) throws -> Set<String> {
+        let prefix = "/" + group + "/"
         let present: [String]
         do {
-            guard try file.root.kind(of: tensors.group) == .group else {
-                throw CheckpointError(.mismatch, file: path, object: "/" + tensors.group, "is missing")
+            guard try file.root.kind(of: group) == .group else {
+                throw CheckpointError(.mismatch, file: path, object: "/" + group, "is missing")
             }
-            present = try file.root.group(tensors.group).datasetPaths()
+            present = try file.root.group(group).datasetPaths()
         } catch let error as CheckpointError {
             throw error
         } catch {
-            throw CheckpointError(.unreadable, file: path, object: "/" + tensors.group, "cannot be listed: \(error)")
+            throw CheckpointError(.unreadable, file: path, object: "/" + group, "cannot be listed: \(error)")
         }
-        let expected = Set(tensors.table.entries.map { prefix + $0.name })
+        let expected = Set(table.entries.map { prefix + $0.name })
         if let extra = present.first(where: { !expected.contains($0) }) {
             throw CheckpointError(.mismatch, file: path, object: extra,
                                   "is not a tensor of this model (\(present.count) tensors in \(prefix.dropLast()), the model has \(expected.count))")
         }
-        for entry in tensors.table.entries {
-            let datasetPath = prefix + entry.name
-            guard present.contains(datasetPath) else {
-                throw CheckpointError(.mismatch, file: path, object: datasetPath,
-                                      "is missing: the checkpoint was written for a different model")
-            }
-            let bytes = tensors.bytes(entry)
-            let stored = try readVerified(datasetPath, expectedShape: entry.shape, into: bytes)
-            let computed = CRC32CChecksum.of(UnsafeRawBufferPointer(bytes))
-            guard stored == computed else {
-                throw CheckpointError(.damaged, file: path, object: datasetPath,
-                                      "fails its CRC-32C check (stored \(hex(stored)), computed \(hex(computed))): the file is damaged")
-            }
+        return Set(present)
+    }
+
+    /// Reads the one tensor `group/entry.name` into `bytes` (entry.count floats), checking its shape and
+    /// its stored CRC-32C — for reading a checkpoint a tensor at a time (call `checkTensorNames` first).
+    public func readTensor(group: String, entry: ParameterEntry, into bytes: UnsafeMutableRawBufferPointer) throws {
+        precondition(bytes.count == entry.count * MemoryLayout<Float>.stride, "readTensor: \(bytes.count) bytes for \(entry.count) floats")
+        let datasetPath = "/" + group + "/" + entry.name
+        let stored = try readVerified(datasetPath, expectedShape: entry.shape, into: bytes)
+        let computed = CRC32CChecksum.of(UnsafeRawBufferPointer(bytes))
+        guard stored == computed else {
+            throw CheckpointError(.damaged, file: path, object: datasetPath,
+                                  "fails its CRC-32C check (stored \(hex(stored)), computed \(hex(computed))): the file is damaged")
         }
     }
 

@@ -1,5 +1,7 @@
 // Writing one checkpoint file: root attributes, then one contiguous float32 dataset per tensor written
 // straight from the flat buffer (no copy), each with its CRC-32C (computed first, on every core).
+// Streamed groups (`StreamedTensors`) come after the buffered ones: each tensor is fetched, checksummed
+// and written before the next is fetched.
 // After HDF5 closes the file, the index (CheckpointIndex.swift) goes into the user block; then fsync.
 //
 // Leaves out: where the file goes and how it becomes visible (CheckpointDirectory: temporary name,
@@ -42,6 +44,8 @@ public enum CheckpointWriter {
             throw CheckpointError(.saveFailed, file: path, object: "attribute '\(name)'", "is reserved for the writer")
         }
         let jobs = contents.tensors.flatMap { group in group.table.entries.map { (group, $0) } }
+        let streamedJobs = contents.streamed.flatMap { group in group.table.entries.indices.map { (group, $0) } }
+        let datasetCount = jobs.count + streamedJobs.count
         var timings = CheckpointWriteTimings()
         var clock = Date()
         func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
@@ -55,15 +59,15 @@ public enum CheckpointWriter {
         timings.checksums = lap()
 
         do {
-            let userBlockSize = CheckpointIndex.userBlockSize(datasets: jobs.count)
+            let userBlockSize = CheckpointIndex.userBlockSize(datasets: datasetCount)
             // A disk too full for the file fails here, before HDF5 holds anything it would need space to
             // flush: HDF5 cannot recover from a failed flush (the file can then never be closed, and the
             // library crashes at exit). So: check the free space, then reserve the file's blocks.
             let attributeBytes = contents.attributes.reduce(0) { $0 + $1.name.utf8.count + "\($1.value)".utf8.count }
-            let estimate = contents.tensorBytes + userBlockSize + 4096 * jobs.count + 2 * attributeBytes + 65536
+            let estimate = contents.tensorBytes + userBlockSize + 4096 * datasetCount + 2 * attributeBytes + 65536
             try Durability.requireSpace(estimate, for: path)
             var entries: [CheckpointIndex.Entry] = []
-            entries.reserveCapacity(jobs.count)
+            entries.reserveCapacity(datasetCount)
             let file = try HDF5File.create(path, userBlockSize: userBlockSize)
             do {
                 try Durability.reserve(estimate, for: path)
@@ -73,7 +77,7 @@ public enum CheckpointWriter {
                     "step": .int64(Int64(contents.step)),
                     "created": .string(ISO8601DateFormatter().string(from: created)),
                     "checksum": .string("crc32c: CRC-32C (Castagnoli) of each dataset's little-endian bytes, attribute 'crc32c'"),
-                    "dataset_count": .int64(Int64(jobs.count)),
+                    "dataset_count": .int64(Int64(datasetCount)),
                 ]
                 for name in ["format", "format_version", "step", "created"] {
                     try file.root.setAttribute(name, attributes[name]!)
@@ -87,14 +91,34 @@ public enum CheckpointWriter {
 
                 for (index, (group, entry)) in jobs.enumerated() {
                     let datasetPath = group.datasetPath(entry)
-                    try hooks.beforeDataset?(index, jobs.count, datasetPath)
+                    try hooks.beforeDataset?(index, datasetCount, datasetPath)
                     let bytes = UnsafeRawBufferPointer(group.bytes(entry))
                     let offset = try file.root.createContiguousDataset(
                         datasetPath, elementType: .float32, shape: entry.shape, bytes: bytes,
                         attributes: [(CheckpointFormat.checksumAttribute, Int64(checksums[index]))])
                     entries.append(CheckpointIndex.Entry(offset: offset, length: bytes.count, checksum: checksums[index]))
                 }
-                timings.data = lap()
+                var streamedChecksumSeconds = 0.0
+                for (position, (group, entryIndex)) in streamedJobs.enumerated() {
+                    let entry = group.table.entries[entryIndex]
+                    let datasetPath = "/" + group.group + "/" + entry.name
+                    try hooks.beforeDataset?(jobs.count + position, datasetCount, datasetPath)
+                    let values = try group.fetch(entryIndex)
+                    guard values.count == entry.count else {
+                        throw CheckpointError(.saveFailed, file: path, object: datasetPath,
+                                              "was handed \(values.count) values for a tensor of \(entry.count)")
+                    }
+                    let bytes = UnsafeRawBufferPointer(values)
+                    let checksumStart = Date()
+                    let checksum = CRC32CChecksum.of(bytes)
+                    streamedChecksumSeconds += Date().timeIntervalSince(checksumStart)
+                    let offset = try file.root.createContiguousDataset(
+                        datasetPath, elementType: .float32, shape: entry.shape, bytes: bytes,
+                        attributes: [(CheckpointFormat.checksumAttribute, Int64(checksum))])
+                    entries.append(CheckpointIndex.Entry(offset: offset, length: bytes.count, checksum: checksum))
+                }
+                timings.data = lap() - streamedChecksumSeconds
+                timings.checksums += streamedChecksumSeconds
                 // Last, so a reader that finds it knows every other attribute was written.
                 try file.root.setAttribute(CheckpointFormat.attributesChecksumAttribute,
                                            Int64(CheckpointFormat.attributesChecksum(attributes)))

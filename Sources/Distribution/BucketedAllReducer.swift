@@ -10,6 +10,10 @@
 // finish the buffer must stay alive and the ranges already marked must not be written.
 // For a LocalCommunicator (or any non-MPI communicator) buckets are reduced synchronously inside
 // markReady with the communicator's blocking all-reduce — for a group of one, a no-op.
+// With a `FlatPartition` (ZeRO stage 1) each bucket is reduce-scattered instead: one blocking
+// MPI_Reduce_scatter per bucket whose per-rank counts are the bucket's overlap with each rank's range,
+// so after finish() every rank holds the sum of exactly its own range (the rest of the buffer is
+// unspecified) — same thread, same order, same overlap with backward.
 // Left out: gradient compression, averaging (the caller scales), hierarchical (intra/inter-node) rings.
 #if canImport(Glibc)
 import Glibc
@@ -43,18 +47,30 @@ public struct AllReduceTimings: Equatable, Sendable {
 public final class BucketedAllReducer: @unchecked Sendable {
     public let plan: BucketPlan
     public var buckets: [GradientBucket] { plan.buckets }
+    /// When set, buckets are reduce-scattered over these ranges (one per rank) instead of all-reduced.
+    public let partition: FlatPartition?
     private let state: ReducerState
 
-    public init(communicator: any Communicator, plan: BucketPlan) throws {
+    /// `partition` (ZeRO stage 1): one range per rank of `communicator`, covering the plan's buffer.
+    public init(communicator: any Communicator, plan: BucketPlan, partition: FlatPartition? = nil) throws {
         self.plan = plan
+        self.partition = partition
+        var segments: [[Int]]? = nil
+        if let partition {
+            guard partition.parts == communicator.size, partition.count >= plan.requiredCount else {
+                throw DistributedError.invalidArgument("a partition into \(partition.parts) ranges of \(partition.count) floats does not fit "
+                                                       + "\(communicator.size) ranks and a plan over \(plan.requiredCount) floats")
+            }
+            segments = plan.buckets.map { partition.counts(of: $0.offset..<($0.offset + $0.count)) }
+        }
         if let mpi = communicator as? MPICommunicator, mpi.size > 1 {
-            state = ReducerState(plan: plan, communicator: try mpi.duplicate(), threaded: true)
+            state = ReducerState(plan: plan, communicator: try mpi.duplicate(), threaded: true, segments: segments)
             let state = self.state
             let thread = Thread { state.communicationLoop() }
             thread.name = "vt-allreduce"
             thread.start()
         } else {
-            state = ReducerState(plan: plan, communicator: communicator, threaded: false)
+            state = ReducerState(plan: plan, communicator: communicator, threaded: false, segments: segments)
         }
     }
 
@@ -101,6 +117,8 @@ private final class ReducerState: @unchecked Sendable {
     let plan: BucketPlan
     let communicator: any Communicator
     let threaded: Bool
+    /// Per bucket, the per-rank counts of its reduce-scatter (nil: all-reduce every bucket).
+    let segments: [[Int]]?
     let condition = NSCondition()
 
     var gradients: UnsafeMutablePointer<Float>? = nil
@@ -115,10 +133,11 @@ private final class ReducerState: @unchecked Sendable {
     var shuttingDown = false
     var threadExited = false
 
-    init(plan: BucketPlan, communicator: any Communicator, threaded: Bool) {
+    init(plan: BucketPlan, communicator: any Communicator, threaded: Bool, segments: [[Int]]?) {
         self.plan = plan
         self.communicator = communicator
         self.threaded = threaded
+        self.segments = segments
         ready = Array(repeating: false, count: plan.ranges.count)
         pending = plan.buckets.map { $0.rangeIndices.count }
         launchTimes = Array(repeating: 0, count: plan.buckets.count)
@@ -167,11 +186,20 @@ private final class ReducerState: @unchecked Sendable {
         while launched < plan.buckets.count && pending[launched] == 0 {
             let bucket = plan.buckets[launched]
             launchTimes[launched] = monotonicSeconds()
-            try communicator.allReduce(UnsafeMutableBufferPointer(start: gradients.map { $0 + bucket.offset },
-                                                                  count: bucket.count), .sum)
+            try reduce(bucket, gradients)
             completionTimes[launched] = monotonicSeconds()
             launched += 1
             completed += 1
+        }
+    }
+
+    /// Sums `bucket` over the ranks: the whole span (all-reduce) or each rank's segment (reduce-scatter).
+    private func reduce(_ bucket: GradientBucket, _ base: UnsafeMutablePointer<Float>?) throws {
+        let span = UnsafeMutableBufferPointer(start: base.map { $0 + bucket.offset }, count: bucket.count)
+        if let segments {
+            try communicator.reduceScatterSum(span, counts: segments[bucket.index])
+        } else {
+            try communicator.allReduce(span, .sum)
         }
     }
 
@@ -226,7 +254,7 @@ private final class ReducerState: @unchecked Sendable {
             let launch = monotonicSeconds()
             var error: Error? = nil
             do {
-                try communicator.allReduce(UnsafeMutableBufferPointer(start: base.map { $0 + bucket.offset }, count: bucket.count), .sum)
+                try reduce(bucket, base)
             } catch let caught {
                 error = caught
             }

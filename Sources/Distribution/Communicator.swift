@@ -1,6 +1,9 @@
 // Communicator: the collectives the trainer uses, behind one protocol with two implementations —
 // `MPICommunicator` (Open MPI, see MPICommunicator.swift) and `LocalCommunicator` (one process, every
 // operation the identity), so every test runs under plain `swift test`.
+// The segmented collectives of ZeRO stage 1 (reduce-scatter, all-gather, gather over per-rank segments)
+// have default implementations built on all-reduce and broadcast, so any communicator has them;
+// MPICommunicator replaces them with MPI_Reduce_scatter, MPI_Allgatherv and MPI_Gatherv.
 // Left out: point-to-point messages, user-defined reductions, non-blocking collectives in the public API
 // (the bucketed all-reduce owns those, see BucketedAllReducer.swift).
 
@@ -47,6 +50,18 @@ public protocol Communicator: AnyObject, Sendable {
     func allGather(_ value: UInt64) throws -> [UInt64]
     /// Partitions the group by `color` (≥ 0); ranks inside a part are ordered by `key`, then by rank.
     func split(color: Int, key: Int) throws -> any Communicator
+
+    // Segmented collectives: `counts[r]` floats belong to rank r, segments in rank order (rank r's starts
+    // at counts[0] + … + counts[r−1]); every rank passes the same counts.
+
+    /// Sums `buffer` (counts.sum floats) over the ranks; afterwards this rank's segment holds the sum and
+    /// the rest of `buffer` is unspecified (MPI_Reduce_scatter).
+    func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws
+    /// Every rank's segment of `buffer` to every rank, in place (MPI_Allgatherv).
+    func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws
+    /// Rank r's `part` (counts[r] floats) into segment r of `whole` on `root` (MPI_Gatherv); `whole` is
+    /// not touched, and may be empty, on other ranks.
+    func gather(_ part: UnsafeBufferPointer<Float>, into whole: UnsafeMutableBufferPointer<Float>, counts: [Int], root: Int) throws
 }
 
 // MARK: - Conveniences built on the primitives
@@ -98,6 +113,51 @@ extension Communicator {
 
     public func allGather(_ value: Int) throws -> [Int] {
         try allGather(UInt64(bitPattern: Int64(value))).map { Int(Int64(bitPattern: $0)) }
+    }
+
+    // Default segmented collectives, from all-reduce and broadcast (the sums are those of allReduce).
+
+    public func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws {
+        _ = try checkSegments(counts, total: buffer.count)
+        try allReduce(buffer, .sum)
+    }
+
+    public func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws {
+        let starts = try checkSegments(counts, total: buffer.count)
+        for owner in 0..<size where counts[owner] > 0 {
+            try broadcast(UnsafeMutableBufferPointer(rebasing: buffer[starts[owner]..<(starts[owner] + counts[owner])]), root: owner)
+        }
+    }
+
+    public func gather(_ part: UnsafeBufferPointer<Float>, into whole: UnsafeMutableBufferPointer<Float>, counts: [Int], root: Int) throws {
+        try checkRoot(root)
+        let starts = try checkSegments(counts, total: counts.reduce(0, +))
+        try checkGather(part: part, whole: whole, counts: counts, root: root)
+        var message = [Float](repeating: 0, count: counts.max() ?? 0)
+        for owner in 0..<size where counts[owner] > 0 {
+            try message.withUnsafeMutableBufferPointer { message in
+                let segment = UnsafeMutableBufferPointer(rebasing: message[0..<counts[owner]])
+                if owner == rank { _ = segment.initialize(from: part) }
+                try broadcast(segment, root: owner)
+                if rank == root { whole.baseAddress!.advanced(by: starts[owner]).update(from: segment.baseAddress!, count: counts[owner]) }
+            }
+        }
+    }
+
+    /// Each segment's start; throws unless there is one count ≥ 0 per rank, adding up to `total`.
+    func checkSegments(_ counts: [Int], total: Int) throws -> [Int] {
+        guard counts.count == size, counts.allSatisfy({ $0 >= 0 }), counts.reduce(0, +) == total else {
+            throw DistributedError.invalidArgument("segments \(counts) do not cut \(total) floats over \(size) ranks")
+        }
+        var starts = [0]
+        for count in counts.dropLast() { starts.append(starts.last! + count) }
+        return starts
+    }
+
+    func checkGather(part: UnsafeBufferPointer<Float>, whole: UnsafeMutableBufferPointer<Float>, counts: [Int], root: Int) throws {
+        guard part.count == counts[rank], rank != root || whole.count >= counts.reduce(0, +) else {
+            throw DistributedError.invalidArgument("gather: rank \(rank) sends \(part.count) floats for segment \(counts[rank]) into \(whole.count)")
+        }
     }
 
     func checkRoot(_ root: Int) throws {

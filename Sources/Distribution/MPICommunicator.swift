@@ -1,7 +1,12 @@
 // MPICommunicator: `Communicator` over an Open MPI communicator. Counts above Int32.max are sent in
 // chunks (MPI counts are `int`). Also the internal non-blocking pieces the bucketed all-reduce uses:
-// a private duplicate of the communicator, MPI_Iallreduce and MPI_Test.
+// a private duplicate of the communicator, MPI_Iallreduce and MPI_Test. The segmented collectives of
+// ZeRO stage 1 are single MPI calls (MPI_Reduce_scatter, MPI_Allgatherv, MPI_Gatherv), whose counts and
+// displacements are `int`: a buffer of more than Int32.max floats is refused with a message.
 // Left out: point-to-point, derived datatypes, MPI_Cart_shift neighbours.
+#if canImport(Glibc)
+import Glibc
+#endif
 import CMPI
 import _MPIShims
 
@@ -75,6 +80,55 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         var newHandle: MPI_Comm? = nil
         try MPIRuntime.call("MPI_Comm_split") { MPI_Comm_split(handle, Int32(color), Int32(clamping: key), &newHandle) }
         return try MPICommunicator(handle: newHandle!, owns: true)
+    }
+
+    // MARK: Segmented collectives (ZeRO stage 1)
+
+    /// MPI_Reduce_scatter in place: MPI leaves this rank's sum at the start of `buffer`; it is moved to
+    /// the segment's own place (memmove: the two may overlap).
+    public func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws {
+        let starts = try checkSegments(counts, total: buffer.count)
+        var counts32 = try int32(counts, total: buffer.count, what: "reduce-scatter")
+        guard buffer.count > 0 else { return }
+        try MPIRuntime.call("MPI_Reduce_scatter") {
+            MPI_Reduce_scatter(vt_mpi_in_place(), buffer.baseAddress, &counts32, vt_mpi_float(), vt_mpi_sum(), handle)
+        }
+        if starts[rank] > 0 && counts[rank] > 0 {
+            memmove(buffer.baseAddress! + starts[rank], buffer.baseAddress!, counts[rank] * MemoryLayout<Float>.stride)
+        }
+    }
+
+    public func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws {
+        let starts = try checkSegments(counts, total: buffer.count)
+        var counts32 = try int32(counts, total: buffer.count, what: "all-gather")
+        var displacements = starts.map { Int32($0) }
+        guard buffer.count > 0 else { return }
+        try MPIRuntime.call("MPI_Allgatherv") {
+            MPI_Allgatherv(vt_mpi_in_place(), 0, vt_mpi_float(), buffer.baseAddress, &counts32, &displacements,
+                           vt_mpi_float(), handle)
+        }
+    }
+
+    public func gather(_ part: UnsafeBufferPointer<Float>, into whole: UnsafeMutableBufferPointer<Float>, counts: [Int], root: Int) throws {
+        try checkRoot(root)
+        let total = counts.reduce(0, +)
+        let starts = try checkSegments(counts, total: total)
+        try checkGather(part: part, whole: whole, counts: counts, root: root)
+        var counts32 = try int32(counts, total: total, what: "gather")
+        var displacements = starts.map { Int32($0) }
+        guard total > 0 else { return }
+        try MPIRuntime.call("MPI_Gatherv") {
+            MPI_Gatherv(part.baseAddress, Int32(part.count), vt_mpi_float(), rank == root ? whole.baseAddress : nil,
+                        &counts32, &displacements, vt_mpi_float(), Int32(root), handle)
+        }
+    }
+
+    /// `counts` as MPI ints, when the whole buffer's offsets fit in one.
+    private func int32(_ counts: [Int], total: Int, what: String) throws -> [Int32] {
+        guard total <= Int(Int32.max) else {
+            throw DistributedError.invalidArgument("a \(what) over \(total) floats exceeds MPI's int counts and displacements (at most \(Int32.max))")
+        }
+        return counts.map { Int32($0) }
     }
 
     // MARK: Pieces for the device mesh and the bucketed all-reduce

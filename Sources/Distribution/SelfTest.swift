@@ -98,10 +98,53 @@ public func runDistributedSelfTest(communicator: any Communicator) throws -> Str
         try checker.synchronise("bucketed all-reduce step \(step)")
     }
 
+    // Segmented collectives (ZeRO stage 1), with uneven and empty segments: integer-valued floats, so
+    // every summation order gives the exact sum.
+    let counts = (0..<size).map { $0 == 1 ? 0 : 3 + 5 * $0 }  // rank 1 (if any) owns nothing
+    let starts = counts.indices.map { counts[..<$0].reduce(0, +) }, total = counts.reduce(0, +)
+    var scattered = (0..<total).map { Float((rank + 1) * ($0 % 11)) }
+    try scattered.withUnsafeMutableBufferPointer { try communicator.reduceScatterSum($0, counts: counts) }
+    let mine = starts[rank]..<(starts[rank] + counts[rank])
+    checker.expect(Array(scattered[mine]) == mine.map { Float(triangle * ($0 % 11)) }, "reduce-scatter: segment \(scattered[mine].prefix(4))")
+    var gathered = (0..<total).map { mine.contains($0) ? Float($0) + 0.5 : -1 }
+    try gathered.withUnsafeMutableBufferPointer { try communicator.allGather($0, counts: counts) }
+    checker.expect(gathered == (0..<total).map { Float($0) + 0.5 }, "all-gather: \(gathered.prefix(4))")
+    let part = mine.map { Float($0) * 2 }
+    var whole = [Float](repeating: -1, count: rank == root ? total : 0)
+    try part.withUnsafeBufferPointer { part in
+        try whole.withUnsafeMutableBufferPointer { try communicator.gather(part, into: $0, counts: counts, root: root) }
+    }
+    checker.expect(rank != root || whole == (0..<total).map { Float($0) * 2 }, "gather to rank \(root): \(whole.prefix(4))")
+    try checker.synchronise("segmented collectives")
+
+    // The reduce-scatter mode of the bucketed reducer: each rank's range holds exactly the plain sum.
+    let partition = try FlatPartition(count: table.totalCount, parts: size, chunks: 64)
+    let scatterer = try BucketedAllReducer(communicator: communicator, plan: BucketPlan(table: table, bucketBytes: 4096),
+                                           partition: partition)
+    for step in 0..<2 {
+        var gradients = [Float](repeating: 0, count: table.totalCount)  // alignment padding stays 0, as in training
+        for entry in table.entries {
+            for index in entry.offset..<(entry.offset + entry.count) { gradients[index] = generator.nextFloat() }
+        }
+        var expected = gradients
+        try communicator.allReduceSum(&expected)
+        try gradients.withUnsafeMutableBufferPointer { _ = try scatterer.allReduce($0) }
+        let owned = partition.range(rank)
+        let difference = zip(gradients[owned], expected[owned]).map { abs($0 - $1) }.max() ?? 0
+        if size <= 2 {
+            checker.expect(gradients[owned].map(\.bitPattern) == expected[owned].map(\.bitPattern),
+                           "reduce-scatter step \(step): owned range ≠ plain sum bit for bit (max difference \(difference))")
+        } else {
+            checker.expect(difference <= 1e-6 * Float(size), "reduce-scatter step \(step): owned range − plain sum \(difference)")
+        }
+        try checker.synchronise("bucketed reduce-scatter step \(step)")
+    }
+
     let level = MPIRuntime.providedThreadLevel.map { ", \($0)" } ?? ", no MPI"
     return "distributed self-test passed on \(size) rank(s)\(level): allGather, barrier, sum/max/min, broadcasts, "
         + "split, meshes \(shapes.map(\.description).joined(separator: " ")), bucketed all-reduce "
-        + "(\(reducer.buckets.count) buckets, \(size <= 2 ? "bitwise equal" : "max difference \(worstDifference)") over 3 steps)"
+        + "(\(reducer.buckets.count) buckets, \(size <= 2 ? "bitwise equal" : "max difference \(worstDifference)") over 3 steps), "
+        + "reduce-scatter / all-gather / gather, bucketed reduce-scatter over \(partition)"
 }
 
 /// Collects local failures; `synchronise` makes every rank agree whether any rank failed.

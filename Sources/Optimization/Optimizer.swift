@@ -4,6 +4,9 @@
 //   RMSProp  ms ← ρ·ms + (1−ρ)·g²;  mom ← μ·mom + lr·g/√(ms + ε);  θ ← θ − mom      (slots: ms, momentum)
 //   Adam     m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  θ ← θ − lr·m̂/(√v̂ + ε)       (slots: m, v)
 // TensorFlow initialises RMSProp's `ms` to 1 (not 0), which damps the first steps; so do we.
+// Under ZeRO stage 1 an optimizer owns one range of the flat buffer (`range`): its slots hold that range
+// only, and `apply` updates only those parameters — element by element, so every value is bitwise what
+// the unsharded optimizer computes from the same gradient and clip factor.
 
 import Foundation
 import Kernels
@@ -14,11 +17,21 @@ public final class Optimizer {
     public let slots: [FloatBuffer]
     /// Updates applied so far (Adam's bias correction uses it).
     public var step: Int = 0
+    /// Floats in the whole flat parameter buffer.
     let count: Int
+    /// The part of the flat buffer this optimizer updates; slot i holds `slots[i][j]` for parameter
+    /// `range.lowerBound + j`. The whole buffer unless the optimizer state is sharded.
+    public let range: Range<Int>
 
-    public init(config: OptimizerConfig, parameterCount: Int) {
+    /// `range` (default: all of `0..<parameterCount`): the parameters this optimizer updates and keeps
+    /// slots for.
+    public init(config: OptimizerConfig, parameterCount: Int, range: Range<Int>? = nil) {
         self.config = config
         count = parameterCount
+        let range = range ?? 0..<parameterCount
+        precondition(range.lowerBound >= 0 && range.upperBound <= parameterCount, "Optimizer: range \(range) outside 0..<\(parameterCount)")
+        self.range = range
+        let parameterCount = range.count  // the slots' size
         switch config.name {
         case .rmsprop:
             slotNames = ["rms", "momentum"]
@@ -33,11 +46,13 @@ public final class Optimizer {
 
     /// θ ← update(θ, g) with learning rate `learningRate`; g is read after scaling by `gradientScale`
     /// (clipping factor). Element-wise, split over workers (no reductions).
+    /// Only `range` of `parameters` is read or written (and of `gradients` read).
     public func apply(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Double, gradientScale: Float = 1) {
         precondition(parameters.count == count && gradients.count == count)
-        let theta = parameters.pointer, grad = gradients.pointer
+        let theta = parameters.pointer + range.lowerBound, grad = gradients.pointer + range.lowerBound
         let s0 = slots[0].pointer, s1 = slots[1].pointer
         let lr = Float(learningRate), eps = Float(config.epsilon)
+        let count = range.count
         step += 1
         switch config.name {
         case .rmsprop:
@@ -67,9 +82,12 @@ public final class Optimizer {
         }
     }
 
+    /// The fixed chunks `globalNorm` sums over (`Parallel.range(of:pieces:count:)` of the buffer).
+    public static let normChunks = 64
+
     /// √(Σ g²) in Double over fixed chunks summed in order (deterministic on any machine).
     public static func globalNorm(_ gradients: FloatBuffer) -> Double {
-        let chunks = 64
+        let chunks = normChunks
         var partials = [Double](repeating: 0, count: chunks)
         let g = gradients.pointer
         partials.withUnsafeMutableBufferPointer { partial in
@@ -81,6 +99,26 @@ public final class Optimizer {
             }
         }
         return partials.reduce(0, +).squareRoot()
+    }
+
+    /// `globalNorm`'s per-chunk sums of g², each over the part of its chunk inside `within` (0 for chunks
+    /// outside). A chunk wholly inside gets exactly the sum `globalNorm` adds, so when every rank's range
+    /// is a union of whole chunks, adding all ranks' partials (x + 0 is exact) and summing them in order
+    /// gives `globalNorm` bit for bit.
+    public static func squaredNormPartials(_ gradients: FloatBuffer, within: Range<Int>) -> [Double] {
+        let chunks = normChunks
+        var partials = [Double](repeating: 0, count: chunks)
+        let g = gradients.pointer
+        partials.withUnsafeMutableBufferPointer { partial in
+            let base = partial.baseAddress!
+            Parallel.chunks(gradients.count, chunks: chunks) { chunk, range in
+                let inside = range.clamped(to: within)
+                var sum = 0.0
+                for i in inside { sum += Double(g[i]) * Double(g[i]) }
+                base[chunk] = sum
+            }
+        }
+        return partials
     }
 
     /// The factor that brings the norm down to `clipNorm` (1 when clipping is off or not needed).

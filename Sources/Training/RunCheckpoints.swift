@@ -122,10 +122,13 @@ public final class RunCheckpoints {
         guard lastSavedStep != trainer.step else { return nil }
         var report: SaveReport?
         var failure: Error?
-        let state = try trainer.gatherFullState()  // collective: full tensors on rank 0
+        // Collective: full tensors on rank 0 — all at once, or (sharded optimizer state) one at a time
+        // while the writer writes them, so that no rank holds the whole optimizer state.
+        let streaming = trainer.optimizerShards != nil ? try ShardedStateGather(trainer: trainer) : nil
+        let state = streaming == nil ? try trainer.gatherFullState() : nil
         if isLeader {
             do {
-                report = try directory.save(trainer.checkpointContents(mesh: mesh, state: state), retention: retention)
+                report = try directory.save(trainer.checkpointContents(mesh: mesh, state: state, streaming: streaming), retention: retention)
                 let r = report!
                 log(String(format: "checkpoint: %@ (%@, %.1f MB in %.3f s, %.0f MB/s: checksums %.3f, data %.3f, metadata %.3f, fsync %.3f, commit %.3f)",
                            r.url.path, reason, Double(r.bytes) / 1e6, r.seconds, r.megabytesPerSecond, r.timings.checksums,
@@ -138,6 +141,8 @@ public final class RunCheckpoints {
                                         + "Free space or fix the directory, then continue with --resume.")
             } catch { failure = error }
         }
+        // The other ranks' side of every gather; on rank 0, the gathers a failed write did not ask for.
+        try streaming?.finish()
         try agree(failure, what: "saving the checkpoint of step \(trainer.step)")
         lastSavedStep = trainer.step
         return report

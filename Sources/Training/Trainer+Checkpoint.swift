@@ -5,7 +5,8 @@
 //   params               the parameters
 //   optimizer/<slot>     the optimizer's slots (RMSProp: rms, momentum; Adam: m, v)
 //   optimizer_step       updates applied (Adam's bias correction)
-// Tensors are always the whole model's under DESIGN names, whatever the mesh (Trainer+ModelAxis.swift).
+// Tensors are always the whole model's under DESIGN names, whatever the mesh (Trainer+ModelAxis.swift) and
+// whether the optimizer state is sharded (Trainer+OptimizerSharding.swift: gathered a tensor at a time).
 // Data order, temporal crops and slice choices are functions of (seed, stream position) (Sampler.swift)
 // and nothing else draws random numbers during training, so there is no generator state to save; the
 // seed and the data cursor (epoch, offset, position) are stored anyway, for people and for checks.
@@ -32,12 +33,14 @@ extension Trainer {
     /// The tensor groups of this trainer's own buffers (a trainer without a model axis).
     public var checkpointTensors: [CheckpointTensors] {
         precondition(modelAxis.size == 1, "a model shard's checkpoint tensors are gathered with gatherFullState()")
+        precondition(optimizerShards == nil, "sharded optimizer slots are gathered a tensor at a time (ShardedStateGather)")
         return checkpointTensors([model.parameters] + optimizer.slots)
     }
 
     /// Everything a checkpoint of the current step holds; `state` is `gatherFullState()`'s result (needed
     /// with a model axis). `mesh` describes the device mesh (default `data=<D>,model=<M>`).
-    public func checkpointContents(mesh: String? = nil, state: [FloatBuffer]? = nil) -> CheckpointContents {
+    /// With sharded optimizer state pass `streaming` instead (every tensor is gathered as it is written).
+    public func checkpointContents(mesh: String? = nil, state: [FloatBuffer]? = nil, streaming: ShardedStateGather? = nil) -> CheckpointContents {
         let cursor = sampler.cursor(step: step)
         let attributes: [(name: String, value: HDF5AttributeValue)] = [
             ("config", .string(config.resolvedJSON())),
@@ -56,6 +59,9 @@ extension Trainer {
             ("data_videos", .int64(Int64(sampler.videoCount))),
             ("rng", .string("stateless: video order, crops and slices are functions of (seed, data_position); parameters initialised from seed")),
         ]
+        if let streaming {
+            return CheckpointContents(step: step, attributes: attributes, tensors: [], streamed: streaming.streamedTensors)
+        }
         return CheckpointContents(step: step, attributes: attributes,
                                   tensors: checkpointTensors(state ?? [model.parameters] + optimizer.slots))
     }
@@ -80,9 +86,16 @@ extension Trainer {
         guard let optimizerStep = file.int("optimizer_step"), optimizerStep >= 0 else {
             throw CheckpointError(.notACheckpoint, file: file.path, "root attribute optimizer_step is missing")
         }
-        let state = fullStateBuffers()
-        for tensors in checkpointTensors(state) { try file.read(into: tensors) }
-        if modelAxis.size > 1 { restoredState = state }
+        if optimizerShards != nil {
+            // Sharded: no rank may hold the whole optimizer state, so read (and so verify) every tensor
+            // through one scratch tensor now; broadcastState() reads them again and hands out the pieces.
+            try verifyTensorByTensor(file)
+            restoredFile = file.path
+        } else {
+            let state = fullStateBuffers()
+            for tensors in checkpointTensors(state) { try file.read(into: tensors) }
+            if modelAxis.size > 1 { restoredState = state }
+        }
         step = file.step
         optimizer.step = optimizerStep
         if let batch = file.int("global_batch"), let position = file.int("data_position"), position != batch * file.step {
@@ -94,9 +107,13 @@ extension Trainer {
     /// Copies rank 0's optimizer slots, steps and parameters to every rank (after rank 0 restored them;
     /// each rank keeps its shard), and verifies the cross-rank parameter checksums.
     public func broadcastState() throws {
-        defer { restoredState = nil }
+        defer { restoredState = nil; restoredFile = nil }
         guard world.size > 1 else { return }
-        try scatterFullState(restoredState)
+        if optimizerShards != nil {
+            try scatterShardedState(from: restoredFile)
+        } else {
+            try scatterFullState(restoredState)
+        }
         var steps = [Int64(step), Int64(optimizer.step)]
         try steps.withUnsafeMutableBytes { try world.broadcast($0, root: 0) }
         step = Int(steps[0])

@@ -10,7 +10,8 @@
 //                    rank 0's full tensors are broadcast and every rank keeps its part — so a run saved
 //                    on one mesh continues on any other
 //
-// Leaves out: pipeline stages, sequence sharding, sharded optimizer state across the data axis (ZeRO).
+// Leaves out: pipeline stages, sequence sharding. (Sharded optimizer state across the data axis, ZeRO-1,
+// is Trainer+OptimizerSharding.swift.)
 
 import Foundation
 import Distribution
@@ -50,6 +51,7 @@ extension Trainer {
 
     /// Whole-model gradient norm (the same value on every rank).
     func gradientNorm() throws -> Double {
+        if let optimizerShards { return try shardedGradientNorm(optimizerShards) }  // ZeRO-1: this rank's range only
         guard modelAxis.size > 1 else { return Optimizer.globalNorm(model.gradients) }
         let (replicated, sharded) = Self.squaredSums(model.gradients, layout: model.layout)
         let shards = try modelAxis.allGather(sharded.bitPattern).map(Double.init(bitPattern:))
@@ -99,6 +101,7 @@ extension Trainer {
     /// Parameters followed by the optimizer slots, as full tensors, on world rank 0 (nil elsewhere).
     /// Collective: every rank calls it. Without a model axis these are the trainer's own buffers.
     func gatherFullState() throws -> [FloatBuffer]? {
+        precondition(optimizerShards == nil, "sharded optimizer state is gathered a tensor at a time (ShardedStateGather)")
         let local = [model.parameters] + optimizer.slots
         guard modelAxis.size > 1 else { return isLeader ? local : nil }
         // Only the model group holding world rank 0 gathers; every rank of it takes part.

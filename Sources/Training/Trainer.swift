@@ -2,7 +2,9 @@
 // micro-batches, sum gradients across data ranks, clip, update. Every choice is a function of (seed, step),
 // so results do not depend on how the global batch is split or on being resumed. On a mesh with a model
 // axis the model is this rank's shard (Trainer+ModelAxis.swift): the ranks of a model group read the same
-// examples, and gradients are summed over the data axis only.
+// examples, and gradients are summed over the data axis only. With `distribution.shard_optimizer` (ZeRO
+// stage 1, Trainer+OptimizerSharding.swift) each data rank reduces, clips and updates only its range of
+// the flat buffer, then the parameters are all-gathered.
 // Leaves out: checkpoints (Checkpointing), evaluation and sampling (Evaluation), the command line (vt).
 
 import Foundation
@@ -19,7 +21,8 @@ public struct StepMetrics: Sendable {
     public var learningRate: Double
     public var gradientNorm: Double
     public var stepSeconds: Double
-    /// Seconds this rank waited for gradient communication after its backward finished.
+    /// Seconds this rank waited for gradient communication after its backward finished (with ZeRO-1,
+    /// plus the parameter all-gather after the update).
     public var communicationSeconds: Double
     /// Seconds during which some gradient bucket was being reduced (mostly hidden behind backward).
     public var communicationBusySeconds: Double = 0
@@ -65,6 +68,12 @@ public final class Trainer {
     let modelAxisTimer = ModelAxisTimer()
     /// Full tensors rank 0 read from a checkpoint, until `broadcastState()` hands every rank its shard.
     var restoredState: [FloatBuffer]?
+    /// ZeRO stage 1: the data ranks' ranges of the flat parameter buffer (range r: what data rank r
+    /// reduces, updates and keeps optimizer slots for). Nil when the optimizer state is not sharded
+    /// (the setting is off, or the data axis has one rank).
+    public let optimizerShards: FlatPartition?
+    /// The checkpoint rank 0 verified, until `broadcastState()` reads it again tensor by tensor (sharded).
+    var restoredFile: String?
 
     /// `communicator` is the data axis; `modelAxis` (default: none) splits heads and d_ff; `world` (default:
     /// the data axis) holds every rank — pass `DeviceMesh.all` with a model axis.
@@ -103,7 +112,16 @@ public final class Trainer {
                                      modelAxisReduce: sharding.count > 1 ? Self.modelAxisReduce(modelAxis, timer: modelAxisTimer) : nil,
                                      precision: training.precision, recompute: training.recompute)
         model.layout.initialize(model.parameters, seed: training.seed)
-        optimizer = Optimizer(config: config.optimizer, parameterCount: model.parameters.count)
+        if config.distribution.shardOptimizer && ranks > 1 {
+            guard model.parameters.count <= Int(Int32.max) else {
+                throw TrainingError("distribution.shard_optimizer: a flat buffer of \(model.parameters.count) floats exceeds MPI's int counts (\(Int32.max)); add a model axis or turn sharding off")
+            }
+            optimizerShards = try FlatPartition(count: model.parameters.count, parts: ranks, chunks: Optimizer.normChunks)
+        } else {
+            optimizerShards = nil
+        }
+        optimizer = Optimizer(config: config.optimizer, parameterCount: model.parameters.count,
+                              range: optimizerShards?.range(communicator.rank))
         schedule = LearningRateSchedule(config: config.optimizer, totalSteps: training.steps)
         sampler = Sampler(videoCount: source.count, globalBatch: training.batchSize, seed: training.seed,
                           videoFrames: source.frames, clipFrames: config.model.frames,
@@ -111,7 +129,8 @@ public final class Trainer {
         prefetcher = ClipPrefetcher(source: source, frameCount: config.model.frames,
                                     capacity: microBatch * training.accumulationSteps)
         reducer = ranks > 1 ? try BucketedAllReducer(communicator: communicator, plan: BucketPlan(
-            table: model.layout.table, bucketBytes: Int(config.distribution.bucketMegabytes * 1_000_000))) : nil
+            table: model.layout.table, bucketBytes: Int(config.distribution.bucketMegabytes * 1_000_000)),
+            partition: optimizerShards) : nil
         if world.size > 1 {
             let rank = world.rank
             stallDetector = config.distribution.stallTimeoutSeconds > 0
@@ -186,26 +205,39 @@ public final class Trainer {
             phases.head += model.phaseTimes.head; phases.backward += model.phaseTimes.backward
         }
         var communication = 0.0, busy = 0.0
+        var shardedNorm: Double? = nil
         if let reducer {
             let waitStart = monotonicSeconds()
             let result = try reducer.finish()
-            lossSum = try communicator.allReduceSum(lossSum)
+            if let optimizerShards {  // ZeRO-1: the loss with this rank's squared-norm partials, in one all-reduce
+                (lossSum, shardedNorm) = try shardedLossAndGradientNorm(lossSum: lossSum, optimizerShards)
+            } else {
+                lossSum = try communicator.allReduceSum(lossSum)
+            }
             communication = monotonicSeconds() - waitStart
             busy = result.communicationSeconds
             if let timeline {
                 timeline.span("wait for gradients", category: "communication", start: timeline.microseconds(waitStart),
                               end: timeline.now(), step: step)
                 for (index, interval) in result.bucketIntervals.enumerated() {
-                    timeline.span("all-reduce bucket \(index)", category: "communication", start: timeline.microseconds(interval.start),
+                    timeline.span("\(optimizerShards == nil ? "all-reduce" : "reduce-scatter") bucket \(index)", category: "communication",
+                                  start: timeline.microseconds(interval.start),
                                   end: timeline.microseconds(interval.end), thread: 1, step: step)
                 }
             }
         }
         var optimizerClock = Stopwatch()
-        let norm = try gradientNorm()
+        let norm = try shardedNorm ?? gradientNorm()
         let scale = Optimizer.clipScale(norm: norm, clipNorm: config.optimizer.clipNorm)
         optimizer.apply(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate, gradientScale: scale)
         let optimizerSeconds = optimizerClock.lap()
+        if optimizerShards != nil {  // ZeRO-1: every data rank updated its range; now all of them everywhere
+            let gatherStart = monotonicSeconds()
+            try allGatherParameters()
+            communication += monotonicSeconds() - gatherStart
+            timeline?.span("all-gather parameters", category: "communication", start: timeline!.microseconds(gatherStart),
+                           end: timeline!.now(), step: step)
+        }
         step += 1
         var checksum: UInt64? = nil
         let every = config.distribution.checksumEvery

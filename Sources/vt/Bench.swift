@@ -18,6 +18,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Bucket size in MB for --communication (default 25, as in training).") var bucketMb: Double = 25
     @Flag(help: "Instead of training steps: cached vs naive sampling speed and evaluation throughput.")
     var sampling = false
+    @Flag(help: "Under mpirun: replicated vs ZeRO-1 sharded optimizer state, trained in turns step by step in one job (step times, state bytes per rank).")
+    var compareShardOptimizer = false
     @Option(help: "Also time the data loader on these shards (file or folder) and compare it with what training consumes.")
     var data: String?
     @Option(help: "Precision of the matrix products: fp32 or bf16 (default: the config's training.precision).")
@@ -36,6 +38,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         if communication { return try runCommunication() }
+        if compareShardOptimizer { return try runShardingComparison() }
         if sampling { return try runSampling() }
         if attention { return try runAttention() }
         do {
@@ -188,6 +191,40 @@ extension Bench {
             }
         } catch {
             throw fail(error)
+        }
+    }
+}
+
+extension Bench {
+    /// `--compare-shard-optimizer`: both optimizer layouts in one job, in turns (Benchmark+OptimizerSharding.swift).
+    func runShardingComparison() throws {
+        do {
+            let world = try MPIRuntime.world()
+            var runConfig = try RunConfig.load(path: config)
+            if let precision { runConfig.training.precision = precision }
+            if let line = try PrecisionCheck.prepare(runConfig.training.precision), !json, world.rank == 0 { note(line) }
+            let report = try Benchmark.compareOptimizerSharding(config: runConfig, configName: config, world: world, steps: steps,
+                                                                progress: { if !json && world.rank == 0 { note($0) } })
+            guard world.rank == 0 else { return }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(data: try encoder.encode(report), encoding: .utf8)!)
+                return
+            }
+            func mb(_ bytes: Int) -> String { String(format: "%.2f MB", Double(bytes) / 1e6) }
+            print("config               \(report.config) on \(report.ranks) data ranks, \(report.precision), \(report.steps) steps each, in turns")
+            for (name, side) in [("replicated", report.replicated), ("ZeRO-1", report.sharded)] {
+                print(name.padding(toLength: 21, withPad: " ", startingAt: 0)
+                      + String(format: "step %.4f s (median), exposed communication %.4f s; ", side.stepSecondsMedian, side.exposedCommunicationSecondsMedian)
+                      + "optimizer slots \(mb(side.optimizerSlotBytes)) + master weights \(mb(side.masterWeightBytes)) per rank, state \(mb(side.stateBytes))")
+            }
+            print(String(format: "ZeRO-1 / replicated  step time %.4f (medians), %.4f (median of step pairs); optimizer state %.4f",
+                         report.stepTimeRatio, report.stepTimeRatioOfPairs, report.optimizerStateRatio))
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            if MPIRuntime.isLaunchedUnderMPI { MPIRuntime.abort(code: 1) }
+            throw ExitCode.failure
         }
     }
 }

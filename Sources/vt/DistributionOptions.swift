@@ -13,6 +13,16 @@ struct DistributionOptions: ParsableArguments {
     var mesh: String?
     @Option(help: "Write a per-rank Chrome trace of compute and communication (timeline-rank<R>.json) into this folder.")
     var timeline: String?
+    @Flag(inversion: .prefixedNo,
+          help: "ZeRO stage 1: shard the optimizer slots and parameter updates over the data axis (default: the config's distribution.shard_optimizer).")
+    var shardOptimizer: Bool? = nil
+
+    /// The config with the command line's distribution settings applied.
+    func apply(to config: RunConfig) -> RunConfig {
+        var config = config
+        if let shardOptimizer { config.distribution.shardOptimizer = shardOptimizer }
+        return config
+    }
 
     func validate() throws {
         if let mesh, mesh.isEmpty { throw ValidationError("--mesh needs a value such as data=2,model=1") }

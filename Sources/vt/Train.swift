@@ -34,7 +34,8 @@ struct Train: ParsableCommand {
             world = ranks.world
             let note = ranks.say
             let runConfig = try ranks.agree("reading the config") {
-                var loaded = try checkpointOptions.apply(to: dataOptions.apply(to: RunConfig.load(path: config)), configPath: config)
+                var loaded = try checkpointOptions.apply(to: distributionOptions.apply(to: dataOptions.apply(to: RunConfig.load(path: config))),
+                                                         configPath: config)
                 if let precision { loaded.training.precision = precision }
                 if let recompute { loaded.training.recompute = recompute }
                 return loaded
@@ -57,6 +58,10 @@ struct Train: ParsableCommand {
             if distributionOptions.timeline != nil { trainer.timeline = Timeline(rank: ranks.world.rank) }
             note("parameters: \(ModelParameters(config: runConfig.model).table.parameterCount)"
                  + (mesh.shape.model > 1 ? " (\(trainer.model.layout.table.parameterCount) per model shard)" : ""))
+            if runConfig.distribution.shardOptimizer && mesh.shape.data == 1 {
+                note("note: distribution.shard_optimizer: the data axis has 1 rank, so there is nothing to shard; training unsharded")
+            }
+            note(trainer.stateMemorySummary)
             let (checkpoints, resumedFrom) = try checkpointOptions.start(trainer: trainer, configPath: config)
             let run = try TrainingRun(trainer: trainer, runDirectory: directory, checkpoints: checkpoints, resumedFrom: resumedFrom, log: note)
             run.stopSignals = stopSignals

@@ -181,6 +181,67 @@ import Testing
         #expect(slot.kind == .mismatch && slot.object == "/optimizer/rms")
     }
 
+    /// A streamed group (tensors handed over one at a time, as a sharded trainer gathers them) writes the
+    /// same datasets, bytes and checksums as a buffered one; each tensor is asked for once, in order, and
+    /// read back one at a time (`readTensor`) with its checks.
+    @Test func streamedTensorsAreWrittenLikeBufferedOnes() throws {
+        let scratch = try Scratch()
+        let buffered = sampleContents(step: 3)
+        var requests: [String] = []
+        var streamed = buffered
+        streamed.streamed = buffered.tensors.dropFirst().map { group in
+            StreamedTensors(group: group.group, table: group.table) { index in
+                let entry = group.table.entries[index]
+                requests.append(group.group + "/" + entry.name)
+                let copy = UnsafeMutableBufferPointer<Float>.allocate(capacity: entry.count)  // a fresh "message" each time
+                _ = copy.initialize(from: UnsafeBufferPointer(start: group.buffer.pointer + entry.offset, count: entry.count))
+                return UnsafeBufferPointer(copy)  // leaked on purpose: a few hundred bytes
+            }
+        }
+        streamed.tensors = [buffered.tensors[0]]
+        #expect(streamed.tensorBytes == buffered.tensorBytes)
+        try CheckpointWriter.write(buffered, to: scratch.path("buffered.h5"))
+        try CheckpointWriter.write(streamed, to: scratch.path("streamed.h5"))
+        #expect(requests == buffered.tensors.dropFirst().flatMap { group in group.table.entries.map { group.group + "/" + $0.name } })
+        let a = try CheckpointFile(path: scratch.path("buffered.h5")), b = try CheckpointFile(path: scratch.path("streamed.h5"))
+        let (reportsA, reportsB) = (try a.verify(), try b.verify())
+        #expect(reportsB.allSatisfy(\.isIntact) && reportsB.count == 15)
+        #expect(reportsA.map(\.path) == reportsB.map(\.path) && reportsA.map(\.computedChecksum) == reportsB.map(\.computedChecksum))
+        #expect(b.int("dataset_count") == 15)
+        let table = sampleTable()
+        try b.checkTensorNames(group: "optimizer/v", table: table)
+        let entry = table["head/channel_1/previous"]!
+        var values = [Float](repeating: 0, count: entry.count)
+        try values.withUnsafeMutableBytes { try b.readTensor(group: "optimizer/v", entry: entry, into: $0) }
+        #expect(values == (0..<entry.count).map { buffered.tensors[2].buffer[entry.offset + $0] })
+        var other = table
+        other.add("extra", [2])
+        #expect(throws: CheckpointError.self) { try b.checkTensorNames(group: "params", table: other) }
+    }
+
+    /// A fetch that fails (a gather that broke) fails the write like a failing disk: no file is left behind
+    /// by the directory, nothing earlier is touched.
+    @Test func aFailingStreamedTensorFailsTheSave() throws {
+        let scratch = try Scratch()
+        let directory = CheckpointDirectory(url: scratch.url, hooks: CheckpointWriteHooks())
+        try directory.save(sampleContents(step: 1), retention: nil)
+        var contents = sampleContents(step: 2)
+        let group = contents.tensors.removeLast()
+        contents.streamed = [StreamedTensors(group: group.group, table: group.table) { index in
+            if index == 2 { throw CheckpointError(.saveFailed, file: "gather", "rank 1 went away") }
+            return UnsafeBufferPointer(start: group.buffer.pointer + group.table.entries[index].offset, count: group.table.entries[index].count)
+        }]
+        do {
+            try directory.save(contents, retention: nil)
+            Issue.record("the save succeeded")
+        } catch let error as CheckpointError {
+            #expect(error.kind == .saveFailed && "\(error)".contains("rank 1 went away"), "\(error)")
+        }
+        #expect(try directory.checkpoints().map(\.step) == [1])
+        #expect(directory.latestPointer()?.lastPathComponent == "step_00000001.h5")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).filter { $0.contains(".tmp") }.isEmpty)
+    }
+
     @Test func reservedAttributesAreRefused() throws {
         let scratch = try Scratch()
         var contents = sampleContents(step: 3)

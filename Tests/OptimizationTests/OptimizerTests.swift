@@ -60,6 +60,49 @@ import Kernels
         #expect(Optimizer.clipScale(norm: norm, clipNorm: 0) == 1)
     }
 
+    /// ZeRO stage 1: optimizers that each own one range of the buffer, applied in turn, produce bitwise
+    /// the parameters and slots of one optimizer over the whole buffer (both kinds, with clipping).
+    @Test(arguments: [OptimizerKind.rmsprop, .adam])
+    func optimizersOverRangesMatchOneOverTheWholeBuffer(_ kind: OptimizerKind) {
+        let config = OptimizerConfig(name: kind, learningRate: 0.01)
+        let count = 1000, cuts = [0, 333, 336, 1000]  // one range of 3 floats, one empty-ish split
+        let initial = (0..<count).map { Float(($0 * 37) % 101) / 101 - 0.5 }
+        let whole = Optimizer(config: config, parameterCount: count)
+        let parts = (0..<3).map { Optimizer(config: config, parameterCount: count, range: cuts[$0]..<cuts[$0 + 1]) }
+        #expect(parts.map { $0.slots[0].count } == [333, 3, 664])
+        let a = FloatBuffer(initial), b = FloatBuffer(initial)
+        for step in 0..<4 {
+            let gradients = FloatBuffer((0..<count).map { Float((($0 + step) * 13) % 29) / 29 - 0.4 })
+            whole.apply(parameters: a, gradients: gradients, learningRate: 0.01, gradientScale: 0.7)
+            for part in parts { part.apply(parameters: b, gradients: gradients, learningRate: 0.01, gradientScale: 0.7) }
+        }
+        #expect(a.array.map(\.bitPattern) == b.array.map(\.bitPattern))
+        for slot in 0..<2 {
+            let joined = parts.flatMap { $0.slots[slot].array }
+            #expect(joined.map(\.bitPattern) == whole.slots[slot].array.map(\.bitPattern), "slot \(whole.slotNames[slot])")
+        }
+    }
+
+    /// The per-chunk partial sums over ranges made of whole norm chunks add up to globalNorm bit for bit;
+    /// over ranges that split chunks, to within rounding.
+    @Test func normPartialsOverRangesAddUpToTheGlobalNorm() {
+        let count = 10_007
+        let gradients = FloatBuffer((0..<count).map { Float(sin(Double($0) * 0.37)) * 1e-2 })
+        let expected = Optimizer.globalNorm(gradients)
+        func norm(cuts: [Int]) -> Double {
+            var partials = [Double](repeating: 0, count: Optimizer.normChunks)
+            for part in 0..<(cuts.count - 1) {
+                for (index, value) in Optimizer.squaredNormPartials(gradients, within: cuts[part]..<cuts[part + 1]).enumerated() {
+                    partials[index] += value
+                }
+            }
+            return partials.reduce(0, +).squareRoot()
+        }
+        let chunkCuts = [0, 16, 32, 48, 64].map { $0 == 64 ? count : Parallel.range(of: $0, pieces: Optimizer.normChunks, count: count).lowerBound }
+        #expect(norm(cuts: chunkCuts) == expected)
+        #expect(abs(norm(cuts: [0, 2500, 5001, 7777, count]) - expected) <= 1e-14 * expected)
+    }
+
     @Test func badSettingsNameTheField() {
         var config = OptimizerConfig(learningRate: -1)
         #expect(throws: OptimizerConfigError.self) { try config.validate() }
