@@ -40,6 +40,9 @@ public struct BenchmarkReport: Codable, Sendable {
     public var mfuFp32Peak: Double
     /// `training.recompute` of the run (DESIGN.md §9).
     public var recompute = Recompute.none.rawValue
+    /// Of `activationBytes`, what grows with depth: the attention layers' saved activations (each layer's, or
+    /// recomputing the one shared set) and the residual streams.
+    public var savedActivationBytes = 0
     /// Training FLOPs the §7 count includes but the kernels skip (the causal blocks' masked triangle).
     public var skippedFlopsPerStep = 0.0
     /// Training FLOPs run beyond the §7 count: attention backward's score recomputation and, with
@@ -55,6 +58,7 @@ public struct BenchmarkReport: Codable, Sendable {
         case activationBytes = "activation_bytes", stateBytes = "state_bytes", precision, isa
         case bf16PeakGflops = "bf16_peak_gflops", bf16PeakMethod = "bf16_peak_method", mfuFp32Peak = "mfu_fp32_peak"
         case recompute, skippedFlopsPerStep = "skipped_flops_per_step", recomputedFlopsPerStep = "recomputed_flops_per_step"
+        case savedActivationBytes = "saved_activation_bytes"
     }
 }
 
@@ -191,6 +195,7 @@ public enum Benchmark {
                                bf16PeakMethod: bf16?.method, isa: precision == .bf16 ? OneDNN.isa : nil,
                                mfuFp32Peak: achieved / peak.gflops)
         report.recompute = config.training.recompute.rawValue
+        report.savedActivationBytes = trainer.model.savedActivationBytes
         report.skippedFlopsPerStep = FLOPCount.skippedPerVideo(config.model) * Double(batch)
         report.recomputedFlopsPerStep = FLOPCount.recomputedPerVideo(config.model, recompute: config.training.recompute) * Double(batch)
         return report

@@ -78,6 +78,8 @@ struct Bench: ParsableCommand {
                 print(String(format: "memory               activations %.2f GiB, state %.3f GiB (parameters, gradients, optimizer slots%@), peak resident %.2f GiB",
                              Double(report.activationBytes) / 1073741824, Double(report.stateBytes) / 1073741824,
                              report.precision == "bf16" ? ", bf16 weights" : "", Double(report.peakResidentBytes) / 1073741824))
+                print(String(format: "  of the activations %.2f GiB are layers' saved activations and residual streams (recompute: %@)",
+                             Double(report.savedActivationBytes) / 1073741824, report.recompute))
             }
             if let data { try benchLoader(data, runConfig, consumed: Double(report.batch) / report.stepSecondsMedian) }
         } catch {
