@@ -52,7 +52,7 @@ public func runVTRanks(_ ranks: Int, _ arguments: [String], directory: URL? = ni
         process.arguments = ["--oversubscribe", "--bind-to", "none", "-np", "\(ranks)"] + command + [vtBinary!] + arguments
     }
     let log = FileManager.default.temporaryDirectory.appendingPathComponent("vt-\(UUID().uuidString).log")
-    FileManager.default.createFile(atPath: log.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: log) }
     let handle = try FileHandle(forWritingTo: log)
     process.standardOutput = handle; process.standardError = handle
