@@ -31,12 +31,6 @@ extension BlockAttention {
         case bf16(UnsafeMutablePointer<BFloat16>)
     }
 
-    /// The output gradient entering backward, in the precision of the products (bf16: rounded by the caller).
-    public enum Gradient {
-        case fp32(UnsafePointer<Float>)
-        case bf16(UnsafePointer<BFloat16>)
-    }
-
     /// Floats of saved statistics: 2 per (row, head).
     public static func statisticsCount(rows: Int, heads: Int) -> Int { 2 * rows * heads }
 
@@ -122,7 +116,8 @@ extension BlockAttention {
 
     /// Overwrites dq, dk, dv [groups·Nb, heads·Dh]; accumulates dBias [heads, Nb, Nb]. Recomputes each block's
     /// probabilities from q, k, `bias` (the forward's expanded relative bias) and `statistics`.
-    public static func backward(dq: Output, dk: Output, dv: Output, dBias: UnsafeMutablePointer<Float>, dOut: Gradient,
+    /// `dOut`: the output gradient in the precision of the products (bf16: rounded by the caller).
+    public static func backward(dq: Output, dk: Output, dv: Output, dBias: UnsafeMutablePointer<Float>, dOut: Operand,
                                 inputs: Inputs, statistics: UnsafePointer<Float>, bias: UnsafePointer<Float>, groups: Int,
                                 blockLength nb: Int, heads: Int, headSize dh: Int, causal: Bool, workspace: FloatBuffer,
                                 workspace16: BFloat16Buffer?) {
@@ -234,7 +229,7 @@ extension BlockAttention {
 
     /// target[c] = alpha·M[from ..< Nb, c]ᵀ·B[from ..< Nb] with M = P and B = dO (dV), or M = dS and B = q (dK).
     @inline(__always)
-    static func columnProduct(_ inputs: Inputs, dOut: Gradient, target: Output, probabilities: Bool,
+    static func columnProduct(_ inputs: Inputs, dOut: Operand, target: Output, probabilities: Bool,
                               p: UnsafeMutablePointer<Float>, dS: UnsafeMutablePointer<Float>,
                               p16: UnsafeMutablePointer<BFloat16>?, dS16: UnsafeMutablePointer<BFloat16>?,
                               tile: Range<Int>, from: Int, rows: Int, offset: Int, width: Int, dh: Int, nb: Int, alpha: Float) {

@@ -77,7 +77,7 @@ extension Benchmark {
             let workspace16 = BFloat16Buffer(count: BlockAttention.statisticsWorkspaceCountBF16(groups: groups, blockLength: nb, headSize: dh))
             let inputs: BlockAttention.Inputs = precision == .bf16
                 ? .bf16(q: q16.pointer, k: k16.pointer, v: v16.pointer) : .fp32(q: q.pointer, k: k.pointer, v: v.pointer)
-            let gradient: BlockAttention.Gradient = precision == .bf16 ? .bf16(dOut16.pointer) : .fp32(dOut.pointer)
+            let gradient: Operand = precision == .bf16 ? .bf16(dOut16.pointer) : .fp32(dOut.pointer)
             func storedForward() {
                 if precision == .bf16 {
                     BlockAttention.forward(out: out.pointer, probs: probs.pointer, q: q16.pointer, k: k16.pointer, v: v16.pointer,

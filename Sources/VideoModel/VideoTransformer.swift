@@ -34,13 +34,6 @@ public enum ForwardMode: Sendable {
     case evaluation
 }
 
-/// One input of a matrix product in the run's precision (DESIGN.md §8): fp32 values for OpenBLAS, or bf16
-/// values for oneDNN.
-enum Operand {
-    case fp32(UnsafePointer<Float>)
-    case bf16(UnsafePointer<BFloat16>)
-}
-
 /// A saved activation that only products read: an fp32 buffer, or (bf16) a bf16 one of half the bytes.
 final class ProductInput {
     let fp32: FloatBuffer?
@@ -793,7 +786,7 @@ public final class VideoTransformer {
                        input: a.attended.operand, rows: rows, inputs: hd, outputs: d)
         let biasCount = heads * nb * nb
         dBias.pointer.update(repeating: 0, count: biasCount)
-        let dOut: BlockAttention.Gradient
+        let dOut: Operand
         switch a.attended.operand {
         case .fp32: dOut = .fp32(dAttended.pointer)
         case .bf16:

@@ -70,7 +70,7 @@ enum AttentionRun {
     }
 
     /// Forward and backward of the new kernel; outputs start as NaN so an element never written shows up.
-    static func statistics(_ inputs: BlockAttention.Inputs, dOut: BlockAttention.Gradient, bias: [Float], dBias0: [Float],
+    static func statistics(_ inputs: BlockAttention.Inputs, dOut: Operand, bias: [Float], dBias0: [Float],
                            shape: AttentionShape, causal: Bool) -> AttentionResult {
         let (nb, heads, dh, groups) = (shape.blockLength, shape.heads, shape.headSize, shape.groups)
         let rows = groups * nb, width = heads * dh
