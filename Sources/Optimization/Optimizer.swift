@@ -87,18 +87,7 @@ public final class Optimizer {
 
     /// √(Σ g²) in Double over fixed chunks summed in order (deterministic on any machine).
     public static func globalNorm(_ gradients: FloatBuffer) -> Double {
-        let chunks = normChunks
-        var partials = [Double](repeating: 0, count: chunks)
-        let g = gradients.pointer
-        partials.withUnsafeMutableBufferPointer { partial in
-            let base = partial.baseAddress!
-            Parallel.chunks(gradients.count, chunks: chunks) { chunk, range in
-                var sum = 0.0
-                for i in range { sum += Double(g[i]) * Double(g[i]) }
-                base[chunk] = sum
-            }
-        }
-        return partials.reduce(0, +).squareRoot()
+        squaredNormPartials(gradients, within: 0..<gradients.count).reduce(0, +).squareRoot()
     }
 
     /// `globalNorm`'s per-chunk sums of g², each over the part of its chunk inside `within` (0 for chunks
