@@ -48,6 +48,8 @@ let libraryTargets: [Target] = [
     // The TPU-mesh cost and memory simulator and its calibration against this machine (which trains a few
     // steps with Training's Trainer, so it sits above Training).
     .target(name: "MeshSimulation", dependencies: ["Training", "VideoModel", "Kernels", "Datasets", "Distribution"]),
+    // The field's video-prediction metrics (DESIGN.md §10): PSNR, SSIM and their summaries.
+    .target(name: "Evaluation", swiftSettings: optimise),
     .executableTarget(name: "vt",
                       dependencies: ["MeshSimulation", "Training", "VideoModel", "Datasets", "Kernels", "Distribution", "Checkpointing", "HDF5",
                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -67,6 +69,7 @@ let testTargets: [Target] = [
     .testTarget(name: "DistributionTests", dependencies: ["Distribution"]),
     .testTarget(name: "CheckpointingTests", dependencies: ["Checkpointing", "HDF5", "Kernels"]),
     .testTarget(name: "MeshSimulationTests", dependencies: ["MeshSimulation", "VTTestSupport", "Training", "VideoModel", "Optimization", "Kernels", "Distribution"]),
+    .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], resources: [.copy("Fixtures")]),
     .testTarget(name: "TrainingTests", dependencies: ["Training", "VTTestSupport", "VideoModel", "Datasets", "Optimization", "Kernels", "Distribution", "Checkpointing", "HDF5"]),
 ]
 
