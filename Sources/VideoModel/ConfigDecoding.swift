@@ -70,6 +70,8 @@ public enum ConfigFile {
         case .valueNotFound(let type, let context):
             return "field '\(path(context.codingPath))' is empty (expected \(type))"
         case .dataCorrupted(let context):
+            // A rule our own decoders enforce (Yams wraps it as "not valid YAML"): its message names the field.
+            if let rule = context.underlyingError as? ConfigError { return rule.message }
             let location = context.codingPath.isEmpty ? "" : "field '\(path(context.codingPath))': "
             let cause = context.underlyingError.map { ": \($0)" } ?? ""
             return "\(location)\(context.debugDescription)\(cause)"
