@@ -41,17 +41,19 @@ let libraryTargets: [Target] = [
     .target(name: "Distribution", dependencies: ["CMPI", "_MPIShims", "Kernels"]),
     .target(name: "Datasets", dependencies: ["HDF5", "Kernels"], swiftSettings: optimise),
     .target(name: "Checkpointing", dependencies: ["HDF5", "Kernels", "Datasets", "_CheckpointShims"]),
+    // The field's evaluation (DESIGN.md §2, §10): exact bits/dim, the sampling job, PSNR/SSIM, FVD's bridge
+    // to tools/fvd, and the video exports. Training runs its periodic evaluation through it.
+    .target(name: "Evaluation", dependencies: ["VideoModel", "Datasets", "Distribution", "HDF5", "Checkpointing", "Kernels"],
+            swiftSettings: optimise),
     .target(name: "Training",
-            dependencies: ["Kernels", "OneDNN", "VideoModel", "Optimization", "Datasets", "Distribution", "HDF5", "CBLAS", "Checkpointing",
+            dependencies: ["Evaluation", "Kernels", "OneDNN", "VideoModel", "Optimization", "Datasets", "Distribution", "HDF5", "CBLAS", "Checkpointing",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: optimise),
     // The TPU-mesh cost and memory simulator and its calibration against this machine (which trains a few
     // steps with Training's Trainer, so it sits above Training).
     .target(name: "MeshSimulation", dependencies: ["Training", "VideoModel", "Kernels", "Datasets", "Distribution"]),
-    // The field's video-prediction metrics (DESIGN.md §10): PSNR, SSIM and their summaries.
-    .target(name: "Evaluation", swiftSettings: optimise),
     .executableTarget(name: "vt",
-                      dependencies: ["MeshSimulation", "Training", "VideoModel", "Datasets", "Kernels", "Distribution", "Checkpointing", "HDF5",
+                      dependencies: ["MeshSimulation", "Evaluation", "Training", "VideoModel", "Datasets", "Kernels", "Distribution", "Checkpointing", "HDF5",
                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 ]
 
@@ -69,7 +71,8 @@ let testTargets: [Target] = [
     .testTarget(name: "DistributionTests", dependencies: ["Distribution"]),
     .testTarget(name: "CheckpointingTests", dependencies: ["Checkpointing", "HDF5", "Kernels"]),
     .testTarget(name: "MeshSimulationTests", dependencies: ["MeshSimulation", "VTTestSupport", "Training", "VideoModel", "Optimization", "Kernels", "Distribution"]),
-    .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], resources: [.copy("Fixtures")]),
+    .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "VTTestSupport", "Training", "VideoModel", "Datasets", "Distribution", "HDF5", "Kernels"],
+                resources: [.copy("Fixtures")]),
     .testTarget(name: "TrainingTests", dependencies: ["Training", "VTTestSupport", "VideoModel", "Datasets", "Optimization", "Kernels", "Distribution", "Checkpointing", "HDF5"]),
 ]
 

@@ -16,11 +16,11 @@ private let systemFsync = Darwin.fsync
 private let systemRename = Darwin.rename
 #endif
 
-enum Durability {
+public enum Durability {
     static func errorText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) + " (errno \(code))" }
 
     /// fsync(2) of a file or directory.
-    static func fsync(path: String, isDirectory: Bool = false) throws {
+    public static func fsync(path: String, isDirectory: Bool = false) throws {
         let descriptor = open(path, isDirectory ? O_RDONLY | O_DIRECTORY : O_RDONLY)
         guard descriptor >= 0 else {
             throw CheckpointError(.saveFailed, file: path, "open for fsync failed: \(errorText())")
@@ -69,7 +69,7 @@ enum Durability {
     }
 
     /// rename(2): atomic replacement of `destination` within one filesystem.
-    static func rename(_ source: String, to destination: String) throws {
+    public static func rename(_ source: String, to destination: String) throws {
         guard systemRename(source, destination) == 0 else {
             throw CheckpointError(.saveFailed, file: destination, "rename from \(source) failed: \(errorText())")
         }

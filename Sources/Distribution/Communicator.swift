@@ -111,6 +111,42 @@ extension Communicator {
         return result
     }
 
+    /// Gathers every rank's byte string (lengths may differ) on `root`, in rank order; other ranks get [].
+    /// The bytes travel as the float gather's 4-byte words, which MPI copies bit for bit.
+    public func gatherBytes(_ bytes: [UInt8], root: Int) throws -> [[UInt8]] {
+        let lengths = try allGather(bytes.count)
+        let words = lengths.map { ($0 + 3) / 4 }
+        var part = [Float](repeating: 0, count: words[rank])
+        part.withUnsafeMutableBytes { _ = $0.copyBytes(from: bytes) }
+        var whole = [Float](repeating: 0, count: rank == root ? words.reduce(0, +) : 0)
+        try part.withUnsafeBufferPointer { part in
+            try whole.withUnsafeMutableBufferPointer { try gather(part, into: $0, counts: words, root: root) }
+        }
+        guard rank == root else { return [] }
+        var start = 0
+        return whole.withUnsafeBytes { raw in
+            (0..<size).map { owner in
+                defer { start += words[owner] * 4 }
+                return Array(raw[start..<(start + lengths[owner])])
+            }
+        }
+    }
+
+    /// Runs `body` on every rank; if it throws on any rank, every rank throws a `RankFailure` carrying
+    /// the lowest failing rank's message (so rank 0 can print it) — collectively, so nobody hangs.
+    public func agree<T>(_ what: String, _ body: () throws -> T) throws -> T {
+        var result: T? = nil, failure: Error? = nil
+        do { result = try body() } catch { failure = error }
+        guard size > 1 else {
+            if let failure { throw failure }
+            return result!
+        }
+        let flags = try allGather(failure == nil ? 0 : 1)
+        guard let failed = flags.firstIndex(of: 1) else { return result! }
+        let message = try broadcastBytes(Array("\(failure.map { "\($0)" } ?? "")".utf8), root: failed)
+        throw RankFailure(rank: failed, ranks: size, message: String(decoding: message, as: UTF8.self), what: what)
+    }
+
     public func allGather(_ value: Int) throws -> [Int] {
         try allGather(UInt64(bitPattern: Int64(value))).map { Int(Int64(bitPattern: $0)) }
     }
@@ -186,4 +222,10 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
         guard color >= 0 else { throw DistributedError.invalidArgument("split color \(color) must be ≥ 0") }
         return LocalCommunicator()
     }
+}
+
+/// The error every rank throws when one rank's part of a collective step failed (see `agree`).
+public struct RankFailure: Error, CustomStringConvertible {
+    public let rank: Int, ranks: Int, message: String, what: String
+    public var description: String { "rank \(rank) of \(ranks) (\(what)): \(message)" }
 }

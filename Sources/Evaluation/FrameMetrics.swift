@@ -69,9 +69,9 @@ public enum FrameMetrics {
     }
 
     /// Mean SSIM of one frame (UInt8 [height, width, 3]) against the real one, averaged over the channels.
-    /// Frames must be at least 11×11 (the window), as in scikit-image.
+    /// SSIM needs frames of at least 11×11 (the window); smaller ones give NaN (scikit-image refuses them).
     public static func ssim(_ real: UnsafePointer<UInt8>, _ generated: UnsafePointer<UInt8>, height: Int, width: Int) -> Double {
-        precondition(height >= 2 * radius + 1 && width >= 2 * radius + 1, "SSIM needs frames of at least 11×11")
+        guard height >= 2 * radius + 1 && width >= 2 * radius + 1 else { return .nan }
         let c1 = (0.01 * dataRange) * (0.01 * dataRange), c2 = (0.03 * dataRange) * (0.03 * dataRange)
         let n = height * width
         var channels = 0.0

@@ -4,6 +4,7 @@
 // run also measures the oneDNN bf16 matmul peak and reports its MFU against that (DESIGN.md §8).
 
 import Foundation
+import Evaluation
 import CBLAS
 import Kernels
 import OneDNN

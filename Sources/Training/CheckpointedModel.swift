@@ -20,10 +20,7 @@ public struct CheckpointedModel {
     public init(path: String, maxBatch: Int, primeFrames: [Int]? = nil, precision: Precision = .fp32) throws {
         let file = try CheckpointFile(path: path)
         defer { file.close() }
-        guard let text = file.string("config") else {
-            throw TrainingError("\(path): the checkpoint has no config attribute, so its model cannot be rebuilt")
-        }
-        var config = try ConfigFile.decode(RunConfig.self, yaml: text, source: "\(path) (stored config)")
+        var config = try Self.decodeConfig(file, path: path)
         if let primeFrames {
             config.model.primeFrames = primeFrames
             do { try config.model.validate(prefix: "--prime-frames / model.") } catch { throw TrainingError("\(error)") }
@@ -36,53 +33,35 @@ public struct CheckpointedModel {
         self.path = path
     }
 
+    /// The resolved config stored in the checkpoint at `path` (without reading its tensors).
+    public static func storedConfig(path: String) throws -> RunConfig {
+        let file = try CheckpointFile(path: path)
+        defer { file.close() }
+        return try decodeConfig(file, path: path)
+    }
+
+    static func decodeConfig(_ file: CheckpointFile, path: String) throws -> RunConfig {
+        guard let text = file.string("config") else {
+            throw TrainingError("\(path): the checkpoint has no config attribute, so its model cannot be rebuilt")
+        }
+        return try ConfigFile.decode(RunConfig.self, yaml: text, source: "\(path) (stored config)")
+    }
+
     /// The shards at `path` (default: the stored config's data.eval), checked to fit the model.
     public func data(_ path: String?, role: String) throws -> ShardVideoSource {
+        try Self.data(path, config: config, checkpoint: self.path, role: role)
+    }
+
+    /// The shards at `path` (default: `config`'s data.eval), checked to fit `config`'s model.
+    public static func data(_ path: String?, config: RunConfig, checkpoint: String, role: String) throws -> ShardVideoSource {
         guard let path = path ?? config.data.eval else {
             throw TrainingError("no \(role) data: pass --data PATH (the checkpoint's config has no data.eval)")
         }
         let shards = try ShardVideoSource(path: path)
-        try checkFits(shards, dataPath: path)
-        return shards
-    }
-
-    /// Refuses data whose videos do not fit the model (frame size, clip length), naming both.
-    public func checkFits(_ source: VideoSource, dataPath: String) throws {
         let model = config.model
-        guard source.height == model.height, source.width == model.width, source.frames >= model.frames else {
-            throw TrainingError("\(dataPath) holds \(source.frames)-frame \(source.height)×\(source.width) videos, but the checkpoint's model (\(path)) needs \(model.frames)-frame \(model.height)×\(model.width) clips")
+        guard shards.height == model.height, shards.width == model.width, shards.frames >= model.frames else {
+            throw TrainingError("\(path) holds \(shards.frames)-frame \(shards.height)×\(shards.width) videos, but the checkpoint's model (\(checkpoint)) needs \(model.frames)-frame \(model.height)×\(model.width) clips")
         }
-    }
-}
-
-/// Videos 0..<count of another source (for `--videos N`).
-public final class PrefixVideoSource: VideoSource, @unchecked Sendable {
-    let base: VideoSource
-    public let count: Int
-    public var frames: Int { base.frames }
-    public var height: Int { base.height }
-    public var width: Int { base.width }
-    public init(_ base: VideoSource, count: Int) { self.base = base; self.count = min(count, base.count) }
-    public func read(index: Int, startFrame: Int, frameCount: Int, into buffer: UnsafeMutablePointer<UInt8>) throws {
-        try base.read(index: index, startFrame: startFrame, frameCount: frameCount, into: buffer)
-    }
-}
-
-public enum EvaluationRun {
-    /// Exact bits/dim of the first clip of every video of `source` (DESIGN §2, §3): the videos are split
-    /// over the ranks of `communicator` in batches of `batchPerRank`, padding masked, totals summed.
-    public static func run(model: VideoTransformer, source: VideoSource, communicator: any Communicator,
-                           batchPerRank: Int, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationTotals {
-        let schedule = try EvaluationSchedule(videoCount: source.count, videoFrames: source.frames,
-                                              clipFrames: model.config.frames, batchPerRank: batchPerRank,
-                                              ranks: communicator.size)
-        let batches = try EvaluationBatches(source: source, schedule: schedule, rank: communicator.rank)
-        let evaluator = Evaluator(model: model)
-        var totals = EvaluationTotals(frames: model.config.frames, slices: model.config.sliceCount)
-        while let batch = try batches.next() {
-            totals.add(evaluator.evaluate(videos: UnsafePointer(batch.pixels.baseAddress!), mask: batch.items.map { !$0.isPadding }))
-            progress?(batch.index + 1, schedule.batchCount)
-        }
-        return try totals.summed(over: communicator)
+        return shards
     }
 }

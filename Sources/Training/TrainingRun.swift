@@ -6,6 +6,7 @@
 // steps are trained again).
 
 import Foundation
+import Evaluation
 import Datasets
 import Distribution
 import VideoModel

@@ -48,25 +48,8 @@ struct RunWorld {
         return try DeviceMesh(shape: shape, communicator: world)
     }
 
-    /// Runs `body` on every rank; if it throws on any rank, every rank throws a `RankFailure` carrying
-    /// the lowest failing rank's message (so rank 0 can print it) — collectively, so nobody hangs.
-    func agree<T>(_ what: String, _ body: () throws -> T) throws -> T {
-        var result: T? = nil, failure: Error? = nil
-        do { result = try body() } catch { failure = error }
-        guard world.size > 1 else {
-            if let failure { throw failure }
-            return result!
-        }
-        let flags = try world.allGather(failure == nil ? 0 : 1)
-        guard let failed = flags.firstIndex(of: 1) else { return result! }
-        let message = try world.broadcastBytes(Array("\(failure.map { "\($0)" } ?? "")".utf8), root: failed)
-        throw RankFailure(rank: failed, ranks: world.size, message: String(decoding: message, as: UTF8.self), what: what)
-    }
-}
-
-struct RankFailure: Error, CustomStringConvertible {
-    let rank: Int, ranks: Int, message: String, what: String
-    var description: String { "rank \(rank) of \(ranks) (\(what)): \(message)" }
+    /// `Communicator.agree` on the world: every rank throws the lowest failing rank's message.
+    func agree<T>(_ what: String, _ body: () throws -> T) throws -> T { try world.agree(what, body) }
 }
 
 /// Prints the error on rank 0 only (every rank of a failed collective setup holds the same message)

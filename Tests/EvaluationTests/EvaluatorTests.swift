@@ -6,7 +6,8 @@ import VTTestSupport
 import Testing
 import Datasets
 import VideoModel
-@testable import Training
+@testable import Evaluation
+import Training
 
 @Suite struct EvaluatorTests {
     func model() throws -> VideoTransformer {

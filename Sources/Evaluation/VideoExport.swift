@@ -25,15 +25,16 @@ public enum VideoExport {
         ], framesPerSecond: framesPerSecond)
     }
 
-    /// One PNG: for each video a ground-truth row (frames left to right) above its sample row, with
-    /// 2-pixel separators; primed frames are marked by a white bar under them.
-    public static func writeContactSheet(groundTruth: [[UInt8]], samples: [[UInt8]], frames: Int, height: Int, width: Int,
+    /// One PNG: for each video a ground-truth row (frames left to right) above its sample rows (one per
+    /// sample), with 2-pixel separators; primed frames are marked by a white bar under the last row.
+    public static func writeContactSheet(groundTruth: [[UInt8]], samples: [[[UInt8]]], frames: Int, height: Int, width: Int,
                                          primeFrames: Set<Int>, to path: String) throws {
         precondition(groundTruth.count == samples.count)
         let gap = 2, bar = 2
         let sheetWidth = frames * (width + gap) + gap
         let rowHeight = height + gap
-        let sheetHeight = samples.count * (2 * rowHeight + bar + gap) + gap
+        let blockHeights = samples.map { (1 + $0.count) * rowHeight + bar + gap }
+        let sheetHeight = blockHeights.reduce(gap, +)
         var sheet = [UInt8](repeating: 24, count: sheetWidth * sheetHeight * 3)
         func blit(_ video: [UInt8], frame: Int, x0: Int, y0: Int) {
             for y in 0..<height {
@@ -41,18 +42,20 @@ public enum VideoExport {
                 sheet.replaceSubrange(target..<(target + width * 3), with: video[source..<(source + width * 3)])
             }
         }
-        for (index, (truth, sample)) in zip(groundTruth, samples).enumerated() {
-            let top = gap + index * (2 * rowHeight + bar + gap)
+        var top = gap
+        for (index, (truth, rows)) in zip(groundTruth, samples).enumerated() {
+            let barTop = top + (1 + rows.count) * rowHeight - gap
             for frame in 0..<frames {
                 let x0 = gap + frame * (width + gap)
                 blit(truth, frame: frame, x0: x0, y0: top)
-                blit(sample, frame: frame, x0: x0, y0: top + rowHeight)
+                for (r, sample) in rows.enumerated() { blit(sample, frame: frame, x0: x0, y0: top + (1 + r) * rowHeight) }
                 if primeFrames.contains(frame) {
-                    for y in (top + 2 * rowHeight - gap)..<(top + 2 * rowHeight - gap + bar) {
+                    for y in barTop..<(barTop + bar) {
                         for x in x0..<(x0 + width) { for ch in 0..<3 { sheet[(y * sheetWidth + x) * 3 + ch] = 255 } }
                     }
                 }
             }
+            top += blockHeights[index]
         }
         try FFmpeg.writePNG(sheet, width: sheetWidth, height: sheetHeight, to: path)
     }
@@ -66,7 +69,7 @@ public enum VideoExport {
                                      "-r", "\(framesPerSecond)", "-i", "-"] + arguments + [temporary], input: Data(video))
         guard result.status == 0, FileManager.default.fileExists(atPath: temporary) else {
             try? FileManager.default.removeItem(atPath: temporary)
-            throw TrainingError("\(path): ffmpeg could not encode the \(ext.uppercased()): \(result.reason)")
+            throw EvaluationError("\(path): ffmpeg could not encode the \(ext.uppercased()): \(result.reason)")
         }
         _ = try? FileManager.default.removeItem(atPath: path)
         try FileManager.default.moveItem(atPath: temporary, toPath: path)

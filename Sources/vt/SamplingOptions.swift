@@ -1,0 +1,77 @@
+// SamplingOptions: the options `vt sample` and `vt evaluate --metrics psnr,ssim,fvd` share (DESIGN.md §10):
+// with equal values both draw the same samples. `SamplingRunner` runs the sampling job for either command
+// and prints its progress line (rate and ETA) on rank 0.
+
+import ArgumentParser
+import Datasets
+import Evaluation
+import Foundation
+import Kernels
+import Training
+import VideoModel
+
+struct SamplingOptions: ParsableArguments {
+    @Option(help: "Random seed of the samples.") var seed: UInt64 = 0
+    @Option(help: "Softmax temperature (> 0; 1 samples the model's distribution).") var temperature: Double = 1
+    @Option(help: ArgumentHelp("Samples drawn per test video (K; best of K and FVD trials use them).", valueName: "k"))
+    var samplesPerVideo: Int = 1
+
+    func validate() throws {
+        if !(temperature > 0) || !temperature.isFinite { throw ValidationError("--temperature must be a positive number (got \(temperature))") }
+        if samplesPerVideo < 1 { throw ValidationError("--samples-per-video must be at least 1 (got \(samplesPerVideo))") }
+    }
+
+    /// The protocol of samples drawn from `loaded` with these options.
+    func samplingProtocol(_ loaded: CheckpointedModel) -> SamplingProtocol {
+        let model = loaded.model, config = loaded.config.model
+        let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: model.parameters.pointer, count: model.parameters.count * 4))
+        return SamplingProtocol(seed: seed, temperature: temperature, primeFrames: config.primeFrames,
+                                precision: model.precision.rawValue, parametersCRC: crc, step: loaded.step,
+                                checkpoint: loaded.path, frames: config.frames, height: config.height, width: config.width)
+    }
+}
+
+enum SamplingRunner {
+    /// Runs the job into `directory` (created and checked writable first) and returns its outcome.
+    static func run(loaded: CheckpointedModel, source: VideoSource, ranks: RunWorld, directory: URL, options: SamplingOptions,
+                    videos: Int, batch: Int, resume: Bool) throws -> SamplingOutcome {
+        try ranks.agree("preparing the output folder") { try checkWritable(directory) }
+        let store = SampleStore(directory: directory, protocol: options.samplingProtocol(loaded))
+        let job = try ranks.agree("planning the sampling job") {
+            try SamplingJob(model: loaded.model, source: source, communicator: ranks.world, store: store,
+                            options: SamplingJobOptions(videos: videos, samplesPerVideo: options.samplesPerVideo, batch: batch, resume: resume))
+        }
+        let live = ranks.isLeader && isatty(STDERR_FILENO) != 0
+        var lastLine = Date.distantPast
+        let outcome = try job.run { progress in
+            guard ranks.isLeader else { return }
+            if progress.done == progress.reused {
+                if progress.reused > 0 { ranks.say("\(progress.reused) of \(progress.total) samples are already in \(directory.path): reusing them") }
+                return
+            }
+            // A live line on a terminal; in logs a line every 30 s and at the end.
+            guard live || Date().timeIntervalSince(lastLine) >= 30 || progress.done == progress.total else { return }
+            lastLine = Date()
+            let line = String(format: "sampling: %d/%d samples  %.3f samples/s  ETA %@", progress.done, progress.total, progress.rate,
+                              ProgressLine.duration(progress.etaSeconds))
+            FileHandle.standardError.write(Data(((live ? "\r" : "") + line + (live && progress.done < progress.total ? "" : "\n")).utf8))
+        }
+        return outcome
+    }
+
+    /// Creates the folder and proves it writable before any work is done.
+    static func checkWritable(_ directory: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let probe = directory.appendingPathComponent(".vt-write-test-\(getpid())")
+            guard FileManager.default.createFile(atPath: probe.path, contents: Data()) else {
+                throw TrainingError("\(directory.path): the output folder is not writable")
+            }
+            try FileManager.default.removeItem(at: probe)
+        } catch let error as TrainingError {
+            throw error
+        } catch {
+            throw TrainingError("\(directory.path): cannot create the output folder: \(error.localizedDescription)")
+        }
+    }
+}
