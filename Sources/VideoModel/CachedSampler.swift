@@ -5,11 +5,14 @@
 // embeddings the shift convolution reads, so no earlier position is ever recomputed.
 // `NaiveSampler` re-runs the full teacher-forced forward for every sub-pixel: the oracle for this file.
 //
-// Randomness: sub-pixel (video id, slice, position, channel) draws u from its own hash of the seed, so a
-// video's sample does not depend on which other videos share its batch. A value is the inverse CDF of
-// softmax(logits / temperature) at u, computed in Double. Primed pixels are copied, never sampled.
-// Precision: a bf16 model runs the batched products (projections, FFN, shift convolution, conditioning,
-// head) with bf16 inputs on oneDNN; the per-position attention over the fp32 key/value caches stays fp32.
+// Randomness: sub-pixel (video id, slice, position, channel) draws u from its own hash of the seed. A value
+// is the inverse CDF of softmax(logits / temperature) at u, computed in Double. Primed pixels are copied,
+// never sampled.
+// Batch independence, bit for bit: the encoder runs one video at a time, and the per-position products
+// (projections, FFN, shift convolution, conditioning, head) are RowProduct's fixed-order row sums, so a
+// video's sample is the same whichever videos share its batch and however many there are.
+// Precision: a bf16 model runs those products with bf16 inputs and weights (fp32 sums); the per-position
+// attention over the fp32 key/value caches stays fp32.
 
 import Foundation
 import Kernels
@@ -63,6 +66,9 @@ public final class CachedSampler {
     let keyCache: [FloatBuffer], valueCache: [FloatBuffer], biases: [FloatBuffer]
     let blockOrderIndex: [[Int32]]
     let embeddingCache: FloatBuffer
+    /// Each video's encoder output of the current slice [batch, N, D] (fp32, or bf16 in bf16 runs).
+    let encodedCache: FloatBuffer
+    let encodedCache16: BFloat16Buffer?
     // Rows of one position for the whole batch.
     let stream, normed, query, key, value, attended, projected, hidden, decoded, pre, headHidden, logits, columns: FloatBuffer
     let mean, rstd: FloatBuffer
@@ -87,6 +93,8 @@ public final class CachedSampler {
             return inverse
         }
         embeddingCache = FloatBuffer(count: batch * model.n * model.e)
+        encodedCache = FloatBuffer(count: model.precision == .bf16 ? 0 : batch * model.n * model.d)
+        encodedCache16 = model.precision == .bf16 ? BFloat16Buffer(count: batch * model.n * model.d) : nil
         func rows(_ width: Int) -> FloatBuffer { FloatBuffer(count: batch * width) }
         stream = rows(d); normed = rows(d); query = rows(hd); key = rows(hd); value = rows(hd); attended = rows(hd)
         projected = rows(d); hidden = rows(f); decoded = rows(d); pre = rows(d); headHidden = rows(d); logits = rows(256)
@@ -103,16 +111,17 @@ public final class CachedSampler {
 
     @inline(__always) func p(_ offset: Int) -> UnsafeMutablePointer<Float> { model.parameters.pointer + offset }
 
-    /// out (+)= input·W (+ b) for the batch's rows: fp32 as is, or (bf16) input rounded and W's bf16 copy.
+    /// out (+)= input·W (+ b) for the batch's rows: fp32 as is, or (bf16) input rounded and W's bf16 copy. Row by
+    /// row in a fixed order (RowProduct), so a video's values do not depend on its batch.
     func linear(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: Int, bias: Int?, inputs: Int,
                 outputs: Int, accumulate: Bool = false) {
         if let input16 {
             BFloat16.convert(input, to: input16.pointer, count: batch * inputs)
-            Linear.forward(out: out, input: input16.pointer, weight: model.w16(weight), bias: bias.map(p), rows: batch,
-                           inputs: inputs, outputs: outputs, accumulate: accumulate)
+            RowProduct.forward(out: out, input: input16.pointer, weight: model.w16(weight), bias: bias.map(p), rows: batch,
+                               inputs: inputs, outputs: outputs, accumulate: accumulate)
         } else {
-            Linear.forward(out: out, input: input, weight: p(weight), bias: bias.map(p), rows: batch, inputs: inputs,
-                           outputs: outputs, accumulate: accumulate)
+            RowProduct.forward(out: out, input: input, weight: p(weight), bias: bias.map(p), rows: batch, inputs: inputs,
+                               outputs: outputs, accumulate: accumulate)
         }
     }
 
@@ -129,9 +138,17 @@ public final class CachedSampler {
         var subpixels = 0
         var sliceValues = [UInt8](repeating: 0, count: batch * n * c)
         for k in onlySlices ?? 0..<config.sliceCount {
-            // Encoder once per slice: it sees earlier slices (already generated) and primed frames.
-            model.prepare(slices: Array(repeating: k, count: batch), mode: .evaluation)
-            model.encode(videos: UnsafePointer(videos))
+            // Encoder once per slice: it sees earlier slices (already generated) and primed frames. One video
+            // at a time, so its products have the same shape whatever the batch (see RowProduct).
+            for b in 0..<batch {
+                model.prepare(slices: [k], mode: .evaluation)
+                model.encode(videos: UnsafePointer(videos + b * videoSize))
+                if let encoded16 = model.encoded.bf16 {
+                    (encodedCache16!.pointer + b * n * d).update(from: encoded16.pointer, count: n * d)
+                } else {
+                    (encodedCache.pointer + b * n * d).update(from: model.encoded.fp32!.pointer, count: n * d)
+                }
+            }
             for index in model.decoderLayers.indices {
                 let o = model.layout.decoder.layers[index]
                 RelativeBias.expand(rt: p(o.relativeT), rh: p(o.relativeH), rw: p(o.relativeW), heads: config.heads,
@@ -196,12 +213,12 @@ public final class CachedSampler {
             for x in 0..<d { row[x] += pt[x] + ph[x] + pw[x] }
         }
         // Conditioning on this position's encoder output: its rows are N apart, so one strided product.
-        if let encoded16 = model.encoded.bf16 {
-            MatMul.gemmBF16(m: batch, n: d, k: d, a: encoded16.pointer + position * d, lda: n * d, b: model.w16(layout.condition),
-                            ldb: d, accumulate: true, c: stream.pointer, ldc: d)
+        if let encodedCache16 {
+            RowProduct.forward(out: stream.pointer, input: encodedCache16.pointer + position * d, ldx: n * d, weight: model.w16(layout.condition),
+                               bias: nil, rows: batch, inputs: d, outputs: d, accumulate: true)
         } else {
-            MatMul.gemm(m: batch, n: d, k: d, a: model.encoded.fp32!.pointer + position * d, lda: n * d, b: p(layout.condition),
-                        ldb: d, beta: 1, c: stream.pointer, ldc: d)
+            RowProduct.forward(out: stream.pointer, input: encodedCache.pointer + position * d, ldx: n * d, weight: p(layout.condition),
+                               bias: nil, rows: batch, inputs: d, outputs: d, accumulate: true)
         }
         for index in 0..<model.decoderLayers.count { layerStep(index, position: position) }
         LayerNorm.forward(out: decoded.pointer, mean: mean.pointer, rstd: rstd.pointer, input: stream.pointer,

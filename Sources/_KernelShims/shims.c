@@ -155,3 +155,68 @@ void vt_softmax_backward_tile(const float *restrict p, float *restrict dP, uint1
         }
     }
 }
+
+// Row-deterministic products (see the header): tiles of 4 rows × 64 columns held in accumulators, the
+// weights' row k read once per tile; the same k-ordered sum for every element of every row.
+#define VT_TILE_ROWS 4
+#define VT_TILE_COLUMNS 64
+
+static inline float bf16_to_float(uint16_t v) {
+    uint32_t x = (uint32_t)v << 16;
+    float f;
+    memcpy(&f, &x, sizeof f);
+    return f;
+}
+
+// Full 64-column tiles take a branch-free inner loop (which vectorises); edge tiles and padding rows the
+// general one. Both add the same products in the same k order, so a row's result never depends on the path.
+#define VT_ROWS_PRODUCT_BODY(LOAD_X, LOAD_W)                                                              \
+    for (size_t r0 = 0; r0 < rows; r0 += VT_TILE_ROWS) {                                                  \
+        size_t tileRows = rows - r0 < VT_TILE_ROWS ? rows - r0 : VT_TILE_ROWS;                            \
+        for (size_t j0 = 0; j0 < n; j0 += VT_TILE_COLUMNS) {                                              \
+            size_t width = n - j0 < VT_TILE_COLUMNS ? n - j0 : VT_TILE_COLUMNS;                           \
+            float acc[VT_TILE_ROWS][VT_TILE_COLUMNS];                                                     \
+            memset(acc, 0, sizeof acc);                                                                   \
+            if (width == VT_TILE_COLUMNS) {                                                               \
+                float xs[VT_TILE_ROWS];                                                                   \
+                for (size_t p = 0; p < k; p++) {                                                          \
+                    for (size_t r = 0; r < VT_TILE_ROWS; r++)                                             \
+                        xs[r] = r < tileRows ? LOAD_X(x[(r0 + r) * ldx + p]) : 0.0f;                      \
+                    for (size_t r = 0; r < VT_TILE_ROWS; r++) {                                           \
+                        float xv = xs[r];                                                                 \
+                        for (size_t j = 0; j < VT_TILE_COLUMNS; j++)                                      \
+                            acc[r][j] = acc[r][j] + xv * LOAD_W(w[p * ld + j0 + j]);                      \
+                    }                                                                                     \
+                }                                                                                         \
+            } else {                                                                                      \
+                for (size_t p = 0; p < k; p++) {                                                          \
+                    for (size_t r = 0; r < tileRows; r++) {                                               \
+                        float xv = LOAD_X(x[(r0 + r) * ldx + p]);                                         \
+                        for (size_t j = 0; j < width; j++)                                                \
+                            acc[r][j] = acc[r][j] + xv * LOAD_W(w[p * ld + j0 + j]);                      \
+                    }                                                                                     \
+                }                                                                                         \
+            }                                                                                             \
+            for (size_t r = 0; r < tileRows; r++) {                                                       \
+                float *o = out + (r0 + r) * ld + j0;                                                      \
+                for (size_t j = 0; j < width; j++) {                                                      \
+                    float v = acc[r][j] + (bias ? bias[j0 + j] : 0.0f);                                   \
+                    o[j] = accumulate ? o[j] + v : v;                                                     \
+                }                                                                                         \
+            }                                                                                             \
+        }                                                                                                 \
+    }
+
+#define VT_IDENTITY(v) (v)
+
+__attribute__((target_clones("arch=sapphirerapids", "avx512bw", "avx2", "default")))
+void vt_rows_product_f32(float *out, const float *x, size_t ldx, const float *w, const float *bias,
+                         size_t rows, size_t k, size_t n, size_t ld, int accumulate) {
+    VT_ROWS_PRODUCT_BODY(VT_IDENTITY, VT_IDENTITY)
+}
+
+__attribute__((target_clones("arch=sapphirerapids", "avx512bw", "avx2", "default")))
+void vt_rows_product_bf16(float *out, const uint16_t *x, size_t ldx, const uint16_t *w, const float *bias,
+                          size_t rows, size_t k, size_t n, size_t ld, int accumulate) {
+    VT_ROWS_PRODUCT_BODY(bf16_to_float, bf16_to_float)
+}

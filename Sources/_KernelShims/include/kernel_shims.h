@@ -38,3 +38,14 @@ void vt_softmax_tile(float *scores, const float *bias, float *statistics, uint16
 /// backward products (which then run with alpha 1).
 void vt_softmax_backward_tile(const float *p, float *dP, uint16_t *p16, uint16_t *dS16, float *dBias, size_t count,
                               size_t columns, size_t ld, float scale16);
+
+/// Row-deterministic product for the sampler: for each of `rows` rows r, out[r, j] = (accumulate ? out[r, j] : 0)
+/// + (Σ_k x[r, k]·w[k, j] + (bias ? bias[j] : 0)), the sum taken over k = 0, 1, … in order with a separate
+/// multiply and add. Every row is computed the same way whatever the number of rows or its position among them,
+/// so a sampled video does not depend on the batch it is drawn in. x has row stride ldx; w is k × n row-major.
+/// Columns [0, n) of out and w are computed; both have row stride `ld` (so workers can take column ranges).
+void vt_rows_product_f32(float *out, const float *x, size_t ldx, const float *w, const float *bias,
+                         size_t rows, size_t k, size_t n, size_t ld, int accumulate);
+/// The same with bf16 x and w (bit patterns; products exact in fp32, summed in fp32 in k order).
+void vt_rows_product_bf16(float *out, const uint16_t *x, size_t ldx, const uint16_t *w, const float *bias,
+                          size_t rows, size_t k, size_t n, size_t ld, int accumulate);
