@@ -24,7 +24,7 @@ let systemTargets: [Target] = [
     // No FMA contraction: the C loops round as the Swift kernels they stand beside. Exponentials of the
     // attention softmax vectorise onto glibc's libmvec.
     .target(name: "_KernelShims", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fveclib=libmvec", "-fno-math-errno"])],
-            linkerSettings: [.linkedLibrary("mvec")]),
+            linkerSettings: [.linkedLibrary("mvec"), .linkedLibrary("m")]),
 ]
 
 // MARK: - Library modules

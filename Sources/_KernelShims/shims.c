@@ -157,7 +157,9 @@ void vt_softmax_backward_tile(const float *restrict p, float *restrict dP, uint1
 }
 
 // Row-deterministic products (see the header): tiles of 4 rows × 64 columns held in accumulators, the
-// weights' row k read once per tile; the same k-ordered sum for every element of every row.
+// weights' row k read once per tile; the same k-ordered sum for every element of every row. Each step is a
+// fused multiply-add (one rounding): an FMA instruction on x86-64-v3/v4, libm's exact fmaf elsewhere, so the
+// bits are the same on every x86-64 CPU. (-ffp-contract=off keeps the compiler from fusing anything else.)
 #define VT_TILE_ROWS 4
 #define VT_TILE_COLUMNS 64
 
@@ -185,7 +187,7 @@ static inline float bf16_to_float(uint16_t v) {
                     for (size_t r = 0; r < VT_TILE_ROWS; r++) {                                           \
                         float xv = xs[r];                                                                 \
                         for (size_t j = 0; j < VT_TILE_COLUMNS; j++)                                      \
-                            acc[r][j] = acc[r][j] + xv * LOAD_W(w[p * ld + j0 + j]);                      \
+                            acc[r][j] = __builtin_fmaf(xv, LOAD_W(w[p * ld + j0 + j]), acc[r][j]);       \
                     }                                                                                     \
                 }                                                                                         \
             } else {                                                                                      \
@@ -193,7 +195,7 @@ static inline float bf16_to_float(uint16_t v) {
                     for (size_t r = 0; r < tileRows; r++) {                                               \
                         float xv = LOAD_X(x[(r0 + r) * ldx + p]);                                         \
                         for (size_t j = 0; j < width; j++)                                                \
-                            acc[r][j] = acc[r][j] + xv * LOAD_W(w[p * ld + j0 + j]);                      \
+                            acc[r][j] = __builtin_fmaf(xv, LOAD_W(w[p * ld + j0 + j]), acc[r][j]);       \
                     }                                                                                     \
                 }                                                                                         \
             }                                                                                             \
@@ -209,13 +211,13 @@ static inline float bf16_to_float(uint16_t v) {
 
 #define VT_IDENTITY(v) (v)
 
-__attribute__((target_clones("arch=sapphirerapids", "avx512bw", "avx2", "default")))
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 void vt_rows_product_f32(float *out, const float *x, size_t ldx, const float *w, const float *bias,
                          size_t rows, size_t k, size_t n, size_t ld, int accumulate) {
     VT_ROWS_PRODUCT_BODY(VT_IDENTITY, VT_IDENTITY)
 }
 
-__attribute__((target_clones("arch=sapphirerapids", "avx512bw", "avx2", "default")))
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 void vt_rows_product_bf16(float *out, const uint16_t *x, size_t ldx, const uint16_t *w, const float *bias,
                           size_t rows, size_t k, size_t n, size_t ld, int accumulate) {
     VT_ROWS_PRODUCT_BODY(bf16_to_float, bf16_to_float)

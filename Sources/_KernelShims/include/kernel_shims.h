@@ -40,8 +40,8 @@ void vt_softmax_backward_tile(const float *p, float *dP, uint16_t *p16, uint16_t
                               size_t columns, size_t ld, float scale16);
 
 /// Row-deterministic product for the sampler: for each of `rows` rows r, out[r, j] = (accumulate ? out[r, j] : 0)
-/// + (Σ_k x[r, k]·w[k, j] + (bias ? bias[j] : 0)), the sum taken over k = 0, 1, … in order with a separate
-/// multiply and add. Every row is computed the same way whatever the number of rows or its position among them,
+/// + (Σ_k x[r, k]·w[k, j] + (bias ? bias[j] : 0)), the sum taken over k = 0, 1, … in order, one fused
+/// multiply-add per term. Every row is computed the same way whatever the number of rows or its position among them,
 /// so a sampled video does not depend on the batch it is drawn in. x has row stride ldx; w is k × n row-major.
 /// Columns [0, n) of out and w are computed; both have row stride `ld` (so workers can take column ranges).
 void vt_rows_product_f32(float *out, const float *x, size_t ldx, const float *w, const float *bias,
