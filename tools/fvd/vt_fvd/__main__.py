@@ -1,0 +1,66 @@
+"""python -m vt_fvd score --samples PATH [--trials N] [--frames all|generated] [--cache PATH] [--batch B]
+python -m vt_fvd selftest
+
+`score` prints one JSON object on stdout; progress and warnings go to stderr. User errors (arguments, the
+file) are one line on stderr and exit code 2, without a traceback.
+"""
+import argparse
+import json
+import resource
+import sys
+
+from . import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        print(f"vt_fvd: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(argv=None) -> int:
+    parser = _Parser(prog="python -m vt_fvd", description="FVD of vt's samples.h5 (DESIGN.md §10)")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    score = commands.add_parser("score", help="FVD of a samples.h5; one JSON object on stdout")
+    score.add_argument("--samples", required=True, help="samples.h5 written by vt sample --all")
+    score.add_argument("--trials", type=int, help="trials, one per sample index 0..N-1 (default: K, all of them)")
+    score.add_argument("--frames", choices=("all", "generated"), default="all",
+                       help="all frames (default, primed included) or only the generated (non-primed) frames")
+    score.add_argument("--cache", help="I3D feature cache (default: i3d_features.h5 beside the samples file)")
+    score.add_argument("--batch", type=int, default=1,
+                       help="videos per I3D call (default 1: on 2 cores batches of 1, 2 and 4 run equally fast, "
+                            "and 1 needs the least memory)")
+    commands.add_parser("selftest", help="run the package's tests (unittest)")
+    args = parser.parse_args(argv)
+
+    if args.command == "selftest":
+        import os
+        import unittest
+
+        from . import tests
+
+        start = os.path.dirname(tests.__file__)
+        suite = unittest.defaultTestLoader.discover(start, top_level_dir=os.path.dirname(os.path.dirname(start)))
+        return 0 if unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful() else 1
+
+    from .score import score as run_score
+
+    try:
+        result = run_score(args.samples, trials=args.trials, frames=args.frames, cache_path=args.cache, batch=args.batch)
+    except UserError as error:
+        print(f"vt_fvd: error: {error}", file=sys.stderr)
+        return 2
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    print(f"vt_fvd: FVD {result['fvd']['mean']:.3f} ± {result['fvd']['std']:.3f} over {result['fvd']['trials']} "
+          f"trials; peak RSS {peak:.0f} MiB", file=sys.stderr)
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("vt_fvd: interrupted", file=sys.stderr)
+        sys.exit(130)
