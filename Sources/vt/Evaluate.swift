@@ -77,7 +77,18 @@ struct Evaluate: ParsableCommand {
             let videoMetrics = !chosen.isDisjoint(with: [.psnr, .ssim, .fvd])
             let fvdPython = FVDBridge.python(explicit: fvdPython)
             if chosen.contains(.fvd) {  // before hours of sampling, not after
-                try ranks.agree("checking the FVD environment") { if ranks.isLeader { try FVDBridge.check(python: fvdPython) } }
+                try ranks.agree("checking the FVD environment") {
+                    guard ranks.isLeader else { return }
+                    try FVDBridge.check(python: fvdPython)
+                    if let samples {
+                        let file = try SampleFile(path: samples)
+                        try FVDBridge.checkFrames(fvdFrames == "all" ? file.frames : file.generatedFrames.count, what: "each video of \(samples) (--fvd-frames \(fvdFrames))")
+                    } else if let checkpoint {
+                        let model = try CheckpointedModel.storedConfig(path: checkpoint).model
+                        let frames = fvdFrames == "all" ? model.frames : model.frames - model.primeFrames.count
+                        try FVDBridge.checkFrames(frames, what: "each clip of \(checkpoint)'s model (--fvd-frames \(fvdFrames))")
+                    }
+                }
             }
             var report: [String: Any] = ["ranks": ranks.world.size, "metrics": EvaluationMetric.allCases.filter(chosen.contains).map(\.rawValue)]
             var lines: [String] = []

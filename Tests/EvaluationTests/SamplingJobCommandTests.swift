@@ -170,3 +170,62 @@ struct SamplingJobCommandTests {
         return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
     }
 }
+
+/// FVD end to end through the pinned environment (`bash scripts/setup-fvd.sh`; the test command sets it up).
+let fvdEnvironment: String? = {
+    let python = FVDBridge.python()
+    return (try? FVDBridge.check(python: python)) != nil ? python : nil
+}()
+
+@Suite(.enabled(if: vtBinary != nil && fvdEnvironment != nil, "needs the vt binary and the FVD environment (bash scripts/setup-fvd.sh)"), .serialized)
+struct FVDCommandTests {
+    @Test func fvdIsScoredOncePerSampleIndexAndCachedForRescoring() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // 12 frames: I3D needs at least 9.
+        let config = frames16Config.replacingOccurrences(of: "  frames: 4\n", with: "  frames: 12\n")
+        try config.write(to: directory.appendingPathComponent("small.yaml"), atomically: true, encoding: .utf8)
+        let train = try runVT(["train", "--config", "small.yaml", "--steps", "2", "--run-dir", "r", "--checkpoint-dir", "c"], directory: directory)
+        #expect(train.status == 0, "\(train.output.suffix(800))")
+        let shards = try runVT(["prepare", "synthetic", "--videos", "4", "--frames", "12", "--height", "16", "--width", "16",
+                                "--seed", "4", "--split", "test", "--output", "test.h5"], directory: directory)
+        #expect(shards.status == 0, "\(shards.output)")
+        let evaluate = ["evaluate", "--checkpoint", "c/step_00000002.h5", "--data", "test.h5", "--metrics", "fvd", "--samples-per-video", "2",
+                        "--output", "s", "--json"]
+        let first = try runVT(evaluate, directory: directory)
+        #expect(first.status == 0, "\(first.output.suffix(1500))")
+        let report = try json(first.output)
+        let fvd = try #require(report["fvd"] as? [String: Any])
+        #expect(fvd["trials"] as? Int == 2 && fvd["videos"] as? Int == 4 && fvd["frames"] as? String == "all")
+        let mean = try #require(fvd["mean"] as? Double)
+        #expect(mean.isFinite && mean > 0, "an untrained model's samples are far from the real videos: \(mean)")
+        #expect((fvd["per_trial"] as? [Double])?.count == 2)
+        #expect(((report["i3d"] as? [String: Any])?["videos_computed"] as? Int ?? 0) > 0)
+        // Re-scoring draws nothing and runs no I3D: the same number from the cache.
+        let again = try json(try runVT(evaluate, directory: directory).output)
+        #expect((again["i3d"] as? [String: Any])?["videos_computed"] as? Int == 0)
+        #expect((again["fvd"] as? [String: Any])?["mean"] as? Double == mean)
+        #expect((again["sampling"] as? [String: Any])?["drawn"] as? Int == 0)
+        // Too few frames is refused before any sampling.
+        let short = try runVT(evaluate.map { $0 == "s" ? "t" : $0 } + ["--fvd-frames", "generated", "--fvd-trials", "1"], directory: directory)
+        #expect(short.status == 0, "11 generated frames are enough: \(short.output.suffix(600))")
+        #expect((try json(short.output)["fvd"] as? [String: Any])?["frames"] as? String == "generated")
+    }
+
+    @Test func tooFewFramesAreRefusedBeforeAnySampling() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try frames16Config.write(to: directory.appendingPathComponent("small.yaml"), atomically: true, encoding: .utf8)
+        let train = try runVT(["train", "--config", "small.yaml", "--steps", "1", "--run-dir", "r", "--checkpoint-dir", "c"], directory: directory)
+        #expect(train.status == 0, "\(train.output.suffix(800))")
+        let run = try runVT(["evaluate", "--checkpoint", "c/step_00000001.h5", "--data", "missing.h5", "--metrics", "psnr,fvd", "--output", "o"],
+                            directory: directory)
+        #expect(run.status != 0 && run.output.contains("FVD needs at least 9 frames per video") && run.output.contains("has 4"), "\(run.output)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("o").path))
+    }
+
+    func json(_ output: String) throws -> [String: Any] {
+        let line = try #require(output.split(separator: "\n").last { $0.hasPrefix("{") })
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+}
