@@ -12,19 +12,24 @@ import HDF5
 /// The small test model on 16×16 frames (SSIM's 11×11 window needs at least that).
 let frames16Config = smallDistributedConfig.replacingOccurrences(of: "  height: 8\n  width: 8", with: "  height: 16\n  width: 16")
 
+/// A fresh folder with `c/step_<steps>.h5` of the 16×16 model making `frames`-frame clips, and `test.h5`
+/// holding `videos` synthetic test videos of `videoFrames` frames.
+func trainedSmallModel(frames: Int = 4, steps: Int = 4, videos: Int, videoFrames: Int = 6) throws -> URL {
+    let directory = try temporaryDirectory()
+    let config = frames16Config.replacingOccurrences(of: "  frames: 4\n", with: "  frames: \(frames)\n")
+    try config.write(to: directory.appendingPathComponent("small.yaml"), atomically: true, encoding: .utf8)
+    let train = try runVT(["train", "--config", "small.yaml", "--steps", "\(steps)", "--run-dir", "r", "--checkpoint-dir", "c"], directory: directory)
+    #expect(train.status == 0, "\(train.output.suffix(800))")
+    let shards = try runVT(["prepare", "synthetic", "--videos", "\(videos)", "--frames", "\(videoFrames)", "--height", "16", "--width", "16",
+                            "--seed", "4", "--split", "test", "--output", "test.h5"], directory: directory)
+    #expect(shards.status == 0, "\(shards.output)")
+    return directory
+}
+
 @Suite(.enabled(if: vtBinary != nil, "needs the vt binary"), .serialized)
 struct SamplingJobCommandTests {
     /// A checkpoint trained for 4 steps and `videos` test videos of 6 frames.
-    func prepare(videos: Int = 5) throws -> URL {
-        let directory = try temporaryDirectory()
-        try frames16Config.write(to: directory.appendingPathComponent("small.yaml"), atomically: true, encoding: .utf8)
-        let train = try runVT(["train", "--config", "small.yaml", "--steps", "4", "--run-dir", "r", "--checkpoint-dir", "c"], directory: directory)
-        #expect(train.status == 0, "\(train.output.suffix(800))")
-        let shards = try runVT(["prepare", "synthetic", "--videos", "\(videos)", "--frames", "6", "--height", "16", "--width", "16",
-                                "--seed", "4", "--split", "test", "--output", "test.h5"], directory: directory)
-        #expect(shards.status == 0, "\(shards.output)")
-        return directory
-    }
+    func prepare(videos: Int = 5) throws -> URL { try trainedSmallModel(videos: videos) }
 
     let sample = ["sample", "--checkpoint", "c/step_00000004.h5", "--data", "test.h5", "--all", "--samples-per-video", "3", "--seed", "9",
                   "--views", "1"]
@@ -180,16 +185,9 @@ let fvdEnvironment: String? = {
 @Suite(.enabled(if: vtBinary != nil && fvdEnvironment != nil, "needs the vt binary and the FVD environment (bash scripts/setup-fvd.sh)"), .serialized)
 struct FVDCommandTests {
     @Test func fvdIsScoredOncePerSampleIndexAndCachedForRescoring() throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
         // 12 frames: I3D needs at least 9.
-        let config = frames16Config.replacingOccurrences(of: "  frames: 4\n", with: "  frames: 12\n")
-        try config.write(to: directory.appendingPathComponent("small.yaml"), atomically: true, encoding: .utf8)
-        let train = try runVT(["train", "--config", "small.yaml", "--steps", "2", "--run-dir", "r", "--checkpoint-dir", "c"], directory: directory)
-        #expect(train.status == 0, "\(train.output.suffix(800))")
-        let shards = try runVT(["prepare", "synthetic", "--videos", "4", "--frames", "12", "--height", "16", "--width", "16",
-                                "--seed", "4", "--split", "test", "--output", "test.h5"], directory: directory)
-        #expect(shards.status == 0, "\(shards.output)")
+        let directory = try trainedSmallModel(frames: 12, steps: 2, videos: 4, videoFrames: 12)
+        defer { try? FileManager.default.removeItem(at: directory) }
         let evaluate = ["evaluate", "--checkpoint", "c/step_00000002.h5", "--data", "test.h5", "--metrics", "fvd", "--samples-per-video", "2",
                         "--output", "s", "--json"]
         let first = try runVT(evaluate, directory: directory)
@@ -213,11 +211,8 @@ struct FVDCommandTests {
     }
 
     @Test func tooFewFramesAreRefusedBeforeAnySampling() throws {
-        let directory = try temporaryDirectory()
+        let directory = try trainedSmallModel(steps: 1, videos: 1)
         defer { try? FileManager.default.removeItem(at: directory) }
-        try frames16Config.write(to: directory.appendingPathComponent("small.yaml"), atomically: true, encoding: .utf8)
-        let train = try runVT(["train", "--config", "small.yaml", "--steps", "1", "--run-dir", "r", "--checkpoint-dir", "c"], directory: directory)
-        #expect(train.status == 0, "\(train.output.suffix(800))")
         let run = try runVT(["evaluate", "--checkpoint", "c/step_00000001.h5", "--data", "missing.h5", "--metrics", "psnr,fvd", "--output", "o"],
                             directory: directory)
         #expect(run.status != 0 && run.output.contains("FVD needs at least 9 frames per video") && run.output.contains("has 4"), "\(run.output)")
