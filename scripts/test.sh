@@ -14,6 +14,9 @@ swift build "${flags[@]}" --build-tests
 # skipped when arguments select a subset of the unit tests.
 if [ "$#" -eq 0 ]; then
     VT=.build-test/release/vt bash Tests/Scripts/checkpoint-kill-test.sh
+    # A throwaway single-host Slurm cluster (root on Debian; skipped with one line elsewhere): the shipped
+    # Launch/slurm-*.sh train, checkpoint before the limit, requeue and resume bitwise; node failure; scancel.
+    VT=.build-test/release/vt bash Tests/Scripts/slurm-test.sh
     # The FVD tool's own tests: Fréchet distance vs SciPy, I3D features vs the committed fixture, CLI, cache.
     "${VT_FVD_ENV:-$HOME/.cache/vt/fvd-env}/bin/python" -m vt_fvd selftest
 fi

@@ -11,7 +11,8 @@
 // process-wide lock in `MPIRuntime.call` and meshes with both axes > 1 are refused (`allowsConcurrentCalls`).
 //
 // Without mpirun (no OMPI_COMM_WORLD_SIZE / PMIX_RANK / PMI_RANK in the environment) MPI_Init is never
-// called and the world is a `LocalCommunicator`, so a plain binary starts instantly.
+// called and the world is a `LocalCommunicator`, so a plain binary starts instantly. Either way the world
+// must have as many ranks as the launcher started tasks (LaunchCheck.swift), or `world()` refuses.
 import CMPI
 import _MPIShims
 #if canImport(Glibc)
@@ -71,10 +72,18 @@ public enum MPIRuntime {
     }
 
     /// All processes of the job: an `MPICommunicator` over MPI_COMM_WORLD when launched under mpirun
-    /// (initialising MPI on first use), otherwise a `LocalCommunicator`.
+    /// (initialising MPI on first use), otherwise a `LocalCommunicator`. Throws `LaunchMismatch` when the
+    /// launcher started another number of tasks than the world has (`srun` without `--mpi=pmix`; see
+    /// LaunchCheck.swift); then only the launcher's task 0 throws, every other task exits 1 quietly, so
+    /// the job's log holds the message once.
     public static func world() throws -> any Communicator {
-        guard isLaunchedUnderMPI else { return LocalCommunicator() }
-        return try initialisedWorld.get()
+        let world: any Communicator = isLaunchedUnderMPI ? try initialisedWorld.get() : LocalCommunicator()
+        let environment = ProcessInfo.processInfo.environment
+        if let mismatch = LaunchCheck.mismatch(environment: environment, worldSize: world.size) {
+            if LaunchCheck.launcherIndex(environment: environment) != 0 { exit(1) }
+            throw mismatch
+        }
+        return world
     }
 
     /// The thread level MPI provided, or nil when MPI was not initialised.
