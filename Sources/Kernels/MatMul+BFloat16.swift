@@ -48,7 +48,8 @@ extension MatMul {
     }
 
     /// Pieces a product of this shape is cut into along its larger output side (1 = uncut): at most 8,
-    /// at least 64 columns or rows each, none for products under 4 MFLOP.
+    /// at least 64 columns or rows each, none for products under 4 MFLOP. Fixed by the shape, never by the
+    /// worker count (fp32 `gemm` cuts the same way).
     public static func bf16Pieces(m: Int, n: Int, k: Int) -> Int {
         let work = m * n * k
         if work < 1 << 21 { return 1 }

@@ -21,27 +21,28 @@ public enum MatMul {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// Row-major sgemm spread over the workers: large problems are cut along the larger of m and n.
-    /// Every output element is computed by one call over the full k, so the split does not change sums.
+    /// Row-major sgemm spread over the workers: large problems are cut along the larger of m and n into
+    /// `bf16Pieces` pieces, a partition fixed by the shape alone. It must not depend on the worker count:
+    /// BLAS kernels compute a call's edge rows (past its last full register tile) with other code than the
+    /// rest, so moving a cut moves which rows round differently (OpenBLAS 0.3.21 here: every row past the
+    /// last 12-row tile). With a fixed cut a product is bitwise the same on 1, 2 or 64 threads.
     public static func gemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                             b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
                             c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let work = m * n * k
-        if Parallel.workers <= 1 || work < 1 << 21 {
+        let pieces = bf16Pieces(m: m, n: n, k: k)
+        if pieces == 1 {
             gemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                        b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-            return
-        }
-        if m >= n {
-            Parallel.rows(m, grain: 16) { rows in
+        } else if m >= n {
+            Parallel.chunks(m, chunks: pieces) { _, rows in
                 let aPart = transA ? a + rows.lowerBound : a + rows.lowerBound * lda
                 gemmSerial(transA: transA, transB: transB, m: rows.count, n: n, k: k, alpha: alpha,
                            a: aPart, lda: lda, b: b, ldb: ldb, beta: beta,
                            c: c + rows.lowerBound * ldc, ldc: ldc)
             }
         } else {
-            Parallel.rows(n, grain: 16) { columns in
+            Parallel.chunks(n, chunks: pieces) { _, columns in
                 let bPart = transB ? b + columns.lowerBound * ldb : b + columns.lowerBound
                 gemmSerial(transA: transA, transB: transB, m: m, n: columns.count, k: k, alpha: alpha,
                            a: a, lda: lda, b: bPart, ldb: ldb, beta: beta,
