@@ -96,4 +96,13 @@ public enum FrameMetrics {
         }
         return channels / 3
     }
+
+    /// PSNR and SSIM of `frames` of a generated clip against the real one (both UInt8 [T, height, width, 3]):
+    /// what the sampling job stores per sample and what scoring a file recomputes, so the two agree.
+    public static func clipScores(real: UnsafePointer<UInt8>, generated: UnsafePointer<UInt8>, frames: [Int],
+                                  height: Int, width: Int) -> (psnr: [Double], ssim: [Double]) {
+        let frameBytes = height * width * 3
+        return (frames.map { psnr(real + $0 * frameBytes, generated + $0 * frameBytes, height: height, width: width) },
+                frames.map { ssim(real + $0 * frameBytes, generated + $0 * frameBytes, height: height, width: width) })
+    }
 }

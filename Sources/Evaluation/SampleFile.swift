@@ -82,16 +82,15 @@ public final class SampleFile {
     /// Scores computed from the pixels: PSNR and SSIM of every generated frame against the real one.
     public func computedScores(videos: Int, samples: Int) throws -> (psnr: [[[Double]]], ssim: [[[Double]]]) {
         var psnr: [[[Double]]] = [], ssim: [[[Double]]] = []
-        let frameBytes = height * width * 3
         for v in 0..<videos {
             let (real, row) = try pixels(video: v)
             var videoPSNR: [[Double]] = [], videoSSIM: [[Double]] = []
             real.withUnsafeBufferPointer { real in
                 row.withUnsafeBufferPointer { row in
                     for s in 0..<samples {
-                        let fake = row.baseAddress! + s * clipBytes
-                        videoPSNR.append(generatedFrames.map { FrameMetrics.psnr(real.baseAddress! + $0 * frameBytes, fake + $0 * frameBytes, height: height, width: width) })
-                        videoSSIM.append(generatedFrames.map { FrameMetrics.ssim(real.baseAddress! + $0 * frameBytes, fake + $0 * frameBytes, height: height, width: width) })
+                        let scores = FrameMetrics.clipScores(real: real.baseAddress!, generated: row.baseAddress! + s * clipBytes,
+                                                             frames: generatedFrames, height: height, width: width)
+                        videoPSNR.append(scores.psnr); videoSSIM.append(scores.ssim)
                     }
                 }
             }

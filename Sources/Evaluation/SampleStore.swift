@@ -85,6 +85,8 @@ public final class SampleStore {
     }
 
     var generated: Int { sampling.generatedFrames.count }
+    /// Sample `index`'s per-frame scores in a flat [samples, G] array.
+    func frames(_ scores: [Double], _ index: Int) -> [Double] { Array(scores[(index * generated)..<((index + 1) * generated)]) }
     var clipShape: [Int] { [sampling.frames, sampling.height, sampling.width, 3] }
 
     /// The part files in the folder (finished ones; temporaries of a crashed write are removed).
@@ -113,8 +115,7 @@ public final class SampleStore {
                 for row in 0..<count {
                     let item = SampleItem(video: Int(items[2 * row]), sample: Int(items[2 * row + 1]))
                     found[item] = StoredSample(place: .part(path: url.path, row: row), logLikelihood: likelihood[row],
-                                               psnr: Array(psnr[(row * generated)..<((row + 1) * generated)]),
-                                               ssim: Array(ssim[(row * generated)..<((row + 1) * generated)]))
+                                               psnr: frames(psnr, row), ssim: frames(ssim, row))
                 }
             }
         }
@@ -136,8 +137,7 @@ public final class SampleStore {
                 let index = v * k + s, item = SampleItem(video: v, sample: s)
                 guard found[item] == nil else { continue }
                 found[item] = StoredSample(place: .assembled(path: samplesFile.path), logLikelihood: likelihood[index],
-                                           psnr: Array(psnr[(index * generated)..<((index + 1) * generated)]),
-                                           ssim: Array(ssim[(index * generated)..<((index + 1) * generated)]))
+                                           psnr: frames(psnr, index), ssim: frames(ssim, index))
             } }
         }
         return found

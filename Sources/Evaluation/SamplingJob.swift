@@ -88,7 +88,6 @@ public final class SamplingJob {
         let rounds = (perRank + options.batch - 1) / options.batch
 
         let generated = sampling.generatedFrames, clip = sampling.clipBytes
-        let frameBytes = sampling.height * sampling.width * 3
         var samplingSeconds = 0.0, scoringSeconds = 0.0, finished = reused
         var sampler: CachedSampler? = nil
         progress?(SamplingProgress(done: finished, total: videos * k, reused: reused, seconds: 0))
@@ -112,18 +111,14 @@ public final class SamplingJob {
                 samplingSeconds += Date().timeIntervalSince(clock)
                 clock = Date()
                 for (slot, item) in chunk.enumerated() {
-                    var psnr: [Double] = [], ssim: [Double] = []
-                    real.withUnsafeBufferPointer { real in
+                    let scores = real.withUnsafeBufferPointer { real in
                         pixels.withUnsafeBufferPointer { fake in
-                            for frame in generated {
-                                let offset = slot * clip + frame * frameBytes
-                                psnr.append(FrameMetrics.psnr(real.baseAddress! + offset, fake.baseAddress! + offset, height: sampling.height, width: sampling.width))
-                                ssim.append(FrameMetrics.ssim(real.baseAddress! + offset, fake.baseAddress! + offset, height: sampling.height, width: sampling.width))
-                            }
+                            FrameMetrics.clipScores(real: real.baseAddress! + slot * clip, generated: fake.baseAddress! + slot * clip,
+                                                    frames: generated, height: sampling.height, width: sampling.width)
                         }
                     }
                     records.append(SampleRecord(item: item, pixels: Array(pixels[(slot * clip)..<((slot + 1) * clip)]),
-                                                logLikelihood: result.logLikelihood[slot], psnr: psnr, ssim: ssim))
+                                                logLikelihood: result.logLikelihood[slot], psnr: scores.psnr, ssim: scores.ssim))
                 }
                 scoringSeconds += Date().timeIntervalSince(clock)
             }
