@@ -22,26 +22,13 @@ fi
 VT=$(cd "$(dirname "$VT")" && pwd)/$(basename "$VT")
 work=$(mktemp -d "${TMPDIR:-/tmp}/vt-kill-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+model_yaml=$PWD/Tests/Scripts/tiny-model.yaml
 cd "$work"
 steps=240
 
-cat > kill.yaml <<'EOF'
-# 12 synthetic videos, global batch 4: an epoch is 3 steps, so the run crosses 80 epoch boundaries.
-model:
-  frames: 4
-  height: 8
-  width: 8
-  subscale: [2, 2, 2]
-  prime_frames: [0]
-  embedding_size: 8
-  hidden_size: 16
-  heads: 2
-  head_size: 8
-  ffn_size: 32
-  encoder_layers: 1
-  decoder_layers: 1
-  encoder_kernel: [3, 3, 3]
-  blocks: [[2, 4, 4], [1, 2, 4]]
+{ echo '# 12 synthetic videos, global batch 4: an epoch is 3 steps, so the run crosses 80 epoch boundaries.'
+  cat "$model_yaml"
+  cat <<'EOF'
 optimizer:
   name: adam
   learning_rate: 3.0e-3
@@ -62,6 +49,7 @@ checkpoint:
   keep_last: 3
   milestones: [50]
 EOF
+} > kill.yaml
 
 fail() { echo "kill test FAILED: $*" >&2; exit 1; }
 

@@ -228,23 +228,9 @@ say "cluster up: munged, slurmctld (127.0.0.1:$port), slurmd (:$((port + 1))); n
 # Every job runs tiny.yaml in a folder of its own (so Checkpoints/tiny and runs/tiny are its own).
 steps=60
 mkdir -p "$work/reference"
-cat > "$work/reference/tiny.yaml" <<YAML
-# 2 ranks, global batch 8 (4 videos per rank); a checkpoint every 5 steps.
-model:
-  frames: 4
-  height: 8
-  width: 8
-  subscale: [2, 2, 2]
-  prime_frames: [0]
-  embedding_size: 8
-  hidden_size: 16
-  heads: 2
-  head_size: 8
-  ffn_size: 32
-  encoder_layers: 1
-  decoder_layers: 1
-  encoder_kernel: [3, 3, 3]
-  blocks: [[2, 4, 4], [1, 2, 4]]
+{ echo "# 2 ranks, global batch 8 (4 videos per rank); a checkpoint every 5 steps."
+  cat "$repo/Tests/Scripts/tiny-model.yaml"
+  cat <<YAML
 optimizer:
   name: rmsprop
   learning_rate: 1.0e-3
@@ -262,6 +248,7 @@ checkpoint:
   every: 5
   keep_last: 2
 YAML
+} > "$work/reference/tiny.yaml"
 for folder in preempt node stop cancel none; do mkdir -p "$work/$folder"; cp "$work/reference/tiny.yaml" "$work/$folder/"; done
 
 # The reference runs meanwhile (results depend neither on timing nor on threads; VT_THREADS as in the jobs).
