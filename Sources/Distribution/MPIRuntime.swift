@@ -160,6 +160,7 @@ public enum MPIRuntime {
     /// Called by atexit: MPI_Finalize once, if MPI was initialised.
     static func finalise() {
         guard isInitialised, !isFinalised else { return }
+        PeerHeartbeat.stopAll()  // its thread must not call MPI after this
         callLock.lock()
         _ = MPI_Finalize()
         callLock.unlock()

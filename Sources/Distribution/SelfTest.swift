@@ -3,8 +3,11 @@
 // job (the hidden `vt` self-test subcommand) or on a LocalCommunicator (DistributedTests).
 // Checks are local, but every section ends with an all-reduce of the failure count, so all ranks stay
 // in step and all throw when any rank saw a mismatch (naming the ranks and the first failures).
-// Left out: timing (see measureAllReduce), failure injection.
+// Left out: timing (see measureAllReduce), failure injection (the stall tests kill and stop real ranks).
 import Kernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs the self-test; returns a one-paragraph summary, throws `DistributedError.selfTestFailed`.
 public func runDistributedSelfTest(communicator: any Communicator) throws -> String {
@@ -140,11 +143,33 @@ public func runDistributedSelfTest(communicator: any Communicator) throws -> Str
         try checker.synchronise("bucketed reduce-scatter step \(step)")
     }
 
+    // Peer heartbeat: while rank 0's main thread sleeps (no MPI call) and the others wait in a barrier,
+    // every heartbeat keeps answering; after stop(), the peers see "finished". (Under MPI with
+    // THREAD_MULTIPLE only; nil on one rank.)
+    var heartbeatNote = ""
+    if let heartbeat = try PeerHeartbeat.start(on: communicator, interval: 0.1) {
+        if rank == 0 { usleep(1_500_000) }
+        try communicator.barrier()
+        let silent = heartbeat.peers().map(\.silentSeconds).max() ?? 0
+        checker.expect(silent < 1.0, "a peer's heartbeat was silent for \(silent) s while its rank slept or waited")
+        try checker.synchronise("peer heartbeat")
+        if rank == 0 { heartbeat.stop() }
+        try communicator.barrier()
+        if rank != 0 {
+            let deadline = monotonicSeconds() + 2
+            while heartbeat.peers().first?.finished != true && monotonicSeconds() < deadline { usleep(10_000) }
+            checker.expect(heartbeat.peers().first?.finished == true, "rank 0 stopped its heartbeat but rank \(rank) was not told")
+        }
+        heartbeat.stop()
+        try checker.synchronise("peer heartbeat stop")
+        heartbeatNote = String(format: ", peer heartbeat (longest silence %.2f s while a rank slept 1.5 s)", silent)
+    }
+
     let level = MPIRuntime.providedThreadLevel.map { ", \($0)" } ?? ", no MPI"
     return "distributed self-test passed on \(size) rank(s)\(level): allGather, barrier, sum/max/min, broadcasts, "
         + "split, meshes \(shapes.map(\.description).joined(separator: " ")), bucketed all-reduce "
         + "(\(reducer.buckets.count) buckets, \(size <= 2 ? "bitwise equal" : "max difference \(worstDifference)") over 3 steps), "
-        + "reduce-scatter / all-gather / gather, bucketed reduce-scatter over \(partition)"
+        + "reduce-scatter / all-gather / gather, bucketed reduce-scatter over \(partition)\(heartbeatNote)"
 }
 
 /// Collects local failures; `synchronise` makes every rank agree whether any rank failed.

@@ -1,7 +1,7 @@
 // Consistency: every data rank must hold bitwise-identical parameters. A checksum of the parameter bytes
 // is gathered from all ranks at start and every K steps; a mismatch stops the job naming the ranks that
-// differ from rank 0. Also the stall watchdog: a rank that makes no progress for `timeout` seconds ends
-// the whole job with a message instead of hanging forever in a collective.
+// differ from rank 0. (The stall watchdog, which ends a job whose ranks stopped answering or progressing,
+// is StallDetector.swift.)
 
 import Foundation
 import Datasets
@@ -41,39 +41,4 @@ public enum ParameterChecksum {
         }
         return all[0]
     }
-}
-
-/// A watchdog thread: `beat()` after every step; if no beat arrives for `timeout` seconds, `onStall`
-/// runs (it prints and aborts the MPI job). Stopped by `stop()`.
-public final class StallDetector: @unchecked Sendable {
-    public let timeout: Double
-    private let lock = NSLock()
-    private var lastBeat = Date()
-    private var stopped = false
-    private var label = "start"
-
-    public init(timeout: Double, onStall: @escaping @Sendable (String) -> Void) {
-        self.timeout = timeout
-        let thread = Thread { [weak self] in
-            while let self {
-                Thread.sleep(forTimeInterval: min(1, self.timeout / 4))
-                self.lock.lock()
-                let (idle, done, where_) = (Date().timeIntervalSince(self.lastBeat), self.stopped, self.label)
-                self.lock.unlock()
-                if done { return }
-                if idle > self.timeout {
-                    onStall("no progress for \(Int(idle)) s (stall timeout \(Int(self.timeout)) s) after \(where_): a rank died or hangs")
-                    return
-                }
-            }
-        }
-        thread.name = "vt-stall-detector"
-        thread.start()
-    }
-
-    public func beat(_ label: String) {
-        lock.lock(); lastBeat = Date(); self.label = label; lock.unlock()
-    }
-
-    public func stop() { lock.lock(); stopped = true; lock.unlock() }
 }

@@ -1,8 +1,10 @@
-// StopSignals: SIGTERM (Slurm preemption, `kill`) and SIGINT (Ctrl-C) become a request to stop at the
-// next step boundary, after a checkpoint; a second signal ends the process at once (the default action).
+// StopSignals: SIGTERM (Slurm preemption, `kill`), SIGINT (Ctrl-C) and SIGUSR1 become a request to stop at
+// the next step boundary, after a checkpoint; a second signal ends the process at once (the default action).
+// SIGUSR1 is for `mpirun` jobs: mpirun answers SIGTERM by killing the ranks, but passes SIGUSR1 on to them,
+// so `kill -USR1 <mpirun>` is "save and stop" across hosts.
 // Signals are received on a dispatch queue (DispatchSource), so nothing runs inside a signal handler.
 //
-// Leaves out: SIGUSR1-style "checkpoint and continue", SIGKILL (cannot be caught — crash safety covers it).
+// Leaves out: "checkpoint and continue", SIGKILL (cannot be caught — crash safety covers it).
 
 import Dispatch
 import Foundation
@@ -20,7 +22,7 @@ public final class StopSignals: @unchecked Sendable {  // `received` is guarded 
 
     /// Installs handlers for `signals` (unless `install` is false: tests call `request`). `onFirst` runs
     /// on a dispatch queue when the first signal arrives.
-    public init(signals: [Int32] = [SIGTERM, SIGINT], install: Bool = true, onFirst: @escaping @Sendable (Int32) -> Void = { _ in }) {
+    public init(signals: [Int32] = [SIGTERM, SIGINT, SIGUSR1], install: Bool = true, onFirst: @escaping @Sendable (Int32) -> Void = { _ in }) {
         self.signals = signals
         guard install else { return }
         for number in signals {
@@ -71,6 +73,7 @@ public final class StopSignals: @unchecked Sendable {  // `received` is guarded 
         switch signal {
         case SIGTERM: "SIGTERM"
         case SIGINT: "SIGINT"
+        case SIGUSR1: "SIGUSR1"
         default: "signal \(signal)"
         }
     }

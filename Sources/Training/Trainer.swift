@@ -131,25 +131,34 @@ public final class Trainer {
         reducer = ranks > 1 ? try BucketedAllReducer(communicator: communicator, plan: BucketPlan(
             table: model.layout.table, bucketBytes: Int(config.distribution.bucketMegabytes * 1_000_000)),
             partition: optimizerShards) : nil
-        if world.size > 1 {
-            let rank = world.rank
-            stallDetector = config.distribution.stallTimeoutSeconds > 0
-                ? StallDetector(timeout: config.distribution.stallTimeoutSeconds) { message in
-                    FileHandle.standardError.write(Data("error: rank \(rank): \(message); ending the job\n".utf8))
-                    MPIRuntime.abort(code: 3)
-                }
-                : nil
-            // Every rank starts from rank 0's parameters, and checks that it does.
-            try synchronizeParameters()
+        let rank = world.rank, timeout = config.distribution.stallTimeout
+        if world.size > 1 && timeout != .seconds(0) {
+            // Started together (duplicating the communicator is collective), so no peer looks late.
+            let heartbeat = try PeerHeartbeat.start(on: world)
+            stallDetector = StallDetector(timeout: timeout, peers: heartbeat) { message in
+                FileHandle.standardError.write(Data("error: rank \(rank): \(message); ending the job\n".utf8))
+                MPIRuntime.abort(code: 3)
+            }
         } else {
             stallDetector = nil
         }
+        // Every rank starts from rank 0's parameters, and checks that it does.
+        if world.size > 1 { try synchronizeParameters() }
     }
 
     deinit { stallDetector?.stop() }
 
     /// Tells the stall watchdog that work other than a step (evaluation, a checkpoint) is progressing.
     public func heartbeat(_ label: String) { stallDetector?.beat(label) }
+
+    /// Runs a checkpoint save (every rank, collectively) under the watchdog's save bound.
+    public func whileSaving<T>(_ label: String, _ body: () throws -> T) rethrows -> T {
+        guard let stallDetector else { return try body() }
+        return try stallDetector.saving(label, body)
+    }
+
+    /// Ends the watchdog and says "finished" to the other ranks (training is over; idempotent).
+    public func stopWatching() { stallDetector?.stop() }
 
     /// Broadcasts data rank 0's parameters (each model shard within its data axis) and verifies the
     /// cross-rank checksums (at start and after resume).
@@ -244,9 +253,10 @@ public final class Trainer {
         if world.size > 1 && every > 0 && step % every == 0 {
             checksum = try verifyParameters()
         }
-        stallDetector?.beat("step \(step)")
+        let stepSeconds = clock.lap()
+        stallDetector?.stepFinished(step, seconds: stepSeconds)
         var metrics = StepMetrics(step: step, loss: lossSum / Double(config.training.batchSize), learningRate: learningRate,
-                                  gradientNorm: norm, stepSeconds: clock.lap(), communicationSeconds: communication,
+                                  gradientNorm: norm, stepSeconds: stepSeconds, communicationSeconds: communication,
                                   examples: config.training.batchSize, phases: phases, optimizerSeconds: optimizerSeconds)
         metrics.communicationBusySeconds = busy
         metrics.modelAxisSeconds = modelAxisTimer.seconds

@@ -1,5 +1,5 @@
 // CheckpointOptions: `vt train`'s checkpoint and resume flags, and the steps they drive — overriding the
-// config's `checkpoint:` section, resuming before the first step, installing the SIGTERM/SIGINT handlers,
+// config's `checkpoint:` section, resuming before the first step, installing the SIGTERM/SIGINT/SIGUSR1 handlers,
 // and saying how to continue after a stop.
 
 import ArgumentParser
@@ -53,7 +53,7 @@ struct CheckpointOptions: ParsableArguments {
         return (checkpoints, resumed)
     }
 
-    /// SIGTERM/SIGINT: finish the step, save, exit cleanly; a second signal exits at once. Installed before
+    /// SIGTERM/SIGINT/SIGUSR1: finish the step, save, exit cleanly; a second signal exits at once. Installed before
     /// MPI starts, so the launcher's rank variable decides who says so (mpirun and srun signal every rank).
     func installStopSignals() -> StopSignals {
         let environment = ProcessInfo.processInfo.environment

@@ -56,14 +56,36 @@ public func runVTRanks(_ ranks: Int, _ arguments: [String], directory: URL? = ni
     defer { try? FileManager.default.removeItem(at: log) }
     let handle = try FileHandle(forWritingTo: log)
     process.standardOutput = handle; process.standardError = handle
-    try process.run()
+    try runWithDefaultSignalMask(process)
     let deadline = Date().addingTimeInterval(timeout)
     while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
     let hung = process.isRunning
-    if hung { process.terminate() }
+    if hung {
+        process.terminate()
+        let grace = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < grace { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
     process.waitUntilExit()
     let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
     return (hung ? -999 : process.terminationStatus, output)
+}
+
+/// Starts `process` with no signal blocked, as a shell would. The test runner's threads block most
+/// signals and a spawned process inherits the mask: mpirun started from them ignores SIGTERM and SIGUSR1.
+public func runWithDefaultSignalMask(_ process: Process) throws {
+    final class Outcome: @unchecked Sendable { var error: Error? }
+    let outcome = Outcome(), done = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        var none = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, nil)
+        do { try process.run() } catch { outcome.error = error }
+        done.signal()
+    }
+    thread.start()
+    done.wait()
+    if let error = outcome.error { throw error }
 }
 
 /// Runs `vt` with arguments in one process; returns (exit status, stdout + stderr).
