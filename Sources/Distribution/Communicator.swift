@@ -227,5 +227,8 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
 /// The error every rank throws when one rank's part of a collective step failed (see `agree`).
 public struct RankFailure: Error, CustomStringConvertible {
     public let rank: Int, ranks: Int, message: String, what: String
+    public init(rank: Int, ranks: Int, message: String, what: String) {
+        self.rank = rank; self.ranks = ranks; self.message = message; self.what = what
+    }
     public var description: String { "rank \(rank) of \(ranks) (\(what)): \(message)" }
 }

@@ -120,6 +120,10 @@ public final class RunCheckpoints {
     @discardableResult
     public func save(reason: String) throws -> SaveReport? {
         guard lastSavedStep != trainer.step else { return nil }
+        return try trainer.whileSaving("saving the checkpoint of step \(trainer.step)") { try write(reason: reason) }
+    }
+
+    private func write(reason: String) throws -> SaveReport? {
         var report: SaveReport?
         var failure: Error?
         // Collective: full tensors on rank 0 — all at once, or (sharded optimizer state) one at a time
@@ -148,13 +152,16 @@ public final class RunCheckpoints {
         return report
     }
 
-    /// Throws `failure` on rank 0 and a pointer to rank 0's message on the others, on every rank if
-    /// rank 0 failed (one small all-reduce when there are several ranks).
+    /// Throws on every rank if rank 0 failed: a `RankFailure` carrying rank 0's message, so that only rank 0
+    /// prints it (one line) and every rank exits without aborting the job (one all-reduce when it went well).
     private func agree(_ failure: Error?, what: String) throws {
         let communicator = trainer.world
-        let failed = communicator.size > 1 ? try communicator.allReduceMax(failure == nil ? 0 : 1) : (failure == nil ? 0 : 1)
-        guard failed != 0 else { return }
-        if let failure { throw failure }
-        throw TrainingError("rank 0 failed while \(what) (its message says why)")
+        guard communicator.size > 1 else {
+            if let failure { throw failure }
+            return
+        }
+        guard try communicator.allReduceMax(failure == nil ? 0 : 1) != 0 else { return }
+        let message = try communicator.broadcastBytes(Array((failure.map { "\($0)" } ?? "").utf8), root: 0)
+        throw RankFailure(rank: 0, ranks: communicator.size, message: String(decoding: message, as: UTF8.self), what: what)
     }
 }
