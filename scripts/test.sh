@@ -17,6 +17,9 @@ if [ "$#" -eq 0 ]; then
     # A throwaway single-host Slurm cluster (root on Debian; skipped with one line elsewhere): the shipped
     # Launch/slurm-*.sh train, checkpoint before the limit, requeue and resume bitwise; node failure; scancel.
     VT=.build-test/release/vt bash Tests/Scripts/slurm-test.sh
+    # 2 and 3 "hosts" (network namespaces, Open MPI over TCP, Launch/mpirun-hosts.sh): bitwise equal to one
+    # host; kill -9, a silent link, a full disk each end the job with one message, nothing left running.
+    VT=.build-test/release/vt bash Tests/Scripts/multihost-test.sh
     # The FVD tool's own tests: Fréchet distance vs SciPy, I3D features vs the committed fixture, CLI, cache.
     "${VT_FVD_ENV:-$HOME/.cache/vt/fvd-env}/bin/python" -m vt_fvd selftest
 fi

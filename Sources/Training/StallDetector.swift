@@ -66,8 +66,7 @@ public enum StallPolicy {
                 let ranks = lost.map { String($0.rank) }.joined(separator: ", ")
                 let longest = Int(lost.map(\.silentSeconds).max()!)
                 return "rank\(lost.count > 1 ? "s" : "") \(ranks) stopped answering (no heartbeat for \(longest) s; "
-                    + "\(setting(bound))) while this rank was at \(label): the process died or hangs, "
-                    + "or its host is unreachable"
+                    + "\(setting(bound))): the process died or hangs, or its host is unreachable (this rank's last progress: \(label))"
             }
         }
         if let bound = progressBound(timeout, phase: phase, slowestStep: slowestStep, slowestSave: slowestSave), idleSeconds > bound {
