@@ -120,3 +120,15 @@ extension MatMul {
                   ldb: ldb, beta: accumulate ? 1 : 0, c: c, ldc: ldc)
     }
 }
+
+extension MatMul {
+    /// Whether oneDNN builds bf16 products on this CPU (oneDNN 2.x needs at least AVX-512: on an AVX2-only
+    /// CPU it answers "unimplemented", and `vt` refuses bf16 in one line, PrecisionCheck.swift). Tests of
+    /// the bf16 products are skipped, with that reason, where it is false.
+    public static let bf16ProductsAvailable: Bool =
+        (try? OneDNN.implementation(of: MatmulShape(m: 64, n: 64, k: 64, transA: false, transB: false,
+                                                    lda: 64, ldb: 64, ldc: 64, alpha: 1, accumulate: false))) != nil
+
+    /// The skip reason for those tests.
+    public static let bf16UnavailableReason = "oneDNN builds no bf16 products on this CPU (ISA \(OneDNN.isa); needs AVX-512): vt refuses bf16 here"
+}

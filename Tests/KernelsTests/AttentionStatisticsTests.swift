@@ -137,7 +137,7 @@ enum AttentionRun {
         }
     }
 
-    @Test(arguments: shapes, [false, true])
+    @Test(.enabled(if: MatMul.bf16ProductsAvailable, Comment(rawValue: MatMul.bf16UnavailableReason)), arguments: shapes, [false, true])
     func bf16MatchesTheStoredProbabilityKernel(shape: AttentionShape, causal: Bool) {
         let x = Inputs(shape, seed: UInt64(300 + shape.blockLength + shape.headSize + (causal ? 1 : 0)))
         let q = bf16Rounded(x.q), k = bf16Rounded(x.k), v = bf16Rounded(x.v), dOut = bf16Rounded(x.dOut)

@@ -178,7 +178,7 @@ struct AttentionShape: CustomStringConvertible, Sendable {
         return bounds
     }
 
-    @Test(arguments: shapes, [false, true])
+    @Test(.enabled(if: MatMul.bf16ProductsAvailable, Comment(rawValue: MatMul.bf16UnavailableReason)), arguments: shapes, [false, true])
     func attentionMatchesFP32OnRoundedInputs(shape: AttentionShape, causal: Bool) {
         let nb = shape.blockLength, heads = shape.heads, dh = shape.headSize, groups = shape.groups
         let width = heads * dh, rows = groups * nb, probCount = groups * heads * nb * nb
@@ -298,7 +298,7 @@ struct AttentionShape: CustomStringConvertible, Sendable {
 
     /// The bf16 im2col copies the same elements as the fp32 one: widened, the columns are bitwise equal
     /// (−0, NaN and subnormal values included; zero padding is +0 in both).
-    @Test(arguments: [(2, 3, 5, 4, 7), (3, 4, 8, 8, 16)])
+    @Test(.enabled(if: MatMul.bf16ProductsAvailable, Comment(rawValue: MatMul.bf16UnavailableReason)), arguments: [(2, 3, 5, 4, 7), (3, 4, 8, 8, 16)])
     func shiftConvolutionIm2colIsBitwiseTheFP32Copy(videos: Int, t: Int, h: Int, w: Int, e: Int) {
         let grid = (t: t, h: h, w: w), n = t * h * w, taps = ShiftConvolution.taps.count
         var random = TestRandom(UInt64(50 + e))
@@ -321,7 +321,7 @@ struct AttentionShape: CustomStringConvertible, Sendable {
     /// Linear with bf16 x and W: forward (with and without accumulation and bias) and backward against the
     /// fp32 Linear on the rounded x, W and output gradient. Bounds: 2(K+4)·e·(Σ|terms| + |C₀| + |b|) with
     /// K the product's inner size. dBias sums the fp32 output gradient (not its rounding) in fp32.
-    @Test(arguments: [(5, 4, 3), (37, 130, 65), (2048, 64, 96)])
+    @Test(.enabled(if: MatMul.bf16ProductsAvailable, Comment(rawValue: MatMul.bf16UnavailableReason)), arguments: [(5, 4, 3), (37, 130, 65), (2048, 64, 96)])
     func linearMatchesFP32OnRoundedInputs(rows: Int, inputs: Int, outputs: Int) {
         var random = TestRandom(UInt64(60 + rows))
         let x = bf16Rounded(random.normals(rows * inputs)), w = bf16Rounded(random.normals(inputs * outputs, scale: 0.3))
@@ -413,7 +413,7 @@ struct AttentionShape: CustomStringConvertible, Sendable {
 /// A bf16 output is oneDNN's fp32 result rounded as stored, so against the fp32-output kernel on the same
 /// inputs: |widen(bf16) − fp32| ≤ u·|fp32| + 2(K+4)·e·Σ|terms| (two primitives may accumulate in another
 /// order) + 2⁻¹²⁶ (oneDNN flushes subnormal results to zero).
-@Suite struct BFloat16OutputKernelTests {
+@Suite(.enabled(if: MatMul.bf16ProductsAvailable, Comment(rawValue: MatMul.bf16UnavailableReason))) struct BFloat16OutputKernelTests {
     static let u16 = 0x1p-8, u32 = 0x1p-24, flushed = 0x1p-126
 
     static func outputBounds(_ reference: UnsafePointer<Float>, magnitudes: [Double], k: Int) -> [Double] {

@@ -121,7 +121,7 @@ import OneDNN
         return (worst, message)
     }
 
-    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    @Test(.enabled(if: MatMul.bf16ProductsAvailable, Comment(rawValue: MatMul.bf16UnavailableReason)), arguments: [(false, false), (true, false), (false, true), (true, true)])
     func productsMatchExactProductOfBF16Inputs(transA: Bool, transB: Bool) {
         // Small, odd, block-sized (128, 256 × 64) and cut-into-pieces (large) shapes; alpha and accumulation.
         let shapes: [(Int, Int, Int, Float, Bool, Bool)] = [
@@ -135,7 +135,7 @@ import OneDNN
         }
     }
 
-    @Test func piecesDependOnTheShapeOnly() {
+    @Test(.enabled(if: MatMul.bf16ProductsAvailable, Comment(rawValue: MatMul.bf16UnavailableReason))) func piecesDependOnTheShapeOnly() {
         #expect(MatMul.bf16Pieces(m: 16384, n: 256, k: 256) == 8)
         #expect(MatMul.bf16Pieces(m: 256, n: 256, k: 16384) == 4)
         #expect(MatMul.bf16Pieces(m: 128, n: 128, k: 64) == 1)
@@ -157,7 +157,7 @@ import OneDNN
         #expect(results[0] == results[1] && results[1] == results[2], "bf16 products depend on the worker count")
     }
 
-    @Test func oneDNNReportsItsChoices() throws {
+    @Test(.enabled(if: MatMul.bf16ProductsAvailable, Comment(rawValue: MatMul.bf16UnavailableReason))) func oneDNNReportsItsChoices() throws {
         let implementation = try OneDNN.implementation(of: MatmulShape(m: 64, n: 64, k: 64, transA: false, transB: false,
                                                                        lda: 64, ldb: 64, ldc: 64, alpha: 1, accumulate: false))
         #expect(!implementation.isEmpty && implementation != "unknown")

@@ -10,7 +10,7 @@ import Testing
         return (0..<count).map { _ in Float(generator.nextUniform() * 2 - 1) }
     }
 
-    @Test(arguments: [(8, 8), (72, 64), (512, 512), (24, 256), (96, 100)])
+    @Test(.enabled(if: MatMul.bf16ProductsAvailable, Comment(rawValue: MatMul.bf16UnavailableReason)), arguments: [(8, 8), (72, 64), (512, 512), (24, 256), (96, 100)])
     func matchesTheOracleAndEveryRowIsBatchIndependent(inputs: Int, outputs: Int) {
         let rows = 13
         let x = values(rows * inputs, seed: 1), w = values(inputs * outputs, seed: 2), b = values(outputs, seed: 3)

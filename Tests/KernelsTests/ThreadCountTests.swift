@@ -18,7 +18,7 @@ import Testing
         return body()
     }
 
-    @Test(arguments: [(1000, 256, 256), (100, 700, 300), (4099, 64, 96)])
+    @Test(.enabled(if: MatMul.bf16ProductsAvailable, Comment(rawValue: MatMul.bf16UnavailableReason)), arguments: [(1000, 256, 256), (100, 700, 300), (4099, 64, 96)])
     func gemmIsTheSameOnOneTwoAndThreeWorkers(m: Int, n: Int, k: Int) {
         #expect(MatMul.bf16Pieces(m: m, n: n, k: k) > 1, "the shape must be large enough to be cut")
         let a = values(m * k, seed: 1), b = values(k * n, seed: 2)

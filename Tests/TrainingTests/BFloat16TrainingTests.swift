@@ -66,7 +66,7 @@ private func resumedRun(_ config: RunConfig, stops: [Int], until steps: Int, dir
 private let shippedConfigs = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Configs")
 
-@Suite struct BFloat16TrainingTests {
+@Suite(.enabled(if: MatMul.bf16ProductsAvailable, Comment(rawValue: MatMul.bf16UnavailableReason))) struct BFloat16TrainingTests {
     @Test(arguments: [([4], 8), ([1, 2, 6], 7)], [OptimizerKind.adam, .rmsprop])
     func resumedBF16RunsAreBitwiseIdenticalToStraightOnes(_ plan: ([Int], Int), _ optimizer: OptimizerKind) throws {
         let (stops, steps) = plan
@@ -272,5 +272,23 @@ private let shippedConfigs = URL(fileURLWithPath: #filePath).deletingLastPathCom
         let inFP32 = try EvaluationRun.run(model: check, source: test, communicator: LocalCommunicator(), batchPerRank: check.maxBatch)
         print(String(format: "tiny.yaml: bf16 within %.4f of fp32 bits/dim; bf16-trained model evaluated in fp32: %.5f; %.1f s + %.1f s",
                      relative, inFP32.bitsPerDim, fp32.seconds, bf16.seconds))
+    }
+}
+
+/// Where oneDNN builds no bf16 products (an AVX2-only CPU), bf16 is refused before anything runs: one
+/// line naming the reason and the way out, exit 1, nothing written.
+@Suite struct BFloat16RefusalTests {
+    @Test(.disabled(if: MatMul.bf16ProductsAvailable, "this CPU builds bf16 products"), .enabled(if: vtBinary != nil))
+    func bf16IsRefusedInOneLineWhereOneDNNCannot() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try smallDistributedConfig.write(to: directory.appendingPathComponent("small.yaml"), atomically: true, encoding: .utf8)
+        let run = try runVT(["train", "--config", "small.yaml", "--precision", "bf16", "--run-dir", "run", "--checkpoint-dir", "c"],
+                            directory: directory)
+        let errors = run.output.split(separator: "\n").filter { $0.hasPrefix("error: ") }
+        #expect(run.status == 1 && errors.count == 1, "status \(run.status): \(run.output)")
+        #expect(errors.first?.hasPrefix("error: precision bf16: ") == true && errors.first?.hasSuffix("use --precision fp32") == true,
+                "\(run.output)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("c").path), "a checkpoint folder was made")
     }
 }

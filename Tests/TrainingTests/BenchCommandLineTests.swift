@@ -3,6 +3,7 @@
 // carry peak_resident_bytes. tiny.yaml keeps each run to a few seconds.
 
 import Foundation
+import Kernels
 import VTTestSupport
 import Testing
 import VideoModel
@@ -35,7 +36,7 @@ struct BenchCommandLineTests {
         #expect(activations > 0 && peak > activations)
     }
 
-    @Test func bf16ReportsBothPeaksTheISAAndLessActivationMemory() throws {
+    @Test(.enabled(if: MatMul.bf16ProductsAvailable, Comment(rawValue: MatMul.bf16UnavailableReason))) func bf16ReportsBothPeaksTheISAAndLessActivationMemory() throws {
         let bf16 = try bench("bf16"), fp32 = try bench("fp32")
         #expect(bf16["precision"] as? String == "bf16")
         #expect(!(bf16["isa"] as? String ?? "").isEmpty)

@@ -40,7 +40,7 @@ private func evaluationNLL(_ model: VideoTransformer, _ videos: [UInt8], slice: 
     return (0..<ModelConfig.channels).flatMap { channel in (0..<(count * model.n)).map { model.nll[channel][$0] } }
 }
 
-@Suite struct BFloat16ModelTests {
+@Suite(.enabled(if: MatMul.bf16ProductsAvailable, Comment(rawValue: MatMul.bf16UnavailableReason))) struct BFloat16ModelTests {
     /// A tensor is "negligible" when its fp32 gradient norm is below this fraction of the largest tensor's:
     /// its direction is then mostly rounding noise of the larger terms it is a difference of.
     static let negligible = 1e-3
