@@ -82,7 +82,7 @@ struct CheckpointIndex: Equatable {
         var result: [Range<Int>] = []
         var position = userBlockSize
         for entry in entries.sorted(by: { $0.offset < $1.offset }) {
-            guard entry.offset >= position, entry.length >= 0, entry.offset + entry.length <= fileSize else { return nil }
+            guard entry.offset >= position, entry.length >= 0, entry.length <= fileSize - entry.offset else { return nil }
             if entry.offset > position { result.append(position..<entry.offset) }
             position = entry.offset + entry.length
         }
@@ -112,8 +112,9 @@ struct CheckpointIndex: Equatable {
         let count = Int(integer(12, UInt32.self))
         let userBlockSize = Int(integer(28, UInt32.self))
         let indexEnd = headerSize + 24 * count
-        let recordedSize = Int(integer(16, UInt64.self))
-        guard count < 1 << 24, userBlockSize >= indexEnd + 4, userBlockSize < recordedSize else {
+        // Sizes and offsets are stored as UInt64; any that no file can have (≥ 2^63) is damage, not a trap.
+        let recordedSize = Int(exactly: integer(16, UInt64.self))
+        guard count < 1 << 24, userBlockSize >= indexEnd + 4, let recordedSize, userBlockSize < recordedSize else {
             throw CheckpointError(.damaged, file: path, object: "checkpoint index (user block)", "is damaged (impossible sizes)")
         }
         guard size >= indexEnd + 4 else {
@@ -130,12 +131,14 @@ struct CheckpointIndex: Equatable {
         func entryInteger<T: FixedWidthInteger>(_ at: Int, _ type: T.Type) -> T {
             bytes[at..<at + MemoryLayout<T>.size].enumerated().reduce(T.zero) { $0 | (T($1.element) << (8 * $1.offset)) }
         }
-        let entries = (0..<count).map { i -> Entry in
+        let entries = try (0..<count).map { i -> Entry in
             let base = headerSize + 24 * i
-            return Entry(offset: Int(entryInteger(base, UInt64.self)), length: Int(entryInteger(base + 8, UInt64.self)),
-                         checksum: entryInteger(base + 16, UInt32.self))
+            guard let offset = Int(exactly: entryInteger(base, UInt64.self)), let length = Int(exactly: entryInteger(base + 8, UInt64.self)) else {
+                throw CheckpointError(.damaged, file: path, object: "checkpoint index (user block)", "lists impossible data ranges")
+            }
+            return Entry(offset: offset, length: length, checksum: entryInteger(base + 16, UInt32.self))
         }
-        let index = CheckpointIndex(fileSize: Int(integer(16, UInt64.self)), metadataChecksum: integer(24, UInt32.self),
+        let index = CheckpointIndex(fileSize: recordedSize, metadataChecksum: integer(24, UInt32.self),
                                     userBlockSize: userBlockSize, entries: entries)
         guard size >= index.fileSize else {
             throw CheckpointError(.unreadable, file: path, "is truncated: \(size) of \(index.fileSize) bytes (an interrupted copy or a full disk?)")

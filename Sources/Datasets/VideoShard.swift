@@ -27,6 +27,9 @@ public enum VideoShardFormat {
     public static let version: Int64 = 1
     /// The file extension of shards; a folder is searched for files with it.
     public static let fileExtension = "h5"
+    /// The largest video (T × H × W × 3 bytes) a shard may hold: 1 GiB, thousands of times DESIGN's 16×64×64
+    /// clips. Sizes come from the file, so they are checked before anything is allocated from them.
+    public static let maximumVideoBytes = 1 << 30
 }
 
 /// One open shard file: its shape and metadata, and row reads of its videos and per-video data.
@@ -94,6 +97,23 @@ public final class VideoShard: @unchecked Sendable {
             throw invalid("'videos' has shape \(shape), expected [N, T, H, W, 3]")
         }
         (count, frames, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        // Reads allocate from these sizes; refuse shapes no shard has before a read tries (a damaged file can
+        // claim any shape, and HDF5 reads chunks that were never written as zeros).
+        var videoBytes = 3, tooLarge = false
+        for size in [frames, height, width] {
+            let (product, overflow) = videoBytes.multipliedReportingOverflow(by: size)
+            tooLarge = tooLarge || overflow || product > VideoShardFormat.maximumVideoBytes
+            videoBytes = product
+        }
+        guard !tooLarge else {
+            throw invalid("'videos' has shape \(shape): a video of \(frames)×\(height)×\(width)×3 bytes is over the limit "
+                          + "of \(VideoShardFormat.maximumVideoBytes >> 30) GiB per video (damaged metadata?)")
+        }
+        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard count <= fileBytes else {
+            throw invalid("'videos' has shape \(shape): \(count) videos cannot be stored in a file of \(fileBytes) bytes "
+                          + "(damaged metadata, or videos that were never written)")
+        }
 
         func check(_ name: String, _ type: HDF5ElementType?, _ expected: [Int]) throws -> Bool {
             guard try root.kind(of: name) != nil else { return false }

@@ -144,6 +144,16 @@ public struct RunConfig: Codable, Equatable, Sendable {
         }
         try checkpoint.validate()
         try distribution.validate()
+        // YAML reads `.inf`, `.nan` and 1e400 as numbers, and the rules above let some through; the resolved
+        // config is JSON (logged, stored in checkpoints, decoded again by evaluate and sample), which has none.
+        let numbers = [("optimizer.learning_rate", optimizer.learningRate), ("optimizer.decay", optimizer.decay),
+                       ("optimizer.momentum", optimizer.momentum), ("optimizer.beta1", optimizer.beta1),
+                       ("optimizer.beta2", optimizer.beta2), ("optimizer.epsilon", optimizer.epsilon),
+                       ("optimizer.minimum_learning_rate", optimizer.minimumLearningRate), ("optimizer.clip_norm", optimizer.clipNorm),
+                       ("distribution.bucket_mb", distribution.bucketMegabytes)]
+        for (field, value) in numbers where !value.isFinite {
+            throw ConfigError("\(field): must be a finite number (got \(value))")
+        }
     }
 
     /// The resolved config as YAML-compatible JSON text (stored in checkpoints and logged at start).
