@@ -20,6 +20,8 @@ if [ "$#" -eq 0 ]; then
     # 2 and 3 "hosts" (network namespaces, Open MPI over TCP, Launch/mpirun-hosts.sh): bitwise equal to one
     # host; kill -9, a silent link, a full disk each end the job with one message, nothing left running.
     VT=.build-test/release/vt bash Tests/Scripts/multihost-test.sh
+    # Coverage-guided fuzzing (libFuzzer) of every parser, 10 s each from the committed seeds: 0 crashes.
+    bash Tests/Fuzz/run.sh --budget 10 --jobs 2
     # The FVD tool's own tests: Fréchet distance vs SciPy, I3D features vs the committed fixture, CLI, cache.
     "${VT_FVD_ENV:-$HOME/.cache/vt/fvd-env}/bin/python" -m vt_fvd selftest
 fi
