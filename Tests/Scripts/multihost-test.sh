@@ -161,14 +161,8 @@ printf '%s slots=1\n' "$a" > "$work/hosts-a1"
 # MARK: The run
 steps=24
 { echo "# Global batch 6: 6, 3 or 2 videos per rank on 1, 2 or 3 ranks; a checkpoint every 4 steps."
-  cat "$repo/Tests/Scripts/tiny-model.yaml"
+  cat "$repo/Tests/Scripts/tiny-model.yaml" "$repo/Tests/Scripts/tiny-rmsprop.yaml"
   cat <<YAML
-optimizer:
-  name: rmsprop
-  learning_rate: 1.0e-3
-  decay: 0.95
-  momentum: 0.9
-  clip_norm: 1.0
 training:
   batch_size: 6
   steps: $steps
@@ -219,9 +213,8 @@ run() {  # run NAME HOSTFILE RANKS [options…]: launch, finish, must succeed
     say "  $name: $(seconds_since "$t0") s"
 }
 
-fingerprint() {  # every tensor's name, CRC-32C and norm, the step and the optimizer's step
-    "$VT" inspect checkpoint "$1" --json | grep -E '"(name|crc32c|norm)"|^  "step"|^    "step"'
-}
+# shellcheck source=fingerprint.sh
+source "$repo/Tests/Scripts/fingerprint.sh"
 final=$(printf 'step_%08d.h5' "$steps")
 same() {  # same REFERENCE NAME: NAME's final checkpoint is bitwise REFERENCE's
     local tensors

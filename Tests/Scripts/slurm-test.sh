@@ -229,14 +229,8 @@ say "cluster up: munged, slurmctld (127.0.0.1:$port), slurmd (:$((port + 1))); n
 steps=60
 mkdir -p "$work/reference"
 { echo "# 2 ranks, global batch 8 (4 videos per rank); a checkpoint every 5 steps."
-  cat "$repo/Tests/Scripts/tiny-model.yaml"
+  cat "$repo/Tests/Scripts/tiny-model.yaml" "$repo/Tests/Scripts/tiny-rmsprop.yaml"
   cat <<YAML
-optimizer:
-  name: rmsprop
-  learning_rate: 1.0e-3
-  decay: 0.95
-  momentum: 0.9
-  clip_norm: 1.0
 training:
   batch_size: 8
   steps: $steps
@@ -305,9 +299,8 @@ finish_requeued() {
     say "  job $job completed, exit code $(job_field "$job" ExitCode); $(grep -c '^vt train: ' "$log") allocations in one log; the second: $(grep '^resume: .*(step' "$log" | tail -n 1 | sed 's|^resume: .*/\(step_[0-9]*\.h5\) (step \([0-9]*\),.*|resumed from \1, step \2|')"
 }
 
-fingerprint() {  # every tensor's name, CRC-32C and norm, the step and the optimizer's step
-    "$VT" inspect checkpoint "$1" --json | grep -E '"(name|crc32c|norm)"|^  "step"|^    "step"'
-}
+# shellcheck source=fingerprint.sh
+source "$repo/Tests/Scripts/fingerprint.sh"
 losses() { grep -o '"step":[0-9]*,"loss":[^,]*' "$1"; }
 final=$(printf 'step_%08d.h5' "$steps")
 
