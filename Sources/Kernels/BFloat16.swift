@@ -20,13 +20,6 @@ public enum Precision: String, Codable, Sendable, CaseIterable, CustomStringConv
     public var description: String { rawValue }
 }
 
-/// One input of a matrix product in the run's precision (DESIGN.md §8): fp32 values for OpenBLAS, or bf16
-/// values for oneDNN.
-public enum Operand {
-    case fp32(UnsafePointer<Float>)
-    case bf16(UnsafePointer<BFloat16>)
-}
-
 /// A bfloat16 value, stored as its bit pattern.
 @frozen
 public struct BFloat16: Equatable, Sendable, CustomStringConvertible {

@@ -1,202 +1,147 @@
-// BlockAttention: block-local multi-head self-attention over a 3-D grid with per-axis relative biases
-// and an optional within-block causal mask (DESIGN.md §2), as named helpers in the tensor2tensor style:
+// BlockAttention: block-local multi-head self-attention over a 3-D grid with per-axis relative biases and an
+// optional within-block causal mask (docs/design.md §2) — the kernel the model runs. Forward saves each row's
+// softmax statistics (maximum and 1/Σexp, 2 floats per (row, head)) instead of the [G, H, Nb, Nb]
+// probabilities (docs/design.md §9); backward recomputes a block's scores from q and k into per-chunk scratch,
+// and from them and the statistics the probabilities — bitwise those forward used (one C loop,
+// vt_softmax_tile, serves both).
 //
-//   BlockPartition        raster ⇄ block order (blocks in raster order over the block grid, positions in
-//                         raster order inside a block)
-//   RelativeBias          Rt, Rh, Rw [H, 2b−1]  ⇄  bias[H, Nb, Nb] (i = query, j = key)
-//   BlockAttention        q, k, v [G·Nb, H·Dh] (block order, head-major columns) → out, probs[G, H, Nb, Nb]
+//   q, k, v, out [G·Nb, H·Dh]  block order (BlockPartition), head-major columns; G = videos × blocks per video
+//   bias [H, Nb, Nb]           the expanded relative bias (RelativeBias)
+//   statistics [G, H, Nb, 2]   (max, 1/Σexp) of each row
 //
-// G = videos × blocks per video. Leaves out: the projections (Linear) and LayerNorm (LayerNorm).
+// Causal (decoder) blocks are cut into row tiles of `causalTile` rows: row tile r only computes scores
+// against keys 0 ..< end(r), so the masked upper triangle beyond the diagonal tiles is never computed, in
+// forward or backward (dV and dK by column tiles over the rows that can see them). Unmasked blocks are one
+// tile. Both precisions share the loop: fp32 inputs go to OpenBLAS, bf16 inputs (docs/design.md §8) to oneDNN
+// with the probabilities and dS rounded to bf16 for the products that read them; statistics, scores,
+// softmax, dS and dBias stay fp32 either way.
+//
+// Oracles (Reference/): StoredProbabilityAttention (the kernel that keeps probabilities) and NaiveAttention
+// (Double arithmetic, coordinates). Leaves out: the projections (Linear) and LayerNorm.
 
-import Foundation
-
-public struct BlockPartition: Equatable, Sendable {
-    public let grid: (t: Int, h: Int, w: Int)
-    public let block: (t: Int, h: Int, w: Int)
-    /// rasterIndex[r] = raster index (within one video) of the r-th position in block order.
-    public let rasterIndex: [Int32]
-
-    public var positions: Int { grid.t * grid.h * grid.w }
-    public var blockLength: Int { block.t * block.h * block.w }
-    public var blocksPerVideo: Int { positions / blockLength }
-
-    public static func == (a: BlockPartition, b: BlockPartition) -> Bool {
-        a.grid == b.grid && a.block == b.block
-    }
-
-    public init(grid: (t: Int, h: Int, w: Int), block: (t: Int, h: Int, w: Int)) {
-        precondition(grid.t % block.t == 0 && grid.h % block.h == 0 && grid.w % block.w == 0,
-                     "BlockPartition: block \(block) does not divide grid \(grid)")
-        self.grid = grid; self.block = block
-        var order: [Int32] = []
-        order.reserveCapacity(grid.t * grid.h * grid.w)
-        for bt in 0..<(grid.t / block.t) { for bh in 0..<(grid.h / block.h) { for bw in 0..<(grid.w / block.w) {
-            for ti in 0..<block.t { for hi in 0..<block.h { for wi in 0..<block.w {
-                let t = bt * block.t + ti, h = bh * block.h + hi, w = bw * block.w + wi
-                order.append(Int32((t * grid.h + h) * grid.w + w))
-            } } }
-        } } }
-        rasterIndex = order
-    }
-
-    /// blocked[v, r, :] = raster[v, rasterIndex[r], :] for every video.
-    public func toBlockOrder(_ raster: UnsafePointer<Float>, _ blocked: UnsafeMutablePointer<Float>,
-                             videos: Int, width: Int) {
-        let n = positions
-        rasterIndex.withUnsafeBufferPointer { index in
-            Parallel.rows(videos * n, grain: 256) { rows in
-                for row in rows {
-                    let v = row / n, r = row % n
-                    (blocked + row * width).update(from: raster + (v * n + Int(index[r])) * width, count: width)
-                }
-            }
-        }
-    }
-
-    /// raster[v, rasterIndex[r], :] (+)= blocked[v, r, :] for every video.
-    public func toRasterOrder(_ blocked: UnsafePointer<Float>, _ raster: UnsafeMutablePointer<Float>,
-                              videos: Int, width: Int, accumulate: Bool) {
-        let n = positions
-        rasterIndex.withUnsafeBufferPointer { index in
-            Parallel.rows(videos * n, grain: 256) { rows in
-                for row in rows {
-                    let v = row / n, r = row % n
-                    let source = blocked + row * width, target = raster + (v * n + Int(index[r])) * width
-                    if accumulate { for c in 0..<width { target[c] += source[c] } }
-                    else { target.update(from: source, count: width) }
-                }
-            }
-        }
-    }
-}
-
-public enum RelativeBias {
-    /// bias[h, i, j] = Rt[h, ti−tj+bt−1] + Rh[h, hi−hj+bh−1] + Rw[h, wi−wj+bw−1].
-    public static func expand(rt: UnsafePointer<Float>, rh: UnsafePointer<Float>, rw: UnsafePointer<Float>,
-                              heads: Int, block: (t: Int, h: Int, w: Int), into bias: UnsafeMutablePointer<Float>) {
-        let nb = block.t * block.h * block.w
-        let lt = 2 * block.t - 1, lh = 2 * block.h - 1, lw = 2 * block.w - 1
-        for head in 0..<heads {
-            for i in 0..<nb {
-                let (ti, hi, wi) = (i / (block.h * block.w), (i / block.w) % block.h, i % block.w)
-                let row = bias + (head * nb + i) * nb
-                for j in 0..<nb {
-                    let (tj, hj, wj) = (j / (block.h * block.w), (j / block.w) % block.h, j % block.w)
-                    row[j] = rt[head * lt + ti - tj + block.t - 1] + rh[head * lh + hi - hj + block.h - 1]
-                        + rw[head * lw + wi - wj + block.w - 1]
-                }
-            }
-        }
-    }
-
-    /// dRt, dRh, dRw += the sums of dBias over the entries each table element feeds.
-    public static func backward(dBias: UnsafePointer<Float>, heads: Int, block: (t: Int, h: Int, w: Int),
-                                dRt: UnsafeMutablePointer<Float>, dRh: UnsafeMutablePointer<Float>,
-                                dRw: UnsafeMutablePointer<Float>) {
-        let nb = block.t * block.h * block.w
-        let lt = 2 * block.t - 1, lh = 2 * block.h - 1, lw = 2 * block.w - 1
-        for head in 0..<heads {
-            for i in 0..<nb {
-                let (ti, hi, wi) = (i / (block.h * block.w), (i / block.w) % block.h, i % block.w)
-                let row = dBias + (head * nb + i) * nb
-                for j in 0..<nb {
-                    let (tj, hj, wj) = (j / (block.h * block.w), (j / block.w) % block.h, j % block.w)
-                    let g = row[j]
-                    dRt[head * lt + ti - tj + block.t - 1] += g
-                    dRh[head * lh + hi - hj + block.h - 1] += g
-                    dRw[head * lw + wi - wj + block.w - 1] += g
-                }
-            }
-        }
-    }
-}
+import _KernelShims
 
 public enum BlockAttention {
+    /// Chunks of blocks whose dBias partials are summed in a fixed order (results independent of workers).
     static let reductionChunks = 8
+    /// Row tile of causal blocks (a constant: results depend on the shape only).
+    public static let causalTile = 64
 
-    /// out[g·Nb + i, h·Dh ..< (h+1)·Dh] = Σ_j softmax_j(q_i·k_j/√Dh + bias[h,i,j] (−∞ for j > i if causal)) v_j.
-    /// q, k, v, out: [groups·Nb, heads·Dh]; bias: [heads, Nb, Nb]; probs (saved): [groups, heads, Nb, Nb].
-    public static func forward(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
-                               q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                               bias: UnsafePointer<Float>, groups: Int, blockLength nb: Int, heads: Int,
-                               headSize dh: Int, causal: Bool) {
-        let width = heads * dh
-        let scale = 1 / Float(dh).squareRoot()
-        Parallel.rows(groups, grain: 1) { range in
-            for g in range {
-                for h in 0..<heads {
-                    let qh = q + g * nb * width + h * dh, kh = k + g * nb * width + h * dh
-                    let vh = v + g * nb * width + h * dh, oh = out + g * nb * width + h * dh
-                    let p = probs + (g * heads + h) * nb * nb
-                    MatMul.gemmSerial(transB: true, m: nb, n: nb, k: dh, alpha: scale, a: qh, lda: width,
-                                      b: kh, ldb: width, c: p, ldc: nb)
-                    let b = bias + h * nb * nb
-                    for i in 0..<nb {
-                        softmaxRow(p + i * nb, bias: b + i * nb, count: nb, valid: causal ? i + 1 : nb)
+    /// The shape of one attention call: `groups` blocks of `blockLength` (Nb) positions, `heads` heads of
+    /// `headSize` (Dh), with or without the within-block causal mask.
+    public struct Shape: Equatable, Sendable {
+        public var groups: Int, blockLength: Int, heads: Int, headSize: Int, causal: Bool
+
+        public init(groups: Int, blockLength: Int, heads: Int, headSize: Int, causal: Bool) {
+            self.groups = groups; self.blockLength = blockLength; self.heads = heads; self.headSize = headSize
+            self.causal = causal
+        }
+
+        /// Columns of q, k, v and out: heads · Dh.
+        public var width: Int { heads * headSize }
+        /// Rows of q, k, v and out: groups · Nb.
+        public var rows: Int { groups * blockLength }
+        var scale: Float { 1 / Float(headSize).squareRoot() }
+        var chunks: Int { min(reductionChunks, groups) }
+        /// Row tiles [start, end) of a block: one tile when unmasked.
+        var tiles: [Range<Int>] { BlockAttention.tiles(blockLength, causal: causal) }
+        /// The keys row tile `tile` can see: 0 ..< tile's end (causal) or the whole block.
+        func keys(_ tile: Range<Int>) -> Int { causal ? tile.upperBound : blockLength }
+
+        /// fp32 workspace of `forward`: one Nb×Nb score block per chunk.
+        public var forwardWorkspaceCount: Int { chunks * blockLength * blockLength }
+        /// fp32 workspace of `backward`: per chunk a dBias partial, a probability and a dS block.
+        public var backwardWorkspaceCount: Int { chunks * (heads + 2) * blockLength * blockLength }
+        /// bf16 workspace (bf16 inputs): per chunk the rounded probability and dS blocks and the block's kᵀ and
+        /// vᵀ [Dh, Nb] (oneDNN's products with a transposed bf16 B are 20× slower than with a row-major one here).
+        public var workspaceCountBF16: Int { chunks * (2 * blockLength * blockLength + 2 * headSize * blockLength) }
+    }
+
+    /// q, k, v of one attention layer in the precision of its products.
+    public enum Inputs {
+        case fp32(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>)
+        case bf16(q: UnsafePointer<BFloat16>, k: UnsafePointer<BFloat16>, v: UnsafePointer<BFloat16>)
+    }
+
+    /// Scratch of one call: fp32 (`Shape.forwardWorkspaceCount` or `backwardWorkspaceCount` floats) and, for
+    /// bf16 inputs, bf16 (`Shape.workspaceCountBF16` values). Preallocated: a training step allocates nothing.
+    public struct Workspace {
+        public var fp32: FloatBuffer
+        public var bf16: BFloat16Buffer?
+        public init(fp32: FloatBuffer, bf16: BFloat16Buffer?) { self.fp32 = fp32; self.bf16 = bf16 }
+    }
+
+    /// Floats of saved statistics: 2 per (row, head).
+    public static func statisticsCount(rows: Int, heads: Int) -> Int { 2 * rows * heads }
+
+    /// Row tiles [start, end) of a block: one tile when unmasked.
+    static func tiles(_ nb: Int, causal: Bool) -> [Range<Int>] {
+        let size = causal ? causalTile : nb
+        return stride(from: 0, to: nb, by: size).map { $0..<min(nb, $0 + size) }
+    }
+
+    /// Fraction of the q·kᵀ and p·v work an Nb-block computes (1 unmasked; causal: the diagonal and lower tiles).
+    public static func computedFraction(blockLength nb: Int, causal: Bool) -> Double {
+        let done = tiles(nb, causal: causal).reduce(0) { $0 + $1.count * (causal ? $1.upperBound : nb) }
+        return Double(done) / Double(nb * nb)
+    }
+
+    // MARK: - Forward
+
+    /// out[g·Nb + i, h·Dh ..< (h+1)·Dh] = Σ_j softmax_j(q_i·k_j/√Dh + bias[h,i,j] (−∞ for j > i if causal)) v_j;
+    /// statistics[(g·H + h)·Nb + i] = (max, 1/Σexp) of that row.
+    public static func forward(out: Destination, statistics: UnsafeMutablePointer<Float>, inputs: Inputs,
+                               bias: UnsafePointer<Float>, shape: Shape, workspace: Workspace) {
+        checkWorkspace(inputs, workspace, fp32: shape.forwardWorkspaceCount, shape: shape)
+        Parallel.chunks(shape.groups, chunks: shape.chunks) { chunk, range in
+            let scratch = ChunkScratch(forward: workspace, chunk: chunk, shape: shape)
+            for group in range {
+                for head in 0..<shape.heads {
+                    let block = BlockHead(group: group, head: head, shape: shape, bias: bias, statistics: statistics)
+                    if case let .bf16(_, k, _) = inputs { block.transpose(k, into: scratch.kT!) }
+                    for tile in shape.tiles {
+                        block.scores(inputs, tile, scratch)
+                        block.normalize(tile, scratch)
+                        block.output(into: out, tile, scratch, inputs: inputs)
                     }
-                    MatMul.gemmSerial(m: nb, n: dh, k: nb, a: p, lda: nb, b: vh, ldb: width, c: oh, ldc: width)
                 }
             }
         }
     }
 
-    /// row[j] = softmax over j < valid of (row[j] + bias[j]); entries j ≥ valid become exactly 0.
-    @inline(__always)
-    static func softmaxRow(_ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count: Int, valid: Int) {
-        var maximum = -Float.infinity
-        for j in 0..<valid { row[j] += bias[j]; maximum = max(maximum, row[j]) }
-        var total: Float = 0
-        for j in 0..<valid { let e = expf(row[j] - maximum); row[j] = e; total += e }
-        let inverse = 1 / total
-        for j in 0..<valid { row[j] *= inverse }
-        for j in valid..<count { row[j] = 0 }
-    }
+    // MARK: - Backward
 
-    /// Floats of workspace `backward` needs: per reduction chunk, a dBias partial and a dS scratch block.
-    public static func backwardWorkspaceCount(groups: Int, blockLength nb: Int, heads: Int) -> Int {
-        min(reductionChunks, groups) * (heads + 1) * nb * nb
-    }
-
-    /// Overwrites dq, dk, dv [groups·Nb, heads·Dh]; accumulates dBias [heads, Nb, Nb]. `workspace` holds
-    /// at least `backwardWorkspaceCount` floats (preallocated, so a training step allocates nothing).
-    public static func backward(dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
-                                dv: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
-                                dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
-                                v: UnsafePointer<Float>, probs: UnsafePointer<Float>, groups: Int,
-                                blockLength nb: Int, heads: Int, headSize dh: Int, workspace: FloatBuffer) {
-        let width = heads * dh
-        let scale = 1 / Float(dh).squareRoot()
-        let chunks = min(reductionChunks, groups)
-        let biasCount = heads * nb * nb
-        precondition(workspace.count >= backwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads),
-                     "BlockAttention.backward: workspace too small")
-        let partials = workspace.pointer
+    /// Overwrites dq, dk, dv [groups·Nb, heads·Dh]; accumulates dBias [heads, Nb, Nb]. Recomputes each block's
+    /// probabilities from q, k, `bias` (the forward's expanded relative bias) and `statistics`.
+    /// `dOut`: the output gradient in the precision of the products (bf16: rounded by the caller).
+    public static func backward(dq: Destination, dk: Destination, dv: Destination, dBias: UnsafeMutablePointer<Float>,
+                                dOut: Operand, inputs: Inputs, statistics: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                shape: Shape, workspace: Workspace) {
+        checkWorkspace(inputs, workspace, fp32: shape.backwardWorkspaceCount, shape: shape)
+        let biasCount = shape.heads * shape.blockLength * shape.blockLength, chunks = shape.chunks
+        let partials = workspace.fp32.pointer
         partials.update(repeating: 0, count: chunks * biasCount)
-        Parallel.chunks(groups, chunks: chunks) { chunk, range in
-            let dS = partials + chunks * biasCount + chunk * nb * nb
-            let partial = partials + chunk * biasCount
-            for g in range {
-                for h in 0..<heads {
-                    let offset = g * nb * width + h * dh
-                    let p = probs + (g * heads + h) * nb * nb
-                    // dV = Pᵀ·dO;  dP = dO·Vᵀ
-                    MatMul.gemmSerial(transA: true, m: nb, n: dh, k: nb, a: p, lda: nb, b: dOut + offset,
-                                      ldb: width, c: dv + offset, ldc: width)
-                    MatMul.gemmSerial(transB: true, m: nb, n: nb, k: dh, a: dOut + offset, lda: width,
-                                      b: v + offset, ldb: width, c: dS, ldc: nb)
-                    // dS = P ⊙ (dP − Σ_j dP·P)
-                    let pb = partial + h * nb * nb
-                    for i in 0..<nb {
-                        let pr = p + i * nb, dr = dS + i * nb
-                        var dot: Float = 0
-                        for j in 0..<nb { dot += pr[j] * dr[j] }
-                        for j in 0..<nb { let value = pr[j] * (dr[j] - dot); dr[j] = value; pb[i * nb + j] += value }
+        Parallel.chunks(shape.groups, chunks: chunks) { chunk, range in
+            let scratch = ChunkScratch(backward: workspace, chunk: chunk, shape: shape)
+            for group in range {
+                for head in 0..<shape.heads {
+                    let block = BlockHead(group: group, head: head, shape: shape, bias: bias,
+                                          statistics: UnsafeMutablePointer(mutating: statistics))
+                    let dBiasPartial = partials + chunk * biasCount + head * shape.blockLength * shape.blockLength
+                    if case let .bf16(_, k, v) = inputs {
+                        block.transpose(k, into: scratch.kT!)
+                        block.transpose(v, into: scratch.vT!)
                     }
-                    // dQ = scale·dS·K;  dK = scale·dSᵀ·Q
-                    MatMul.gemmSerial(m: nb, n: dh, k: nb, alpha: scale, a: dS, lda: nb, b: k + offset,
-                                      ldb: width, c: dq + offset, ldc: width)
-                    MatMul.gemmSerial(transA: true, m: nb, n: dh, k: nb, alpha: scale, a: dS, lda: nb,
-                                      b: q + offset, ldb: width, c: dk + offset, ldc: width)
+                    for tile in shape.tiles {
+                        block.scores(inputs, tile, scratch)
+                        block.recomputeProbabilities(tile, scratch)
+                        block.scoreGradient(tile, scratch, inputs: inputs, dOut: dOut, dBias: dBiasPartial)
+                    }
+                    for tile in shape.tiles {
+                        block.valueGradient(into: dv, keys: tile, scratch, inputs: inputs, dOut: dOut)
+                        block.keyGradient(into: dk, keys: tile, scratch, inputs: inputs, dOut: dOut)
+                    }
+                    for tile in shape.tiles { block.queryGradient(into: dq, tile, scratch, inputs: inputs) }
                 }
             }
         }
@@ -211,49 +156,219 @@ public enum BlockAttention {
         }
     }
 
-    /// The naive oracle: raster-order q, k, v [videos·N, H·Dh] and relative tables, explicit block
-    /// membership by coordinates, true −∞ mask, Double arithmetic. Returns raster-order output.
-    public static func naiveForward(q: [Float], k: [Float], v: [Float], videos: Int,
-                                    grid: (t: Int, h: Int, w: Int), block: (t: Int, h: Int, w: Int),
-                                    heads: Int, headSize dh: Int, rt: [Float], rh: [Float], rw: [Float],
-                                    causal: Bool) -> [Float] {
-        let n = grid.t * grid.h * grid.w, width = heads * dh
-        var out = [Float](repeating: 0, count: videos * n * width)
-        for video in 0..<videos {
-            for i in 0..<n {
-                let (ti, hi, wi) = rasterCoordinates(i, in: grid)
-                let blockOf = { (t: Int, h: Int, w: Int) in (t / block.t, h / block.h, w / block.w) }
-                let mine = blockOf(ti, hi, wi)
-                // within-block raster rank, for the causal mask
-                let rankI = ((ti % block.t) * block.h + hi % block.h) * block.w + wi % block.w
-                for head in 0..<heads {
-                    var logits: [Double] = [], values: [Int] = []
-                    for j in 0..<n {
-                        let (tj, hj, wj) = rasterCoordinates(j, in: grid)
-                        guard blockOf(tj, hj, wj) == mine else { continue }
-                        let rankJ = ((tj % block.t) * block.h + hj % block.h) * block.w + wj % block.w
-                        var logit = 0.0
-                        for c in 0..<dh {
-                            logit += Double(q[(video * n + i) * width + head * dh + c]) * Double(k[(video * n + j) * width + head * dh + c])
-                        }
-                        logit /= Double(dh).squareRoot()
-                        logit += Double(rt[head * (2 * block.t - 1) + (ti % block.t) - (tj % block.t) + block.t - 1])
-                        logit += Double(rh[head * (2 * block.h - 1) + (hi % block.h) - (hj % block.h) + block.h - 1])
-                        logit += Double(rw[head * (2 * block.w - 1) + (wi % block.w) - (wj % block.w) + block.w - 1])
-                        if causal && rankJ > rankI { logit = -Double.infinity }
-                        logits.append(logit); values.append(j)
-                    }
-                    let m = logits.max()!
-                    let e = logits.map { Foundation.exp($0 - m) }
-                    let total = e.reduce(0, +)
-                    for c in 0..<dh {
-                        var acc = 0.0
-                        for (index, j) in values.enumerated() { acc += e[index] / total * Double(v[(video * n + j) * width + head * dh + c]) }
-                        out[(video * n + i) * width + head * dh + c] = Float(acc)
-                    }
-                }
-            }
+    static func checkWorkspace(_ inputs: Inputs, _ workspace: Workspace, fp32: Int, shape: Shape) {
+        precondition(workspace.fp32.count >= fp32, "BlockAttention: workspace too small")
+        if case .bf16 = inputs {
+            precondition((workspace.bf16?.count ?? 0) >= shape.workspaceCountBF16, "BlockAttention: bf16 workspace too small")
         }
-        return out
+    }
+}
+
+// MARK: - One (block, head)
+
+/// One chunk's scratch: `p` and (backward) `dS`, Nb×Nb fp32 blocks; with bf16 inputs their bf16 roundings `p16`
+/// and `dS16` and the block's kᵀ and vᵀ [Dh, Nb].
+struct ChunkScratch {
+    let p: UnsafeMutablePointer<Float>, dS: UnsafeMutablePointer<Float>
+    let p16, dS16, kT, vT: UnsafeMutablePointer<BFloat16>?
+
+    init(forward workspace: BlockAttention.Workspace, chunk: Int, shape: BlockAttention.Shape) {
+        let nb = shape.blockLength
+        p = workspace.fp32.pointer + chunk * nb * nb
+        dS = p  // unused: forward has no dS
+        (p16, dS16, kT, vT) = Self.bf16(workspace, chunk: chunk, shape: shape)
+    }
+
+    init(backward workspace: BlockAttention.Workspace, chunk: Int, shape: BlockAttention.Shape) {
+        let nb = shape.blockLength
+        p = workspace.fp32.pointer + shape.chunks * shape.heads * nb * nb + 2 * chunk * nb * nb  // after the dBias partials
+        dS = p + nb * nb
+        (p16, dS16, kT, vT) = Self.bf16(workspace, chunk: chunk, shape: shape)
+    }
+
+    typealias Halves = (UnsafeMutablePointer<BFloat16>?, UnsafeMutablePointer<BFloat16>?, UnsafeMutablePointer<BFloat16>?,
+                        UnsafeMutablePointer<BFloat16>?)
+
+    static func bf16(_ workspace: BlockAttention.Workspace, chunk: Int, shape: BlockAttention.Shape) -> Halves {
+        let nb = shape.blockLength, dh = shape.headSize
+        guard let base = workspace.bf16.map({ $0.pointer + chunk * (2 * nb * nb + 2 * dh * nb) }) else { return (nil, nil, nil, nil) }
+        let kT = base + 2 * nb * nb
+        return (base, base + nb * nb, kT, kT + dh * nb)
+    }
+}
+
+/// Head `head` of block `group`: where it starts in q, k, v, out and their gradients (`offset`), its bias
+/// [Nb, Nb] and its statistics [Nb, 2]; the steps of forward and backward on one row tile at a time.
+struct BlockHead {
+    let shape: BlockAttention.Shape
+    let offset: Int
+    let bias: UnsafePointer<Float>
+    let statistics: UnsafeMutablePointer<Float>
+    var nb: Int { shape.blockLength }
+    var dh: Int { shape.headSize }
+    var width: Int { shape.width }
+
+    init(group: Int, head: Int, shape: BlockAttention.Shape, bias: UnsafePointer<Float>, statistics: UnsafeMutablePointer<Float>) {
+        self.shape = shape
+        offset = group * shape.blockLength * shape.width + head * shape.headSize
+        self.bias = bias + head * shape.blockLength * shape.blockLength
+        self.statistics = statistics + (group * shape.heads + head) * shape.blockLength * 2
+    }
+
+    /// target[c·Nb + r] = this head's rows of `source` [Nb, Dh] transposed: kᵀ or vᵀ [Dh, Nb].
+    @inline(__always)
+    func transpose(_ source: UnsafePointer<BFloat16>, into target: UnsafeMutablePointer<BFloat16>) {
+        for r in 0..<nb {
+            let row = source + offset + r * width
+            for c in 0..<dh { target[c * nb + r] = row[c] }
+        }
+    }
+
+    /// S[tile, keys] = q[tile]·k[keys]ᵀ into rows `tile` of `p` (bf16: from the block's kᵀ); the softmax applies
+    /// 1/√Dh (oneDNN runs these products 20× slower with alpha ≠ 1 and a strided A here).
+    @inline(__always)
+    func scores(_ inputs: BlockAttention.Inputs, _ tile: Range<Int>, _ scratch: ChunkScratch) {
+        let first = tile.lowerBound, keys = shape.keys(tile)
+        switch inputs {
+        case let .fp32(q, k, _):
+            MatMul.gemmSerial(transB: true, m: tile.count, n: keys, k: dh, a: q + offset + first * width, lda: width,
+                              b: k + offset, ldb: width, c: scratch.p + first * nb, ldc: nb)
+        case let .bf16(q, _, _):
+            MatMul.gemmBF16Serial(m: tile.count, n: keys, k: dh, a: q + offset + first * width, lda: width,
+                                  b: scratch.kT!, ldb: nb, c: scratch.p + first * nb, ldc: nb)
+        }
+    }
+
+    /// Forward: P[tile] = softmax(S/√Dh + bias) (masked entries exactly 0), its row statistics saved; with bf16
+    /// inputs also p16 = bf16(P) for the p·v product.
+    @inline(__always)
+    func normalize(_ tile: Range<Int>, _ scratch: ChunkScratch) {
+        softmaxTile(tile, scratch, p16: scratch.p16, recompute: false)
+    }
+
+    /// Backward: P[tile] again from S and the saved statistics — bitwise forward's P.
+    @inline(__always)
+    func recomputeProbabilities(_ tile: Range<Int>, _ scratch: ChunkScratch) {
+        softmaxTile(tile, scratch, p16: nil, recompute: true)
+    }
+
+    @inline(__always)
+    private func softmaxTile(_ tile: Range<Int>, _ scratch: ChunkScratch, p16: UnsafeMutablePointer<BFloat16>?, recompute: Bool) {
+        let first = tile.lowerBound
+        let bits16 = p16.map { UnsafeMutableRawPointer($0 + first * nb).assumingMemoryBound(to: UInt16.self) }
+        vt_softmax_tile(scratch.p + first * nb, bias + first * nb, statistics + 2 * first, bits16, first, tile.count,
+                        shape.keys(tile), nb, shape.scale, shape.causal ? 1 : 0, recompute ? 1 : 0)
+    }
+
+    /// out[tile] = P[tile, keys]·v[keys].
+    @inline(__always)
+    func output(into out: Destination, _ tile: Range<Int>, _ scratch: ChunkScratch, inputs: BlockAttention.Inputs) {
+        let first = tile.lowerBound, keys = shape.keys(tile), target = offset + first * width
+        switch (inputs, out) {
+        case let (.fp32(_, _, v), .fp32(o)):
+            MatMul.gemmSerial(m: tile.count, n: dh, k: keys, a: scratch.p + first * nb, lda: nb, b: v + offset, ldb: width,
+                              c: o + target, ldc: width)
+        case let (.bf16(_, _, v), .fp32(o)):
+            MatMul.gemmBF16Serial(m: tile.count, n: dh, k: keys, a: scratch.p16! + first * nb, lda: nb, b: v + offset,
+                                  ldb: width, c: o + target, ldc: width)
+        case let (.bf16(_, _, v), .bf16(o)):
+            MatMul.gemmBF16Serial(m: tile.count, n: dh, k: keys, a: scratch.p16! + first * nb, lda: nb, b: v + offset,
+                                  ldb: width, c: o + target, ldc: width)
+        case (.fp32, .bf16): preconditionFailure("BlockAttention: fp32 inputs with a bf16 output")
+        }
+    }
+
+    /// dP[tile, keys] = dO[tile]·v[keys]ᵀ, then dS = P ⊙ (dP − Σ dP·P) in place and dBias += dS; with bf16 inputs
+    /// also p16 = bf16(P) and dS16 = bf16(dS/√Dh) for the products that read them.
+    @inline(__always)
+    func scoreGradient(_ tile: Range<Int>, _ scratch: ChunkScratch, inputs: BlockAttention.Inputs, dOut: Operand,
+                       dBias: UnsafeMutablePointer<Float>) {
+        let first = tile.lowerBound, keys = shape.keys(tile)
+        switch (inputs, dOut) {
+        case let (.fp32(_, _, v), .fp32(gradient)):
+            MatMul.gemmSerial(transB: true, m: tile.count, n: keys, k: dh, a: gradient + offset + first * width, lda: width,
+                              b: v + offset, ldb: width, c: scratch.dS + first * nb, ldc: nb)
+        case (.bf16, .bf16(let gradient)):   // with vᵀ row-major
+            MatMul.gemmBF16Serial(m: tile.count, n: keys, k: dh, a: gradient + offset + first * width, lda: width,
+                                  b: scratch.vT!, ldb: nb, c: scratch.dS + first * nb, ldc: nb)
+        default: preconditionFailure("BlockAttention.backward: inputs and output gradient of mixed precision")
+        }
+        let bits16 = scratch.p16.map { UnsafeMutableRawPointer($0 + first * nb).assumingMemoryBound(to: UInt16.self) }
+        let dBits16 = scratch.dS16.map { UnsafeMutableRawPointer($0 + first * nb).assumingMemoryBound(to: UInt16.self) }
+        vt_softmax_backward_tile(scratch.p + first * nb, scratch.dS + first * nb, bits16, dBits16, dBias + first * nb,
+                                 tile.count, keys, nb, shape.scale)
+    }
+
+    /// The rows that see keys `keys`: keys.lowerBound ..< Nb (causal) or all of them.
+    @inline(__always)
+    func rowsSeeing(_ keys: Range<Int>) -> Int { shape.causal ? keys.lowerBound : 0 }
+
+    /// dV[keys] = P[rows, keys]ᵀ·dO[rows] over the rows that see those keys.
+    @inline(__always)
+    func valueGradient(into dv: Destination, keys: Range<Int>, _ scratch: ChunkScratch, inputs: BlockAttention.Inputs,
+                       dOut: Operand) {
+        switch (inputs, dOut) {
+        case (.fp32, .fp32(let gradient)):
+            transposedProduct(into: dv, keys: keys, a: scratch.p, b: gradient, alpha: 1)
+        case (.bf16, .bf16(let gradient)):
+            transposedProduct(into: dv, keys: keys, a: scratch.p16!, b: gradient)
+        default: preconditionFailure("BlockAttention.backward: inputs and output gradient of mixed precision")
+        }
+    }
+
+    /// dK[keys] = dS[rows, keys]ᵀ·q[rows]/√Dh over the rows that see those keys (bf16: dS16 holds dS/√Dh).
+    @inline(__always)
+    func keyGradient(into dk: Destination, keys: Range<Int>, _ scratch: ChunkScratch, inputs: BlockAttention.Inputs,
+                     dOut: Operand) {
+        switch (inputs, dOut) {
+        case (.fp32(let q, _, _), .fp32):
+            transposedProduct(into: dk, keys: keys, a: scratch.dS, b: q, alpha: shape.scale)
+        case (.bf16(let q, _, _), .bf16):
+            transposedProduct(into: dk, keys: keys, a: scratch.dS16!, b: q)
+        default: preconditionFailure("BlockAttention.backward: inputs and output gradient of mixed precision")
+        }
+    }
+
+    /// target[keys] = alpha·A[rows, keys]ᵀ·B[rows] (fp32): A an Nb×Nb block, B this head's rows of q or dO.
+    @inline(__always)
+    private func transposedProduct(into target: Destination, keys: Range<Int>, a: UnsafeMutablePointer<Float>,
+                                   b: UnsafePointer<Float>, alpha: Float) {
+        guard case .fp32(let out) = target else { preconditionFailure("BlockAttention: fp32 inputs with a bf16 output") }
+        let from = rowsSeeing(keys), c = keys.lowerBound
+        MatMul.gemmSerial(transA: true, m: keys.count, n: dh, k: nb - from, alpha: alpha, a: a + from * nb + c, lda: nb,
+                          b: b + offset + from * width, ldb: width, c: out + offset + c * width, ldc: width)
+    }
+
+    /// The same with bf16 A and B (alpha 1) into an fp32 or a bf16 target.
+    @inline(__always)
+    private func transposedProduct(into target: Destination, keys: Range<Int>, a: UnsafeMutablePointer<BFloat16>,
+                                   b: UnsafePointer<BFloat16>) {
+        let from = rowsSeeing(keys), c = keys.lowerBound
+        switch target {
+        case .fp32(let out):
+            MatMul.gemmBF16Serial(transA: true, m: keys.count, n: dh, k: nb - from, a: a + from * nb + c, lda: nb,
+                                  b: b + offset + from * width, ldb: width, c: out + offset + c * width, ldc: width)
+        case .bf16(let out):
+            MatMul.gemmBF16Serial(transA: true, m: keys.count, n: dh, k: nb - from, a: a + from * nb + c, lda: nb,
+                                  b: b + offset + from * width, ldb: width, c: out + offset + c * width, ldc: width)
+        }
+    }
+
+    /// dQ[tile] = dS[tile, keys]·k[keys]/√Dh (bf16: dS16 holds dS/√Dh).
+    @inline(__always)
+    func queryGradient(into dq: Destination, _ tile: Range<Int>, _ scratch: ChunkScratch, inputs: BlockAttention.Inputs) {
+        let first = tile.lowerBound, keys = shape.keys(tile), target = offset + first * width
+        switch (inputs, dq) {
+        case let (.fp32(_, k, _), .fp32(out)):
+            MatMul.gemmSerial(m: tile.count, n: dh, k: keys, alpha: shape.scale, a: scratch.dS + first * nb, lda: nb,
+                              b: k + offset, ldb: width, c: out + target, ldc: width)
+        case let (.bf16(_, k, _), .fp32(out)):
+            MatMul.gemmBF16Serial(m: tile.count, n: dh, k: keys, a: scratch.dS16! + first * nb, lda: nb, b: k + offset,
+                                  ldb: width, c: out + target, ldc: width)
+        case let (.bf16(_, k, _), .bf16(out)):
+            MatMul.gemmBF16Serial(m: tile.count, n: dh, k: keys, a: scratch.dS16! + first * nb, lda: nb, b: k + offset,
+                                  ldb: width, c: out + target, ldc: width)
+        case (.fp32, .bf16): preconditionFailure("BlockAttention: fp32 inputs with a bf16 output")
+        }
     }
 }

@@ -1,9 +1,10 @@
-// MatMul with bf16 inputs: C (+)= alpha·op(A)·op(B), A and B bf16, C fp32, accumulated in fp32 on oneDNN's
-// AVX512_BF16 matmul (DESIGN.md §8). Same argument order as `MatMul.gemm`, with `accumulate` for beta = 1.
+// MatMul with bf16 inputs: C (+)= alpha·op(A)·op(B), A and B bf16, accumulated in fp32 on oneDNN's AVX512_BF16
+// matmul (DESIGN.md §8); C fp32, or bf16 (rounded as oneDNN stores it) for products whose output only feeds
+// other products. Same argument order as `MatMul.gemm`, with `accumulate` for beta = 1.
 //
 // Large products are cut into pieces by a rule of the shape alone (never of the worker count), so every
 // element is computed by a primitive of the same shape on any machine and any VT_THREADS: bf16 results
-// are as reproducible as fp32 ones. Leaves out: bf16 outputs (product outputs stay fp32).
+// are as reproducible as fp32 ones. Leaves out: accumulating into a bf16 C (nothing needs it).
 
 import OneDNN
 

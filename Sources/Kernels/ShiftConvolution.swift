@@ -1,6 +1,6 @@
 // ShiftConvolution: the decoder's masked 3×3×3 convolution that sees only strictly earlier positions.
 // Its 13 taps are the offsets (dt, dh, dw) ∈ {−1,0,1}³ lexicographically before (0,0,0), in that order
-// (DESIGN.md §2); positions outside the slice grid contribute zero.
+// (docs/design.md §2); positions outside the slice grid contribute zero.
 //
 //   im2col    columns[v·N + p, tap·E + e] = embedded[v, p + tap, e]      columns [V·N, 13·E]
 //   then      u = columns · weight[13·E, D] + bias (a Linear); the backward of im2col is col2im (adds).
@@ -13,6 +13,15 @@ public enum ShiftConvolution {
         } } }
         return result
     }()
+
+    /// im2col in the precision of the products that read the columns (fp32, or bf16 copied from bf16 values).
+    public static func im2col(columns: Destination, embedded: Operand, videos: Int, grid: (t: Int, h: Int, w: Int), width e: Int) {
+        switch (columns, embedded) {
+        case let (.fp32(target), .fp32(source)): im2col(columns: target, embedded: source, videos: videos, grid: grid, width: e)
+        case let (.bf16(target), .bf16(source)): im2col(columns: target, embedded: source, videos: videos, grid: grid, width: e)
+        default: preconditionFailure("ShiftConvolution.im2col: columns and embeddings of mixed precision")
+        }
+    }
 
     public static func im2col(columns: UnsafeMutablePointer<Float>, embedded: UnsafePointer<Float>,
                               videos: Int, grid: (t: Int, h: Int, w: Int), width e: Int) {

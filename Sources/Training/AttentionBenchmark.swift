@@ -69,47 +69,45 @@ extension Benchmark {
             let groups = rows / nb
             let bias = normals(heads * nb * nb, 0.5), dBias = FloatBuffer(count: heads * nb * nb)
             let probs = FloatBuffer(count: groups * heads * nb * nb)
+            let shape = BlockAttention.Shape(groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal)
             let statistics = FloatBuffer(count: BlockAttention.statisticsCount(rows: rows, heads: heads))
-            let storedWorkspace = FloatBuffer(count: BlockAttention.backwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads))
-            let storedWorkspace16 = BFloat16Buffer(count: max(BlockAttention.forwardWorkspaceCountBF16(groups: groups, blockLength: nb),
-                                                              BlockAttention.backwardWorkspaceCountBF16(groups: groups, blockLength: nb)))
-            let workspace = FloatBuffer(count: BlockAttention.statisticsBackwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads))
-            let workspace16 = BFloat16Buffer(count: BlockAttention.statisticsWorkspaceCountBF16(groups: groups, blockLength: nb, headSize: dh))
+            let storedWorkspace = FloatBuffer(count: StoredProbabilityAttention.backwardWorkspaceCount(shape))
+            let storedWorkspace16 = BFloat16Buffer(count: max(StoredProbabilityAttention.forwardWorkspaceCountBF16(shape),
+                                                              StoredProbabilityAttention.backwardWorkspaceCountBF16(shape)))
+            let workspace = BlockAttention.Workspace(fp32: FloatBuffer(count: shape.backwardWorkspaceCount),
+                                                     bf16: BFloat16Buffer(count: shape.workspaceCountBF16))
             let inputs: BlockAttention.Inputs = precision == .bf16
                 ? .bf16(q: q16.pointer, k: k16.pointer, v: v16.pointer) : .fp32(q: q.pointer, k: k.pointer, v: v.pointer)
             let gradient: Operand = precision == .bf16 ? .bf16(dOut16.pointer) : .fp32(dOut.pointer)
             func storedForward() {
                 if precision == .bf16 {
-                    BlockAttention.forward(out: out.pointer, probs: probs.pointer, q: q16.pointer, k: k16.pointer, v: v16.pointer,
-                                           bias: bias.pointer, groups: groups, blockLength: nb, heads: heads, headSize: dh,
-                                           causal: causal, workspace: storedWorkspace16)
+                    StoredProbabilityAttention.forward(out: out.pointer, probs: probs.pointer, q: q16.pointer, k: k16.pointer,
+                                                       v: v16.pointer, bias: bias.pointer, shape: shape, workspace: storedWorkspace16)
                 } else {
-                    BlockAttention.forward(out: out.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
-                                           bias: bias.pointer, groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal)
+                    StoredProbabilityAttention.forward(out: out.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
+                                                       bias: bias.pointer, shape: shape)
                 }
             }
             func storedBackward() {
                 if precision == .bf16 {
-                    BlockAttention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dBias: dBias.pointer, dOut: dOut16.pointer,
-                                            q: q16.pointer, k: k16.pointer, v: v16.pointer, probs: probs.pointer, groups: groups,
-                                            blockLength: nb, heads: heads, headSize: dh, workspace: storedWorkspace,
-                                            workspace16: storedWorkspace16)
+                    StoredProbabilityAttention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dBias: dBias.pointer,
+                                                        dOut: dOut16.pointer, q: q16.pointer, k: k16.pointer, v: v16.pointer,
+                                                        probs: probs.pointer, shape: shape, workspace: storedWorkspace,
+                                                        workspace16: storedWorkspace16)
                 } else {
-                    BlockAttention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dBias: dBias.pointer, dOut: dOut.pointer,
-                                            q: q.pointer, k: k.pointer, v: v.pointer, probs: probs.pointer, groups: groups,
-                                            blockLength: nb, heads: heads, headSize: dh, workspace: storedWorkspace)
+                    StoredProbabilityAttention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dBias: dBias.pointer,
+                                                        dOut: dOut.pointer, q: q.pointer, k: k.pointer, v: v.pointer, probs: probs.pointer,
+                                                        shape: shape, workspace: storedWorkspace)
                 }
             }
             func statisticsForward() {
                 BlockAttention.forward(out: .fp32(out.pointer), statistics: statistics.pointer, inputs: inputs, bias: bias.pointer,
-                                       groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal,
-                                       workspace: workspace, workspace16: workspace16)
+                                       shape: shape, workspace: workspace)
             }
             func statisticsBackward() {
                 BlockAttention.backward(dq: .fp32(dq.pointer), dk: .fp32(dk.pointer), dv: .fp32(dv.pointer), dBias: dBias.pointer,
                                         dOut: gradient, inputs: inputs, statistics: statistics.pointer, bias: bias.pointer,
-                                        groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal,
-                                        workspace: workspace, workspace16: workspace16)
+                                        shape: shape, workspace: workspace)
             }
             func seconds(_ body: () -> Void) -> Double { var clock = Stopwatch(); body(); return clock.lap() }
             var times = [[Double]](repeating: [], count: 4)

@@ -82,19 +82,19 @@ public final class CachedSampler {
         precondition(batch >= 1 && batch <= model.maxBatch, "CachedSampler: batch \(batch) outside 1...\(model.maxBatch)")
         precondition(model.sharding.count == 1, "CachedSampler: sampling runs on a whole model, not a model shard")
         self.model = model; self.batch = batch; config = model.config
-        n = model.n; d = model.d; e = model.e; hd = model.hd; f = model.f
-        let layers = model.decoderLayers
-        keyCache = layers.map { _ in FloatBuffer(count: batch * model.n * model.hd) }
-        valueCache = layers.map { _ in FloatBuffer(count: batch * model.n * model.hd) }
+        n = model.positions; d = model.hiddenSize; e = model.embeddingSize; hd = model.attentionWidth; f = model.ffnWidth
+        let layers = model.decoder.layers
+        keyCache = layers.map { _ in FloatBuffer(count: batch * model.positions * model.attentionWidth) }
+        valueCache = layers.map { _ in FloatBuffer(count: batch * model.positions * model.attentionWidth) }
         biases = layers.map { FloatBuffer(count: model.config.heads * $0.partition.blockLength * $0.partition.blockLength) }
         blockOrderIndex = layers.map { layer in
             var inverse = [Int32](repeating: 0, count: layer.partition.positions)
             for (blockOrder, raster) in layer.partition.rasterIndex.enumerated() { inverse[Int(raster)] = Int32(blockOrder) }
             return inverse
         }
-        embeddingCache = FloatBuffer(count: batch * model.n * model.e)
-        encodedCache = FloatBuffer(count: model.precision == .bf16 ? 0 : batch * model.n * model.d)
-        encodedCache16 = model.precision == .bf16 ? BFloat16Buffer(count: batch * model.n * model.d) : nil
+        embeddingCache = FloatBuffer(count: batch * model.positions * model.embeddingSize)
+        encodedCache = FloatBuffer(count: model.precision == .bf16 ? 0 : batch * model.positions * model.hiddenSize)
+        encodedCache16 = model.precision == .bf16 ? BFloat16Buffer(count: batch * model.positions * model.hiddenSize) : nil
         func rows(_ width: Int) -> FloatBuffer { FloatBuffer(count: batch * width) }
         stream = rows(d); normed = rows(d); query = rows(hd); key = rows(hd); value = rows(hd); attended = rows(hd)
         projected = rows(d); hidden = rows(f); decoded = rows(d); pre = rows(d); headHidden = rows(d); logits = rows(256)
@@ -117,7 +117,7 @@ public final class CachedSampler {
                 outputs: Int, accumulate: Bool = false) {
         if let input16 {
             BFloat16.convert(input, to: input16.pointer, count: batch * inputs)
-            RowProduct.forward(out: out, input: input16.pointer, weight: model.w16(weight), bias: bias.map(p), rows: batch,
+            RowProduct.forward(out: out, input: input16.pointer, weight: model.roundedWeight(weight), bias: bias.map(p), rows: batch,
                                inputs: inputs, outputs: outputs, accumulate: accumulate)
         } else {
             RowProduct.forward(out: out, input: input, weight: p(weight), bias: bias.map(p), rows: batch, inputs: inputs,
@@ -143,13 +143,13 @@ public final class CachedSampler {
             for b in 0..<batch {
                 model.prepare(slices: [k], mode: .evaluation)
                 model.encode(videos: UnsafePointer(videos + b * videoSize))
-                if let encoded16 = model.encoded.bf16 {
+                if let encoded16 = model.encoder.output.bf16 {
                     (encodedCache16!.pointer + b * n * d).update(from: encoded16.pointer, count: n * d)
                 } else {
-                    (encodedCache.pointer + b * n * d).update(from: model.encoded.fp32!.pointer, count: n * d)
+                    (encodedCache.pointer + b * n * d).update(from: model.encoder.output.fp32!.pointer, count: n * d)
                 }
             }
-            for index in model.decoderLayers.indices {
+            for index in model.decoder.layers.indices {
                 let o = model.layout.decoder.layers[index]
                 RelativeBias.expand(rt: p(o.relativeT), rh: p(o.relativeH), rw: p(o.relativeW), heads: config.heads,
                                     block: o.block.tuple, into: biases[index].pointer)
@@ -214,20 +214,20 @@ public final class CachedSampler {
         }
         // Conditioning on this position's encoder output: its rows are N apart, so one strided product.
         if let encodedCache16 {
-            RowProduct.forward(out: stream.pointer, input: encodedCache16.pointer + position * d, ldx: n * d, weight: model.w16(layout.condition),
+            RowProduct.forward(out: stream.pointer, input: encodedCache16.pointer + position * d, ldx: n * d, weight: model.roundedWeight(layout.condition),
                                bias: nil, rows: batch, inputs: d, outputs: d, accumulate: true)
         } else {
             RowProduct.forward(out: stream.pointer, input: encodedCache.pointer + position * d, ldx: n * d, weight: p(layout.condition),
                                bias: nil, rows: batch, inputs: d, outputs: d, accumulate: true)
         }
-        for index in 0..<model.decoderLayers.count { layerStep(index, position: position) }
+        for index in 0..<model.decoder.layers.count { layerStep(index, position: position) }
         LayerNorm.forward(out: decoded.pointer, mean: mean.pointer, rstd: rstd.pointer, input: stream.pointer,
                           scale: p(layout.decoder.finalNormScale), bias: p(layout.decoder.finalNormBias), rows: batch, width: d)
     }
 
     /// One masked block-local layer at one position, reading and extending the layer's key/value cache.
     func layerStep(_ index: Int, position: Int) {
-        let o = model.layout.decoder.layers[index], partition = model.decoderLayers[index].partition
+        let o = model.layout.decoder.layers[index], partition = model.decoder.layers[index].partition
         let heads = config.heads, dh = config.headSize, nb = partition.blockLength
         LayerNorm.forward(out: normed.pointer, mean: mean.pointer, rstd: rstd.pointer, input: stream.pointer,
                           scale: p(o.attentionNormScale), bias: p(o.attentionNormBias), rows: batch, width: d)
@@ -306,7 +306,7 @@ public enum NaiveSampler {
     public static func sample(model: VideoTransformer, videos: UnsafeMutablePointer<UInt8>, videoIDs: [Int],
                               random: SubpixelRandom, temperature: Double, limit: Int? = nil) -> SamplingResult {
         precondition(model.recompute == .none, "NaiveSampler reads every channel's logits: needs recompute none")
-        let config = model.config, c = ModelConfig.channels, batch = videoIDs.count, n = model.n
+        let config = model.config, c = ModelConfig.channels, batch = videoIDs.count, n = model.positions
         let videoSize = config.frames * config.height * config.width * c, shape = config.sliceShape
         var logLikelihood = [Double](repeating: 0, count: batch), subpixels = 0, done = 0
         for k in 0..<config.sliceCount {
@@ -320,7 +320,7 @@ public enum NaiveSampler {
                     model.forward(videos: UnsafePointer(videos), slices: Array(repeating: k, count: batch), mode: .evaluation)
                     for b in 0..<batch {
                         let u = random.uniform(video: videoIDs[b], slice: k, position: position, channel: channel)
-                        let draw = SubpixelRandom.draw(logits: model.logits[channel].pointer + (b * n + position) * 256,
+                        let draw = SubpixelRandom.draw(logits: model.head.logits[channel].pointer + (b * n + position) * 256,
                                                        temperature: temperature, uniform: u)
                         videos[b * videoSize + offset + channel] = draw.value
                         logLikelihood[b] += draw.logProbability

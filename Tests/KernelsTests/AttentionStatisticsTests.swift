@@ -1,5 +1,5 @@
-// The attention kernel without stored probabilities (BlockAttention+Statistics.swift) against today's kernel
-// with stored probabilities (BlockAttention.swift), the naive Double oracle and central finite differences:
+// The attention kernel the model runs (BlockAttention.swift, statistics instead of probabilities) against the
+// stored-probability kernel (Reference/StoredProbabilityAttention.swift), the naive Double oracle and central finite differences:
 //
 //   fp32   the exponentials come from glibc's vectorised libmvec (≤ 4 ulp) instead of scalar expf, and causal
 //          blocks run products of other shapes (row tiles of 64 skip the masked upper triangle): the results
@@ -25,13 +25,12 @@ enum AttentionRun {
         let (nb, heads, dh, groups) = (shape.blockLength, shape.heads, shape.headSize, shape.groups)
         let rows = groups * nb, width = heads * dh
         let out = FloatBuffer(count: rows * width), probs = FloatBuffer(count: groups * heads * nb * nb)
-        BlockAttention.forward(out: out.pointer, probs: probs.pointer, q: q, k: k, v: v, bias: bias, groups: groups,
-                               blockLength: nb, heads: heads, headSize: dh, causal: causal)
+        StoredProbabilityAttention.forward(out: out.pointer, probs: probs.pointer, q: q, k: k, v: v, bias: bias, shape: kernelShape(groups, nb, heads, dh, causal))
         let dq = FloatBuffer(count: rows * width), dk = FloatBuffer(count: rows * width), dv = FloatBuffer(count: rows * width)
         let dBias = FloatBuffer(dBias0)
-        BlockAttention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dBias: dBias.pointer, dOut: dOut, q: q, k: k,
-                                v: v, probs: probs.pointer, groups: groups, blockLength: nb, heads: heads, headSize: dh,
-                                workspace: FloatBuffer(count: BlockAttention.backwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads)))
+        StoredProbabilityAttention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dBias: dBias.pointer, dOut: dOut, q: q, k: k,
+                                v: v, probs: probs.pointer, shape: kernelShape(groups, nb, heads, dh, false),
+                                workspace: FloatBuffer(count: StoredProbabilityAttention.backwardWorkspaceCount(kernelShape(groups, nb, heads, dh, false))))
         return AttentionResult(out: out.array, dq: dq.array, dk: dk.array, dv: dv.array, dBias: dBias.array)
     }
 
@@ -41,16 +40,15 @@ enum AttentionRun {
         let (nb, heads, dh, groups) = (shape.blockLength, shape.heads, shape.headSize, shape.groups)
         let rows = groups * nb, width = heads * dh
         let out = FloatBuffer(count: rows * width), probs = FloatBuffer(count: groups * heads * nb * nb)
-        BlockAttention.forward(out: out.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer, bias: bias,
-                               groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal,
-                               workspace: BFloat16Buffer(count: BlockAttention.forwardWorkspaceCountBF16(groups: groups, blockLength: nb)))
+        StoredProbabilityAttention.forward(out: out.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer, bias: bias,
+                               shape: kernelShape(groups, nb, heads, dh, causal),
+                               workspace: BFloat16Buffer(count: StoredProbabilityAttention.forwardWorkspaceCountBF16(kernelShape(groups, nb, heads, dh, false))))
         let dq = FloatBuffer(count: rows * width), dk = FloatBuffer(count: rows * width), dv = FloatBuffer(count: rows * width)
         let dBias = FloatBuffer(dBias0)
-        BlockAttention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dBias: dBias.pointer, dOut: dOut.pointer,
-                                q: q.pointer, k: k.pointer, v: v.pointer, probs: probs.pointer, groups: groups, blockLength: nb,
-                                heads: heads, headSize: dh,
-                                workspace: FloatBuffer(count: BlockAttention.backwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads)),
-                                workspace16: BFloat16Buffer(count: BlockAttention.backwardWorkspaceCountBF16(groups: groups, blockLength: nb)))
+        StoredProbabilityAttention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dBias: dBias.pointer, dOut: dOut.pointer,
+                                q: q.pointer, k: k.pointer, v: v.pointer, probs: probs.pointer, shape: kernelShape(groups, nb, heads, dh, false),
+                                workspace: FloatBuffer(count: StoredProbabilityAttention.backwardWorkspaceCount(kernelShape(groups, nb, heads, dh, false))),
+                                workspace16: BFloat16Buffer(count: StoredProbabilityAttention.backwardWorkspaceCountBF16(kernelShape(groups, nb, heads, dh, false))))
         return AttentionResult(out: out.array, dq: dq.array, dk: dk.array, dv: dv.array, dBias: dBias.array)
     }
 
@@ -77,17 +75,16 @@ enum AttentionRun {
         let nan = [Float](repeating: .nan, count: rows * width)
         let out = FloatBuffer(nan), stats = FloatBuffer(count: BlockAttention.statisticsCount(rows: rows, heads: heads))
         let biasb = FloatBuffer(bias)
-        let workspace16 = BFloat16Buffer(count: BlockAttention.statisticsWorkspaceCountBF16(groups: groups, blockLength: nb, headSize: dh))
+        let kernel = kernelShape(groups, nb, heads, dh, causal)
+        let workspace = BlockAttention.Workspace(fp32: FloatBuffer(count: kernel.forwardWorkspaceCount),
+                                                 bf16: BFloat16Buffer(count: kernel.workspaceCountBF16))
         BlockAttention.forward(out: .fp32(out.pointer), statistics: stats.pointer, inputs: inputs, bias: biasb.pointer,
-                               groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal,
-                               workspace: FloatBuffer(count: BlockAttention.statisticsForwardWorkspaceCount(groups: groups, blockLength: nb)),
-                               workspace16: workspace16)
+                               shape: kernel, workspace: workspace)
         let dq = FloatBuffer(nan), dk = FloatBuffer(nan), dv = FloatBuffer(nan), dBias = FloatBuffer(dBias0)
         BlockAttention.backward(dq: .fp32(dq.pointer), dk: .fp32(dk.pointer), dv: .fp32(dv.pointer), dBias: dBias.pointer,
-                                dOut: dOut, inputs: inputs, statistics: stats.pointer, bias: biasb.pointer,
-                                groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal,
-                                workspace: FloatBuffer(count: BlockAttention.statisticsBackwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads)),
-                                workspace16: workspace16)
+                                dOut: dOut, inputs: inputs, statistics: stats.pointer, bias: biasb.pointer, shape: kernel,
+                                workspace: BlockAttention.Workspace(fp32: FloatBuffer(count: kernel.backwardWorkspaceCount),
+                                                                    bf16: workspace.bf16))
         return AttentionResult(out: out.array, dq: dq.array, dk: dk.array, dv: dv.array, dBias: dBias.array)
     }
 }
@@ -199,7 +196,7 @@ enum AttentionRun {
             raster(AttentionRun.statistics(q: blocked(q), k: blocked(k), v: blocked(v), dOut: blocked(r), bias: expanded(rt, rh, rw),
                                            dBias0: zeros, shape: shape, causal: causal).out)
         }
-        let naive = BlockAttention.naiveForward(q: q, k: k, v: v, videos: videos, grid: grid, block: block, heads: heads,
+        let naive = NaiveAttention.forward(q: q, k: k, v: v, videos: videos, grid: grid, block: block, heads: heads,
                                                 headSize: dh, rt: rt, rh: rh, rw: rw, causal: causal)
         #expect(maxAbsDifference(forward(q, k, v, rt, rh, rw), naive) < 1e-5)
 

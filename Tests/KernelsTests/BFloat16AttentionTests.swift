@@ -55,6 +55,11 @@ struct BoundCheck: CustomStringConvertible {
     }
 }
 
+/// The kernels' shape of `groups` blocks of `nb` positions, `heads` heads of `dh`.
+func kernelShape(_ groups: Int, _ nb: Int, _ heads: Int, _ dh: Int, _ causal: Bool) -> BlockAttention.Shape {
+    BlockAttention.Shape(groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal)
+}
+
 /// One attention shape: groups × blockLength positions, heads × headSize columns.
 struct AttentionShape: CustomStringConvertible, Sendable {
     let blockLength: Int, heads: Int, headSize: Int, groups: Int
@@ -191,28 +196,26 @@ struct AttentionShape: CustomStringConvertible, Sendable {
 
         // fp32 kernels on the rounded values.
         let out32 = FloatBuffer(count: rows * width), probs32 = FloatBuffer(count: probCount)
-        BlockAttention.forward(out: out32.pointer, probs: probs32.pointer, q: q.floats, k: k.floats, v: v.floats, bias: bias,
-                               groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal)
+        StoredProbabilityAttention.forward(out: out32.pointer, probs: probs32.pointer, q: q.floats, k: k.floats, v: v.floats, bias: bias,
+                               shape: kernelShape(groups, nb, heads, dh, causal))
         let dq32 = FloatBuffer(count: rows * width), dk32 = FloatBuffer(count: rows * width), dv32 = FloatBuffer(count: rows * width)
         let dBias32 = FloatBuffer(dBias0)
-        let workspace = FloatBuffer(count: BlockAttention.backwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads))
-        BlockAttention.backward(dq: dq32.pointer, dk: dk32.pointer, dv: dv32.pointer, dBias: dBias32.pointer, dOut: dOut.floats,
-                                q: q.floats, k: k.floats, v: v.floats, probs: probs32.pointer, groups: groups, blockLength: nb,
-                                heads: heads, headSize: dh, workspace: workspace)
+        let workspace = FloatBuffer(count: StoredProbabilityAttention.backwardWorkspaceCount(kernelShape(groups, nb, heads, dh, false)))
+        StoredProbabilityAttention.backward(dq: dq32.pointer, dk: dk32.pointer, dv: dv32.pointer, dBias: dBias32.pointer, dOut: dOut.floats,
+                                q: q.floats, k: k.floats, v: v.floats, probs: probs32.pointer, shape: kernelShape(groups, nb, heads, dh, false), workspace: workspace)
 
         // bf16 kernels; outputs start as NaN so an element never written shows up.
         let nan = [Float](repeating: .nan, count: rows * width)
         let out16 = FloatBuffer(nan), probs16 = FloatBuffer([Float](repeating: .nan, count: probCount))
-        BlockAttention.forward(out: out16.pointer, probs: probs16.pointer, q: q.bf16.pointer, k: k.bf16.pointer, v: v.bf16.pointer,
-                               bias: bias, groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal,
-                               workspace: BFloat16Buffer(count: BlockAttention.forwardWorkspaceCountBF16(groups: groups, blockLength: nb)))
+        StoredProbabilityAttention.forward(out: out16.pointer, probs: probs16.pointer, q: q.bf16.pointer, k: k.bf16.pointer, v: v.bf16.pointer,
+                               bias: bias, shape: kernelShape(groups, nb, heads, dh, causal),
+                               workspace: BFloat16Buffer(count: StoredProbabilityAttention.forwardWorkspaceCountBF16(kernelShape(groups, nb, heads, dh, false))))
         let dq16 = FloatBuffer(nan), dk16 = FloatBuffer(nan), dv16 = FloatBuffer(nan), dBias16 = FloatBuffer(dBias0)
         // Both backwards read the same saved fp32 probabilities (the fp32 forward's), so the backward is
         // measured alone; the forwards' probabilities are compared separately.
-        BlockAttention.backward(dq: dq16.pointer, dk: dk16.pointer, dv: dv16.pointer, dBias: dBias16.pointer, dOut: dOut.bf16.pointer,
-                                q: q.bf16.pointer, k: k.bf16.pointer, v: v.bf16.pointer, probs: probs32.pointer, groups: groups,
-                                blockLength: nb, heads: heads, headSize: dh, workspace: workspace,
-                                workspace16: BFloat16Buffer(count: BlockAttention.backwardWorkspaceCountBF16(groups: groups, blockLength: nb)))
+        StoredProbabilityAttention.backward(dq: dq16.pointer, dk: dk16.pointer, dv: dv16.pointer, dBias: dBias16.pointer, dOut: dOut.bf16.pointer,
+                                q: q.bf16.pointer, k: k.bf16.pointer, v: v.bf16.pointer, probs: probs32.pointer, shape: kernelShape(groups, nb, heads, dh, false), workspace: workspace,
+                                workspace16: BFloat16Buffer(count: StoredProbabilityAttention.backwardWorkspaceCountBF16(kernelShape(groups, nb, heads, dh, false))))
 
         if causal {  // the mask is a true −∞ in the bf16 forward too: masked probabilities are exactly 0
             var unmasked = 0
@@ -428,32 +431,30 @@ struct AttentionShape: CustomStringConvertible, Sendable {
         let q = bf16Rounded(random.normals(rows * width, scale: 1.5)), k = bf16Rounded(random.normals(rows * width, scale: 1.5))
         let v = bf16Rounded(random.normals(rows * width)), dOut = bf16Rounded(random.normals(rows * width))
         let bias = random.normals(heads * nb * nb, scale: 0.5), dBias0 = random.normals(heads * nb * nb, scale: 0.1)
-        let forwardWorkspace = BFloat16Buffer(count: BlockAttention.forwardWorkspaceCountBF16(groups: groups, blockLength: nb))
+        let forwardWorkspace = BFloat16Buffer(count: StoredProbabilityAttention.forwardWorkspaceCountBF16(kernelShape(groups, nb, heads, dh, false)))
 
         let out32 = FloatBuffer(count: rows * width), probsA = FloatBuffer(count: probCount)
-        BlockAttention.forward(out: out32.pointer, probs: probsA.pointer, q: q.bf16.pointer, k: k.bf16.pointer, v: v.bf16.pointer,
-                               bias: bias, groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal,
+        StoredProbabilityAttention.forward(out: out32.pointer, probs: probsA.pointer, q: q.bf16.pointer, k: k.bf16.pointer, v: v.bf16.pointer,
+                               bias: bias, shape: kernelShape(groups, nb, heads, dh, causal),
                                workspace: forwardWorkspace)
         let out16 = BFloat16Buffer(count: rows * width), probsB = FloatBuffer(count: probCount)
         for i in 0..<out16.count { out16.pointer[i] = BFloat16(bitPattern: 0x7fc1) }
-        BlockAttention.forward(out: out16.pointer, probs: probsB.pointer, q: q.bf16.pointer, k: k.bf16.pointer, v: v.bf16.pointer,
-                               bias: bias, groups: groups, blockLength: nb, heads: heads, headSize: dh, causal: causal,
+        StoredProbabilityAttention.forward(out: out16.pointer, probs: probsB.pointer, q: q.bf16.pointer, k: k.bf16.pointer, v: v.bf16.pointer,
+                               bias: bias, shape: kernelShape(groups, nb, heads, dh, causal),
                                workspace: forwardWorkspace)
         #expect(probsA.array.map(\.bitPattern) == probsB.array.map(\.bitPattern), "\(shape): the saved probabilities depend on the output type")
 
-        let workspace = FloatBuffer(count: BlockAttention.backwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads))
-        let workspace16 = BFloat16Buffer(count: BlockAttention.backwardWorkspaceCountBF16(groups: groups, blockLength: nb))
+        let workspace = FloatBuffer(count: StoredProbabilityAttention.backwardWorkspaceCount(kernelShape(groups, nb, heads, dh, false)))
+        let workspace16 = BFloat16Buffer(count: StoredProbabilityAttention.backwardWorkspaceCountBF16(kernelShape(groups, nb, heads, dh, false)))
         let dq32 = FloatBuffer(count: rows * width), dk32 = FloatBuffer(count: rows * width), dv32 = FloatBuffer(count: rows * width)
         let dBiasA = FloatBuffer(dBias0)
-        BlockAttention.backward(dq: dq32.pointer, dk: dk32.pointer, dv: dv32.pointer, dBias: dBiasA.pointer, dOut: dOut.bf16.pointer,
-                                q: q.bf16.pointer, k: k.bf16.pointer, v: v.bf16.pointer, probs: probsA.pointer, groups: groups,
-                                blockLength: nb, heads: heads, headSize: dh, workspace: workspace, workspace16: workspace16)
+        StoredProbabilityAttention.backward(dq: dq32.pointer, dk: dk32.pointer, dv: dv32.pointer, dBias: dBiasA.pointer, dOut: dOut.bf16.pointer,
+                                q: q.bf16.pointer, k: k.bf16.pointer, v: v.bf16.pointer, probs: probsA.pointer, shape: kernelShape(groups, nb, heads, dh, false), workspace: workspace, workspace16: workspace16)
         let dq16 = BFloat16Buffer(count: rows * width), dk16 = BFloat16Buffer(count: rows * width), dv16 = BFloat16Buffer(count: rows * width)
         for buffer in [dq16, dk16, dv16] { for i in 0..<buffer.count { buffer.pointer[i] = BFloat16(bitPattern: 0x7fc1) } }
         let dBiasB = FloatBuffer(dBias0)
-        BlockAttention.backward(dq: dq16.pointer, dk: dk16.pointer, dv: dv16.pointer, dBias: dBiasB.pointer, dOut: dOut.bf16.pointer,
-                                q: q.bf16.pointer, k: k.bf16.pointer, v: v.bf16.pointer, probs: probsA.pointer, groups: groups,
-                                blockLength: nb, heads: heads, headSize: dh, workspace: workspace, workspace16: workspace16)
+        StoredProbabilityAttention.backward(dq: dq16.pointer, dk: dk16.pointer, dv: dv16.pointer, dBias: dBiasB.pointer, dOut: dOut.bf16.pointer,
+                                q: q.bf16.pointer, k: k.bf16.pointer, v: v.bf16.pointer, probs: probsA.pointer, shape: kernelShape(groups, nb, heads, dh, false), workspace: workspace, workspace16: workspace16)
         #expect(dBiasA.array.map(\.bitPattern) == dBiasB.array.map(\.bitPattern), "\(shape): dBias depends on the output type")
 
         let magnitudes = BFloat16AttentionTests.attentionBounds(q: q.floats, k: k.floats, v: v.floats, dOut: dOut.floats,

@@ -230,13 +230,12 @@ import Kernels
             bias.withUnsafeMutableBufferPointer { RelativeBias.expand(rt: rt, rh: rh, rw: rw, heads: heads, block: block, into: $0.baseAddress!) }
             var blockedOut = out
             blockedOut.withUnsafeMutableBufferPointer { o in probs.withUnsafeMutableBufferPointer { p in
-                BlockAttention.forward(out: o.baseAddress!, probs: p.baseAddress!, q: qb, k: kb, v: vb, bias: bias, groups: groups,
-                                       blockLength: nb, heads: heads, headSize: dh, causal: causal)
+                StoredProbabilityAttention.forward(out: o.baseAddress!, probs: p.baseAddress!, q: qb, k: kb, v: vb, bias: bias, shape: kernelShape(groups, nb, heads, dh, causal))
             } }
             out.withUnsafeMutableBufferPointer { partition.toRasterOrder(blockedOut, $0.baseAddress!, videos: videos, width: width, accumulate: false) }
             return out
         }
-        let naive = BlockAttention.naiveForward(q: q, k: k, v: v, videos: videos, grid: grid, block: block, heads: heads,
+        let naive = NaiveAttention.forward(q: q, k: k, v: v, videos: videos, grid: grid, block: block, heads: heads,
                                                 headSize: dh, rt: rt, rh: rh, rw: rw, causal: causal)
         #expect(maxAbsDifference(forward(q, k, v, rt, rh, rw), naive) < 1e-5)
 
@@ -249,8 +248,7 @@ import Kernels
         bias.withUnsafeMutableBufferPointer { RelativeBias.expand(rt: rt, rh: rh, rw: rw, heads: heads, block: block, into: $0.baseAddress!) }
         var out = [Float](repeating: 0, count: q.count), probs = [Float](repeating: 0, count: groups * heads * nb * nb)
         out.withUnsafeMutableBufferPointer { o in probs.withUnsafeMutableBufferPointer { p in
-            BlockAttention.forward(out: o.baseAddress!, probs: p.baseAddress!, q: qb, k: kb, v: vb, bias: bias, groups: groups,
-                                   blockLength: nb, heads: heads, headSize: dh, causal: causal)
+            StoredProbabilityAttention.forward(out: o.baseAddress!, probs: p.baseAddress!, q: qb, k: kb, v: vb, bias: bias, shape: kernelShape(groups, nb, heads, dh, causal))
         } }
         if causal {   // masked probabilities are exactly zero
             for g in 0..<groups { for h in 0..<heads { for i in 0..<nb { for j in (i + 1)..<max(i + 1, nb) {
@@ -260,10 +258,9 @@ import Kernels
         var dqb = [Float](repeating: 0, count: q.count), dkb = dqb, dvb = dqb, dBias = [Float](repeating: 0, count: bias.count)
         dqb.withUnsafeMutableBufferPointer { dq in dkb.withUnsafeMutableBufferPointer { dk in dvb.withUnsafeMutableBufferPointer { dv in
             dBias.withUnsafeMutableBufferPointer { db in
-                BlockAttention.backward(dq: dq.baseAddress!, dk: dk.baseAddress!, dv: dv.baseAddress!, dBias: db.baseAddress!,
-                                        dOut: rb, q: qb, k: kb, v: vb, probs: probs, groups: groups, blockLength: nb,
-                                        heads: heads, headSize: dh,
-                                        workspace: FloatBuffer(count: BlockAttention.backwardWorkspaceCount(groups: groups, blockLength: nb, heads: heads)))
+                StoredProbabilityAttention.backward(dq: dq.baseAddress!, dk: dk.baseAddress!, dv: dv.baseAddress!, dBias: db.baseAddress!,
+                                        dOut: rb, q: qb, k: kb, v: vb, probs: probs, shape: kernelShape(groups, nb, heads, dh, false),
+                                        workspace: FloatBuffer(count: StoredProbabilityAttention.backwardWorkspaceCount(kernelShape(groups, nb, heads, dh, false))))
             } } } }
         var drt = [Float](repeating: 0, count: rt.count), drh = [Float](repeating: 0, count: rh.count), drw = [Float](repeating: 0, count: rw.count)
         drt.withUnsafeMutableBufferPointer { a in drh.withUnsafeMutableBufferPointer { b in drw.withUnsafeMutableBufferPointer { c in

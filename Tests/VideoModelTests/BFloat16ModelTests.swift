@@ -37,7 +37,7 @@ private func trainingLoss(_ model: VideoTransformer, _ videos: [UInt8], _ slices
 /// Per-channel NLLs of one evaluation forward of slice `slice` for every video.
 private func evaluationNLL(_ model: VideoTransformer, _ videos: [UInt8], slice: Int, count: Int) -> [Double] {
     videos.withUnsafeBufferPointer { _ = model.forward(videos: $0.baseAddress!, slices: Array(repeating: slice, count: count), mode: .evaluation) }
-    return (0..<ModelConfig.channels).flatMap { channel in (0..<(count * model.n)).map { model.nll[channel][$0] } }
+    return (0..<ModelConfig.channels).flatMap { channel in (0..<(count * model.positions)).map { model.nll[channel][$0] } }
 }
 
 @Suite(.enabled(if: MatMul.bf16ProductsAvailable, Comment(rawValue: MatMul.bf16UnavailableReason))) struct BFloat16ModelTests {

@@ -16,7 +16,7 @@ import Kernels
 
     func logits(_ model: VideoTransformer, _ video: [UInt8], slice: Int) -> [[Float]] {
         video.withUnsafeBufferPointer { _ = model.forward(videos: $0.baseAddress!, slices: [slice], mode: .evaluation) }
-        return model.logits.map { Array(UnsafeBufferPointer(start: $0.pointer, count: model.n * 256)) }
+        return model.head.logits.map { Array(UnsafeBufferPointer(start: $0.pointer, count: model.positions * 256)) }
     }
 
     @Test func predictionsIgnoreTheirOwnAndLaterSubpixels() throws {
@@ -29,7 +29,7 @@ import Kernels
             for _ in 0..<12 {
                 // Primed pixels are given (visible to every slice, DESIGN §2), so both the predicted sub-pixel
                 // and the changed one are non-primed; the changed one is at or after (i, ch).
-                let predicted = (0..<model.n).filter { !s.isPrimed(slice: k, position: $0) }
+                let predicted = (0..<model.positions).filter { !s.isPrimed(slice: k, position: $0) }
                 let i = predicted[random.nextInt(below: predicted.count)], ch = random.nextInt(below: 3)
                 let later = predicted.filter { $0 >= i }
                 let j = later[random.nextInt(below: later.count)]
@@ -43,7 +43,7 @@ import Kernels
                 #expect(Array(after[ch][(i * 256)..<((i + 1) * 256)]) == Array(base[ch][(i * 256)..<((i + 1) * 256)]),
                         "slice \(k): changing sub-pixel (\(j), \(c2)) moved the prediction of (\(i), \(ch))")
                 // Teeth: the changed sub-pixel does move some later prediction when one exists.
-                if j + 1 < model.n && after[0][((j + 1) * 256)..<((j + 2) * 256)] != base[0][((j + 1) * 256)..<((j + 2) * 256)] {
+                if j + 1 < model.positions && after[0][((j + 1) * 256)..<((j + 2) * 256)] != base[0][((j + 1) * 256)..<((j + 2) * 256)] {
                     changedSomething += 1
                 }
             }
@@ -56,13 +56,13 @@ import Kernels
         let s = model.subscaling, config = model.config
         for k in [0, 4, 9] {
             video.withUnsafeBufferPointer { _ = model.forward(videos: $0.baseAddress!, slices: [k], mode: .evaluation) }
-            let base = model.encoded.fp32!.array
+            let base = model.encoder.output.fp32!.array
             var visibleChanges = 0
             for t in 0..<config.frames { for h in 0..<config.height { for w in 0..<config.width {
                 var changed = video
                 changed[((t * config.height + h) * config.width + w) * 3] &+= 101
                 changed.withUnsafeBufferPointer { _ = model.forward(videos: $0.baseAddress!, slices: [k], mode: .evaluation) }
-                let after = model.encoded.fp32!.array
+                let after = model.encoder.output.fp32!.array
                 if s.isVisible(t: t, h: h, w: w, toSlice: k) {
                     if after != base { visibleChanges += 1 }
                 } else {

@@ -22,12 +22,12 @@ import Kernels
         }
         /// Signs of every ReLU input of the last forward.
         func reluSigns() -> [Bool] {
-            let rows = slices.count * model.n
+            let rows = slices.count * model.positions
             var signs: [Bool] = []
-            for layer in model.encoderLayers + model.decoderLayers {
-                signs += (0..<(rows * model.f)).map { layer.saved.hidden.fp32![$0] > 0 }
+            for layer in model.encoder.layers + model.decoder.layers {
+                signs += (0..<(rows * model.ffnWidth)).map { layer.saved.hidden.fp32![$0] > 0 }
             }
-            for channel in 0..<3 { signs += (0..<(rows * model.d)).map { model.headPre[channel][$0] > 0 } }
+            for channel in 0..<3 { signs += (0..<(rows * model.hiddenSize)).map { model.head.hidden[channel].fp32![$0] > 0 } }
             return signs
         }
         _ = loss()

@@ -51,11 +51,11 @@ extension VideoTransformer {
             flat.withUnsafeBufferPointer { _ = forward(videos: $0.baseAddress!, slices: Array(repeating: k, count: videos.count), mode: .evaluation) }
             let origin = subscaling.offset(ofSlice: k)
             for v in 0..<videos.count {
-                for position in 0..<n where !subscaling.isPrimed(slice: k, position: position) {
+                for position in 0..<positions where !subscaling.isPrimed(slice: k, position: position) {
                     let i = position / (shape.h * shape.w), j = (position / shape.w) % shape.h, l = position % shape.w
                     let pixel = subscaling.pixel(slice: origin, i: i, j: j, l: l)
                     let base = ((pixel.t * config.height + pixel.h) * config.width + pixel.w) * c
-                    for ch in 0..<c { result[v][base + ch] = nll[ch][v * n + position] }
+                    for ch in 0..<c { result[v][base + ch] = nll[ch][v * positions + position] }
                 }
             }
         }
