@@ -1,6 +1,6 @@
 // MPICommunicator: `Communicator` over an Open MPI communicator. Counts above Int32.max are sent in
-// chunks (MPI counts are `int`). Also the internal non-blocking pieces the bucketed all-reduce uses:
-// a private duplicate of the communicator, MPI_Iallreduce and MPI_Test. The segmented collectives of
+// chunks (MPI counts are `int`). `duplicate()` gives the communication thread and the heartbeat their own
+// message space (MPI_Comm_dup). The segmented collectives of
 // ZeRO stage 1 are single MPI calls (MPI_Reduce_scatter, MPI_Allgatherv, MPI_Gatherv), whose counts and
 // displacements are `int`: a buffer of more than Int32.max floats is refused with a message.
 // Left out: point-to-point, derived datatypes, MPI_Cart_shift neighbours.
@@ -139,27 +139,6 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         var newHandle: MPI_Comm? = nil
         try MPIRuntime.call("MPI_Comm_dup") { MPI_Comm_dup(handle, &newHandle) }
         return try MPICommunicator(handle: newHandle!, owns: true)
-    }
-
-    /// Starts an in-place sum of `count` floats at `base` (MPI_Iallreduce with MPI_IN_PLACE).
-    func startAllReduceSum(_ base: UnsafeMutablePointer<Float>?, count: Int) throws -> MPI_Request {
-        guard count <= Int(Int32.max) else {
-            throw DistributedError.invalidArgument("a bucket of \(count) floats exceeds MPI's int count")
-        }
-        var request: MPI_Request? = vt_mpi_request_null()
-        try MPIRuntime.call("MPI_Iallreduce") {
-            MPI_Iallreduce(vt_mpi_in_place(), base, Int32(count), vt_mpi_float(), vt_mpi_sum(), handle, &request)
-        }
-        return request!
-    }
-
-    /// Progresses MPI and reports whether `request` completed (MPI_Test).
-    func test(_ request: inout MPI_Request) throws -> Bool {
-        var flag: Int32 = 0
-        var optional: MPI_Request? = request
-        try MPIRuntime.call("MPI_Test") { MPI_Test(&optional, &flag, vt_mpi_status_ignore()) }
-        request = optional ?? vt_mpi_request_null()
-        return flag != 0
     }
 
     // MARK: Chunked blocking collectives

@@ -70,20 +70,6 @@ extension HDF5File {
     }
 }
 
-extension HDF5Dataset {
-    /// The byte offset in the file (from its first byte, user block included) of a contiguous dataset's
-    /// raw data; nil when no storage is allocated yet or the dataset is chunked.
-    public func storageOffset() throws -> Int? {
-        try file.withOpenFile(object: path) { id, site in
-            let dataset = try site.check(H5Dopen2(id, path, vt_h5p_default()), "H5Dopen2")
-            defer { H5Dclose(dataset) }
-            let offset = H5Dget_offset(dataset)
-            H5Eclear2(hid_t(H5E_DEFAULT))
-            return offset == haddr_t.max ? nil : Int(offset)
-        }
-    }
-}
-
 extension HDF5Group {
     /// Creates the contiguous dataset `name` (and missing groups on the way), writes `bytes` (row-major,
     /// `elementType`) into it and sets `attributes`, all through one open handle. Returns the byte offset

@@ -21,12 +21,6 @@ struct DataOptions: ParsableArguments {
         return config
     }
 
-    /// What training reads. Opens (and so validates) the evaluation shards too, so a wrong path fails now,
-    /// not after hours of training.
-    func trainingSource(_ config: RunConfig, log: (String) -> Void) throws -> VideoSource {
-        try sources(config, log: log).train
-    }
-
     /// The training source and, when data.eval is set, the evaluation shards (checked against the model).
     func sources(_ config: RunConfig, log: (String) -> Void) throws -> (train: VideoSource, eval: VideoSource?) {
         let model = config.model
