@@ -11,7 +11,6 @@
 // thrown by the `batch` call that asks for that batch. `waitSeconds` says how long the last `batch` call
 // waited (0 when the read was already done), the number to watch for "training never waits".
 //
-// EvaluationBatches drives it over an EvaluationSchedule.
 //
 // Not here: which clips (Sampler, EvaluationSchedule), the pixels' source (any VideoSource).
 
@@ -124,52 +123,5 @@ public final class ClipPrefetcher: @unchecked Sendable {   // state touched by t
     private static func seconds(since start: ContinuousClock.Instant) -> Double {
         let elapsed = ContinuousClock.now - start
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-    }
-}
-
-/// One batch of an evaluation: the items (padding flagged), a weight per item (1 real, 0 padding) and the
-/// pixels [batchPerRank, clipFrames, H, W, 3], valid until the next `next()`.
-public struct EvaluationBatch {
-    public let index: Int
-    public let items: [EvaluationItem]
-    public var weights: [Float] { items.map { $0.isPadding ? 0 : 1 } }
-    public let pixels: UnsafeBufferPointer<UInt8>
-}
-
-/// This rank's evaluation batches in order, each read while the previous one is evaluated.
-public final class EvaluationBatches {
-    public let schedule: EvaluationSchedule
-    public let rank: Int
-    private let prefetcher: ClipPrefetcher
-    private var nextBatch = 0
-
-    public init(source: VideoSource, schedule: EvaluationSchedule, rank: Int = 0) throws {
-        guard (0..<schedule.ranks).contains(rank) else {
-            throw DatasetError(.invalidRequest("rank \(rank) is outside the schedule's \(schedule.ranks) ranks"))
-        }
-        guard schedule.videoCount == source.count, schedule.videoFrames == source.frames else {
-            throw DatasetError(.invalidRequest("the schedule is for \(schedule.videoCount) videos of \(schedule.videoFrames) "
-                                               + "frames, the data has \(source.count) of \(source.frames)"))
-        }
-        self.schedule = schedule
-        self.rank = rank
-        prefetcher = ClipPrefetcher(source: source, frameCount: schedule.clipFrames, capacity: schedule.batchPerRank)
-    }
-
-    /// Seconds the last `next()` waited for its pixels.
-    public var waitSeconds: Double { prefetcher.waitSeconds }
-
-    public func next() throws -> EvaluationBatch? {
-        guard nextBatch < schedule.batchCount else { return nil }
-        let index = nextBatch
-        nextBatch += 1
-        let items = schedule.items(batch: index, rank: rank)
-        let pixels = try prefetcher.batch(key: index, clips: items.map { ClipRequest(video: $0.video, startFrame: $0.startFrame) })
-        if nextBatch < schedule.batchCount {
-            prefetcher.prefetch(key: nextBatch, clips: schedule.items(batch: nextBatch, rank: rank).map {
-                ClipRequest(video: $0.video, startFrame: $0.startFrame)
-            })
-        }
-        return EvaluationBatch(index: index, items: items, pixels: pixels)
     }
 }
