@@ -37,8 +37,8 @@ public enum FVDBridge {
         guard result.status == 0 else { throw missing }
     }
 
-    /// Runs the tool on `samples` and returns its JSON object's `fvd` and `i3d` members.
-    public static func score(samples: String, trials: Int?, frames: String, python: String, cache: String? = nil) throws -> [String: Any] {
+    /// Runs the tool on `samples` and returns its JSON object (`fvd` and `i3d` members).
+    public static func score(samples: String, trials: Int?, frames: String, python: String, cache: String? = nil) throws -> JSONValue {
         var arguments = ["-m", "vt_fvd", "score", "--samples", samples, "--frames", frames]
         if let trials { arguments += ["--trials", "\(trials)"] }
         if let cache { arguments += ["--cache", cache] }
@@ -47,7 +47,7 @@ public enum FVDBridge {
             throw EvaluationError("FVD: \(python) -m vt_fvd failed (exit \(result.status))\(result.standardError.isEmpty ? "" : ": " + result.standardError)")
         }
         guard let line = String(decoding: result.standardOutput, as: UTF8.self).split(separator: "\n").last,
-              let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], object["fvd"] != nil else {
+              let object = try? JSONDecoder().decode(JSONValue.self, from: Data(line.utf8)), object["fvd"] != nil else {
             throw EvaluationError("FVD: the tool printed no result object")
         }
         return object

@@ -2,7 +2,8 @@
 // the mean over samples and the best of K (per video, the sample with the highest mean over its generated
 // frames), per generated frame and overall, each as the mean over videos with its standard deviation over
 // videos (population, ddof 0). PSNR of an identical frame is +∞; a mean containing it is +∞ and
-// `infiniteFrames` says how many there were (JSON writes "inf").
+// `infiniteFrames` says how many there were (JSON writes "inf"). Encoded with snake_case keys
+// (EvaluationReport's encoder).
 
 import Foundation
 
@@ -21,12 +22,6 @@ public struct MetricSummary: Codable, Equatable, Sendable {
     public var infiniteFrames: Int
     public var videos: Int
     public var samplesPerVideo: Int
-
-    enum CodingKeys: String, CodingKey {
-        case mean, std, videos
-        case bestOfK = "best_of_k", stdBestOfK = "std_best_of_k", perFrame = "per_frame"
-        case perFrameBestOfK = "per_frame_best_of_k", infiniteFrames = "infinite_frames", samplesPerVideo = "samples_per_video"
-    }
 
     /// `scores[video][sample][frame]`: one score per generated frame; every video has the same K and frames.
     public init(scores: [[[Double]]]) {

@@ -107,12 +107,3 @@ public final class SampleFile {
         } catch { throw EvaluationError("\(path): cannot read video \(v): \(error)") }
     }
 }
-
-/// JSON for a metric summary (DESIGN.md §10); an infinite PSNR is written as the string "inf".
-public func summaryJSON(_ summary: MetricSummary, frames: [Int]) -> [String: Any] {
-    func number(_ x: Double) -> Any { x.isFinite ? x : (x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf")) }
-    return ["mean": number(summary.mean), "best_of_k": number(summary.bestOfK), "std": number(summary.std),
-            "std_best_of_k": number(summary.stdBestOfK), "per_frame": summary.perFrame.map(number),
-            "per_frame_best_of_k": summary.perFrameBestOfK.map(number), "infinite_frames": summary.infiniteFrames,
-            "videos": summary.videos, "samples_per_video": summary.samplesPerVideo, "frames": frames]
-}

