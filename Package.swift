@@ -18,8 +18,8 @@ let systemTargets: [Target] = [
     // Macro handles (MPI_COMM_WORLD, H5T_NATIVE_FLOAT, ...) that Swift cannot import.
     .target(name: "_MPIShims", dependencies: ["CMPI"]),
     .target(name: "_HDF5Shims", dependencies: ["CHDF5"]),
-    // For checkpoints: the CPU's CRC-32C instruction (chosen at run time) and fallocate.
-    .target(name: "_CheckpointShims"),
+    // The CPU's CRC-32C instruction (chosen at run time; Common) and fallocate (Checkpointing).
+    .target(name: "_SystemShims"),
     // For kernels: the fp32 → bf16 rounding loop, vectorised for the running CPU (function multiversioning).
     // No FMA contraction: the C loops round as the Swift kernels they stand beside. Exponentials of the
     // attention softmax vectorise onto glibc's libmvec.
@@ -32,28 +32,30 @@ let systemTargets: [Target] = [
 let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
 
 let libraryTargets: [Target] = [
+    // The one CRC-32C (hardware, table fallback) and the one monotonic clock every module uses.
+    .target(name: "Common", dependencies: ["_SystemShims"], swiftSettings: optimise),
     .target(name: "OneDNN", dependencies: ["CDNNL"], swiftSettings: optimise),
     .target(name: "Kernels", dependencies: ["CBLAS", "OneDNN", "_KernelShims"], swiftSettings: optimise),
-    .target(name: "VideoModel", dependencies: ["Kernels", .product(name: "Yams", package: "Yams")],
+    .target(name: "VideoModel", dependencies: ["Common", "Kernels", .product(name: "Yams", package: "Yams")],
             swiftSettings: optimise),
     .target(name: "Optimization", dependencies: ["Kernels"], swiftSettings: optimise),
     .target(name: "HDF5", dependencies: ["CHDF5", "_HDF5Shims"]),
-    .target(name: "Distribution", dependencies: ["CMPI", "_MPIShims", "Kernels"]),
-    .target(name: "Datasets", dependencies: ["HDF5", "Kernels"], swiftSettings: optimise),
-    .target(name: "Checkpointing", dependencies: ["HDF5", "Kernels", "Datasets", "_CheckpointShims"]),
+    .target(name: "Distribution", dependencies: ["CMPI", "_MPIShims", "Common", "Kernels"]),
+    .target(name: "Datasets", dependencies: ["Common", "HDF5", "Kernels"], swiftSettings: optimise),
+    .target(name: "Checkpointing", dependencies: ["Common", "HDF5", "Kernels", "_SystemShims"]),
     // The field's evaluation (DESIGN.md §2, §10): exact bits/dim, the sampling job, PSNR/SSIM, FVD's bridge
     // to tools/fvd, and the video exports. Training runs its periodic evaluation through it.
     .target(name: "Evaluation", dependencies: ["VideoModel", "Datasets", "Distribution", "HDF5", "Checkpointing", "Kernels"],
             swiftSettings: optimise),
     .target(name: "Training",
-            dependencies: ["Evaluation", "Kernels", "OneDNN", "VideoModel", "Optimization", "Datasets", "Distribution", "HDF5", "CBLAS", "Checkpointing",
+            dependencies: ["Common", "Evaluation", "Kernels", "OneDNN", "VideoModel", "Optimization", "Datasets", "Distribution", "HDF5", "CBLAS", "Checkpointing",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: optimise),
     // The TPU-mesh cost and memory simulator and its calibration against this machine (which trains a few
     // steps with Training's Trainer, so it sits above Training).
     .target(name: "MeshSimulation", dependencies: ["Training", "VideoModel", "Kernels", "Datasets", "Distribution"]),
     .executableTarget(name: "vt",
-                      dependencies: ["MeshSimulation", "Evaluation", "Training", "VideoModel", "Datasets", "Kernels", "Distribution", "Checkpointing", "HDF5",
+                      dependencies: ["Common", "MeshSimulation", "Evaluation", "Training", "VideoModel", "Datasets", "Kernels", "Distribution", "Checkpointing", "HDF5",
                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 ]
 
@@ -62,6 +64,7 @@ let libraryTargets: [Target] = [
 let testTargets: [Target] = [
     // What the test targets share (small configs, running the vt binary): public API only.
     .target(name: "VTTestSupport", dependencies: ["Training", "VideoModel", "Optimization"], path: "Tests/Support"),
+    .testTarget(name: "CommonTests", dependencies: ["Common"]),
     .testTarget(name: "KernelsTests", dependencies: ["Kernels", "OneDNN"]),
     .testTarget(name: "VideoModelTests", dependencies: ["VideoModel", "Kernels"],
                 resources: [.copy("Fixtures")]),
@@ -69,7 +72,7 @@ let testTargets: [Target] = [
     .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5"], resources: [.copy("Fixtures")]),
     .testTarget(name: "DistributionTests", dependencies: ["Distribution"]),
-    .testTarget(name: "CheckpointingTests", dependencies: ["Checkpointing", "HDF5", "Kernels"]),
+    .testTarget(name: "CheckpointingTests", dependencies: ["Checkpointing", "Common", "HDF5", "Kernels"]),
     .testTarget(name: "MeshSimulationTests", dependencies: ["MeshSimulation", "VTTestSupport", "Training", "VideoModel", "Optimization", "Kernels", "Distribution"]),
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "VTTestSupport", "Training", "VideoModel", "Datasets", "Distribution", "HDF5", "Kernels"],
                 resources: [.copy("Fixtures")]),

@@ -14,11 +14,10 @@
 // Leaves out: what the tensors mean (the trainer passes tables and buffers, or streams tensors it gathers),
 // partial tensors (every dataset is a full tensor).
 
-import Datasets
+import Common
 import Foundation
 import HDF5
 import Kernels
-import _CheckpointShims
 
 public enum CheckpointFormat {
     /// The `format` root attribute.
@@ -51,7 +50,7 @@ public enum CheckpointFormat {
         for name in attributes.keys.sorted() where name != attributesChecksumAttribute {
             text += name + "\t" + canonical(attributes[name]!) + "\n"
         }
-        return CRC32CChecksum.of(Array(text.utf8))
+        return CRC32C.checksum(Array(text.utf8))
     }
 
     private static func canonical(_ value: HDF5AttributeValue) -> String {
@@ -156,19 +155,6 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
 
     /// Damage or unreadability: the caller may fall back to an older checkpoint.
     public var isDamage: Bool { kind == .unreadable || kind == .damaged || kind == .notACheckpoint }
-}
-
-/// CRC-32C (Castagnoli): the CPU's instruction when it has one (≈ 10 GB/s), else the Datasets module's
-/// table-driven implementation (≈ 1 GB/s), which is also the oracle the tests compare against.
-enum CRC32CChecksum {
-    static let hardware = vt_crc32c_hardware_available() == 1
-
-    static func of(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
-        guard hardware, let base = bytes.baseAddress else { return CRC32C.checksum(bytes, continuing: crc) }
-        return vt_crc32c_hardware(crc, base, bytes.count)
-    }
-
-    static func of(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { of($0) } }
 }
 
 /// `0x1a2b3c4d`.

@@ -8,6 +8,7 @@
 //
 // Leaves out: choosing among several checkpoints (CheckpointDirectory), the meaning of the attributes.
 
+import Common
 import Foundation
 import HDF5
 import Kernels
@@ -196,7 +197,7 @@ public final class CheckpointFile {
         precondition(bytes.count == entry.count * MemoryLayout<Float>.stride, "readTensor: \(bytes.count) bytes for \(entry.count) floats")
         let datasetPath = "/" + group + "/" + entry.name
         let stored = try readVerified(datasetPath, expectedShape: entry.shape, into: bytes)
-        let computed = CRC32CChecksum.of(UnsafeRawBufferPointer(bytes))
+        let computed = CRC32C.checksum(UnsafeRawBufferPointer(bytes))
         guard stored == computed else {
             throw CheckpointError(.damaged, file: path, object: datasetPath,
                                   "fails its CRC-32C check (stored \(hex(stored)), computed \(hex(computed))): the file is damaged")
@@ -227,7 +228,7 @@ public final class CheckpointFile {
             var sum = 0.0
             for i in 0..<values.count { sum += Double(values[i]) * Double(values[i]) }
             reports.append(TensorReport(path: datasetPath, shape: shape, norm: sum.squareRoot(), storedChecksum: stored,
-                                        computedChecksum: CRC32CChecksum.of(UnsafeRawBufferPointer(bytes))))
+                                        computedChecksum: CRC32C.checksum(UnsafeRawBufferPointer(bytes))))
         }
         return reports
     }

@@ -18,6 +18,7 @@
 //
 // Leaves out: a text form of the index (it is for machines; `vt inspect checkpoint` is for people).
 
+import Common
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -55,7 +56,7 @@ struct CheckpointIndex: Equatable {
         func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
         put(Self.version); put(UInt32(entries.count)); put(UInt64(fileSize)); put(metadataChecksum); put(UInt32(userBlockSize))
         for entry in entries { put(UInt64(entry.offset)); put(UInt64(entry.length)); put(entry.checksum); put(UInt32(0)) }
-        put(CRC32CChecksum.of(bytes))
+        put(CRC32C.checksum(bytes))
         return bytes
     }
 
@@ -122,7 +123,7 @@ struct CheckpointIndex: Equatable {
         }
         let bytes = try file.read(0..<indexEnd + 4)
         let stored = bytes[indexEnd..<indexEnd + 4].enumerated().reduce(UInt32(0)) { $0 | (UInt32($1.element) << (8 * $1.offset)) }
-        guard CRC32CChecksum.of(Array(bytes[0..<indexEnd])) == stored else {
+        guard CRC32C.checksum(Array(bytes[0..<indexEnd])) == stored else {
             throw CheckpointError(.damaged, file: path, object: "checkpoint index (user block)", "fails its CRC-32C check: the file is damaged")
         }
         guard integer(8, UInt32.self) <= version else {
@@ -211,7 +212,7 @@ struct RawFile {
             while start < range.upperBound {
                 let end = min(range.upperBound, start + (4 << 20))
                 let piece = try read(start..<end)
-                crc = piece.withUnsafeBytes { CRC32CChecksum.of($0, continuing: crc) }
+                crc = piece.withUnsafeBytes { CRC32C.checksum($0, continuing: crc) }
                 start = end
             }
         }

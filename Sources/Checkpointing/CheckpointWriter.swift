@@ -7,6 +7,7 @@
 // Leaves out: where the file goes and how it becomes visible (CheckpointDirectory: temporary name,
 // rename, directory fsync, `latest`), compression (float weights barely compress; it would halve speed).
 
+import Common
 import Dispatch
 import Foundation
 import HDF5
@@ -110,7 +111,7 @@ public enum CheckpointWriter {
                     }
                     let bytes = UnsafeRawBufferPointer(values)
                     let checksumStart = Date()
-                    let checksum = CRC32CChecksum.of(bytes)
+                    let checksum = CRC32C.checksum(bytes)
                     streamedChecksumSeconds += Date().timeIntervalSince(checksumStart)
                     let offset = try file.root.createContiguousDataset(
                         datasetPath, elementType: .float32, shape: entry.shape, bytes: bytes,
@@ -196,7 +197,7 @@ final class ChecksumQueue: @unchecked Sendable {  // `next` under `lock`; each s
             guard position < order.count else { return }
             let index = order[position]
             let (group, entry) = jobs[index]
-            results[index] = CRC32CChecksum.of(UnsafeRawBufferPointer(group.bytes(entry)))
+            results[index] = CRC32C.checksum(UnsafeRawBufferPointer(group.bytes(entry)))
         }
     }
 }

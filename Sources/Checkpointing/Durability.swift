@@ -5,7 +5,7 @@
 // Leaves out: Windows; filesystems that ignore fsync (nothing can be done there).
 
 import Foundation
-import _CheckpointShims
+import _SystemShims
 #if canImport(Glibc)
 import Glibc
 private let systemFsync = Glibc.fsync

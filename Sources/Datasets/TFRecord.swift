@@ -14,6 +14,7 @@
 // (TFExample.swift).
 
 #if canImport(Glibc)
+import Common
 import Glibc
 #elseif canImport(Musl)
 import Musl

@@ -16,6 +16,7 @@
 // unspecified) — same thread, same order, same overlap with backward.
 // Left out: gradient compression, averaging (the caller scales), hierarchical (intra/inter-node) rings.
 #if canImport(Glibc)
+import Common
 import Glibc
 #endif
 import Foundation
@@ -278,11 +279,4 @@ private final class ReducerState: @unchecked Sendable {
             while !threadExited { condition.wait() }
         }
     }
-}
-
-/// Seconds on CLOCK_MONOTONIC (the clock of `AllReduceTimings.bucketIntervals`).
-public func monotonicSeconds() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }

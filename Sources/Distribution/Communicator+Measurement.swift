@@ -5,6 +5,7 @@
 // An iteration's time is the slowest rank's (barrier, time, all-reduce max). Bus bandwidth follows
 // nccl-tests: n / t · 2(p−1)/p, the bytes each rank's links carry in a ring all-reduce; 0 for p = 1.
 // Left out: latency-only (0-byte) runs, non-sum reductions, other collectives.
+import Common
 import Foundation
 
 public struct AllReduceMeasurement: Equatable, Sendable, CustomStringConvertible {

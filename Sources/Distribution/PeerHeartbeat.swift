@@ -11,6 +11,7 @@
 // Needs MPI_THREAD_MULTIPLE (under SERIALIZED the process-wide lock would hold the thread out for the
 // whole of a blocking collective): `start` returns nil without it, and for one rank or no MPI.
 #if canImport(Glibc)
+import Common
 import Glibc
 #endif
 import CMPI

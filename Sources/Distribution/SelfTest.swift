@@ -4,6 +4,7 @@
 // Checks are local, but every section ends with an all-reduce of the failure count, so all ranks stay
 // in step and all throw when any rank saw a mismatch (naming the ranks and the first failures).
 // Left out: timing (see measureAllReduce), failure injection (the stall tests kill and stop real ranks).
+import Common
 import Kernels
 #if canImport(Glibc)
 import Glibc

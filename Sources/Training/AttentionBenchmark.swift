@@ -3,6 +3,7 @@
 // rows of a config's training step (batch × positions), in the config's precision. The two kernels alternate
 // and medians are reported, so host noise hits both alike.
 
+import Common
 import Foundation
 import Kernels
 import VideoModel

@@ -3,6 +3,7 @@
 // utilisation (MFU) = achieved / peak is a ratio of two numbers measured under the same conditions. A bf16
 // run also measures the oneDNN bf16 matmul peak and reports its MFU against that (DESIGN.md §8).
 
+import Common
 import Foundation
 import Evaluation
 import CBLAS

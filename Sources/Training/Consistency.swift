@@ -3,6 +3,7 @@
 // differ from rank 0. (The stall watchdog, which ends a job whose ranks stopped answering or progressing,
 // is StallDetector.swift.)
 
+import Common
 import Foundation
 import Datasets
 import Distribution

@@ -9,6 +9,7 @@
 // a number sets both bounds; 0 turns the watchdog off. When a bound is passed, the message names the
 // ranks and what this rank was doing, and `onStall` ends the job (vt: MPI_Abort, exit 3).
 
+import Common
 import Foundation
 import Distribution
 

@@ -1,6 +1,7 @@
 // Timeline: a per-rank record of compute and communication spans, written as Chrome trace JSON
 // (chrome://tracing or https://ui.perfetto.dev open it). One file per rank: timeline-rank<R>.json.
 
+import Common
 import Foundation
 import Distribution
 

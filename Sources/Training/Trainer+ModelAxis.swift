@@ -13,6 +13,7 @@
 // Leaves out: pipeline stages, sequence sharding. (Sharded optimizer state across the data axis, ZeRO-1,
 // is Trainer+OptimizerSharding.swift.)
 
+import Common
 import Foundation
 import Distribution
 import Kernels

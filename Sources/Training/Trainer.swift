@@ -7,6 +7,7 @@
 // the flat buffer, then the parameters are all-gathered.
 // Leaves out: checkpoints (Checkpointing), evaluation and sampling (Evaluation), the command line (vt).
 
+import Common
 import Foundation
 import Kernels
 import VideoModel

@@ -5,6 +5,7 @@
 // A resumed run appends to metrics.jsonl after dropping the lines of steps past the checkpoint (those
 // steps are trained again).
 
+import Common
 import Foundation
 import Evaluation
 import Datasets

@@ -9,6 +9,7 @@
 // layer's forward into them just before its backward (the same kernels on the same values: bitwise what
 // forward computed).
 
+import Common
 import Kernels
 
 /// What one layer saves for backward (ActivationPlan.swift: "<stack>/layer_<i>/…" or the shared set).

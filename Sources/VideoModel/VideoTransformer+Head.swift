@@ -3,6 +3,7 @@
 // non-primed sub-pixels. `headBackward` hands the decoder d(decoder output). With `recompute: layer` the
 // three channels share one set of buffers and backward re-runs each channel's forward just before its backward.
 
+import Common
 import Kernels
 
 extension VideoTransformer {

@@ -15,7 +15,7 @@
 // row-split products (forward) and the column-split input gradients (backward) over the model group.
 // Leaves out: sampling with cached keys/values (CachedSampler.swift) and optimisation (Optimization).
 
-import Foundation
+import Common
 import Kernels
 
 /// Wall-clock seconds spent in each phase of the last forward/backward.
@@ -258,16 +258,4 @@ public final class VideoTransformer {
 
     /// Per-channel NLL (nats) of every row of the last forward, [C][B·N]; primed rows hold their value too.
     public var nll: [UnsafeMutablePointer<Double>] { head.nll }
-}
-
-/// Monotonic lap timer.
-public struct Stopwatch {
-    private var start = DispatchTime.now().uptimeNanoseconds
-    public init() {}
-    /// Seconds since the last lap (or creation), and restarts.
-    public mutating func lap() -> Double {
-        let now = DispatchTime.now().uptimeNanoseconds
-        defer { start = now }
-        return Double(now - start) / 1e9
-    }
 }

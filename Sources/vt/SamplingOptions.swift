@@ -2,6 +2,7 @@
 // with equal values both draw the same samples. `SamplingRunner` runs the sampling job for either command
 // and prints its progress line (rate and ETA) on rank 0.
 
+import Common
 import ArgumentParser
 import Datasets
 import Evaluation

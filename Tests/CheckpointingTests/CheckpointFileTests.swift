@@ -1,6 +1,7 @@
 // One checkpoint file: written and read back bitwise, laid out as DESIGN §5 says (readable by plain
 // HDF5), and every kind of damage or mismatch refused with the dataset named.
 
+import Common
 import Foundation
 import HDF5
 import Kernels
@@ -58,7 +59,7 @@ import Testing
         for tensors in contents.tensors { for entry in tensors.table.entries { expected.append(tensorBytes(of: tensors, entry.name)) } }
         for (entry, data) in zip(index.entries, expected) {
             #expect(Array(raw[entry.offset..<entry.offset + entry.length]) == data)
-            #expect(entry.checksum == CRC32CChecksum.of(data))
+            #expect(entry.checksum == CRC32C.checksum(data))
         }
     }
 
@@ -257,36 +258,5 @@ import Testing
         #expect(CheckpointFormat.step(fromFileName: ".step_00000200.h5.tmp.12") == nil)
         #expect(CheckpointFormat.step(fromFileName: "step_0000020.h5") == nil)
         #expect(CheckpointFormat.step(fromFileName: "latest") == nil)
-    }
-}
-
-@Suite struct ChecksumTests {
-    /// CRC-32C bit by bit: reflected polynomial 0x82F63B78, inverted in and out (the oracle).
-    func bitwise(_ bytes: [UInt8]) -> UInt32 {
-        var c: UInt32 = 0xFFFF_FFFF
-        for byte in bytes {
-            c ^= UInt32(byte)
-            for _ in 0..<8 { c = (c & 1) != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
-        }
-        return ~c
-    }
-
-    /// The CPU's CRC-32C instruction (when present; else the table-driven CRC) agrees with the oracle.
-    @Test func checksumsMatchABitwiseReference() {
-        #expect(CRC32CChecksum.of(Array("123456789".utf8)) == 0xE306_9283)
-        var generator = SystemRandomNumberGenerator()
-        for length in [0, 1, 7, 8, 9, 63, 64, 1000, 100_003] {
-            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            let software = bitwise(bytes)
-            #expect(CRC32CChecksum.of(bytes) == software, "length \(length)")
-            // Chained over two pieces, as the index reads the metadata.
-            let cut = length / 3
-            let chained = bytes.withUnsafeBytes { all in
-                CRC32CChecksum.of(UnsafeRawBufferPointer(rebasing: all[cut...]),
-                                  continuing: CRC32CChecksum.of(UnsafeRawBufferPointer(rebasing: all[..<cut])))
-            }
-            #expect(chained == software, "length \(length), chained")
-        }
-        print("CRC-32C: \(CRC32CChecksum.hardware ? "hardware instruction" : "table-driven (no hardware CRC-32C on this CPU)")")
     }
 }

@@ -1,6 +1,7 @@
 // Inputs that crashed the checkpoint reader under the fuzzer (Tests/Fuzz, harness `checkpoint`), kept as
 // bytes, and their hand-made siblings: opening them must throw a CheckpointError, never trap.
 
+import Common
 import Foundation
 import Testing
 @testable import Checkpointing
@@ -33,7 +34,7 @@ import Testing
         func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
         put(UInt32(1)); put(UInt32(1)); put(UInt64(512)); put(UInt32(0)); put(UInt32(64))
         put(entryOffset); put(entryLength); put(UInt32(0)); put(UInt32(0))
-        put(CRC32CChecksum.of(bytes))
+        put(CRC32C.checksum(bytes))
         bytes += [UInt8](repeating: 0, count: 512 - bytes.count)
         let scratch = try Scratch()
         let path = scratch.path("step_00000001.h5")

@@ -1,9 +1,9 @@
-// What the checkpoint writer needs from C: CRC-32C with the CPU's own instruction (SSE 4.2 `crc32`,
-// x86-64, checked for at run time; about ten times the table-driven CRC in Datasets, which stays the
+// What vt needs from C beyond the libraries' own headers: CRC-32C with the CPU's own instruction (SSE 4.2
+// `crc32`, x86-64, checked for at run time; about ten times the table-driven CRC in Common, which stays the
 // fallback and the oracle), and reserving a file's disk space before writing it (Linux fallocate with
 // FALLOC_FL_KEEP_SIZE, which Swift's Glibc module does not export). Nothing else here.
-#ifndef VT_CHECKPOINT_SHIMS_H
-#define VT_CHECKPOINT_SHIMS_H
+#ifndef VT_SYSTEM_SHIMS_H
+#define VT_SYSTEM_SHIMS_H
 #include <stddef.h>
 #include <stdint.h>
 

@@ -2,7 +2,7 @@
 // instruction set only (the rest of the package stays baseline x86-64); callers check availability first.
 // Space reservation: fallocate(FALLOC_FL_KEEP_SIZE) on Linux.
 #define _GNU_SOURCE
-#include "vt_checkpoint_shims.h"
+#include "vt_system_shims.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
