@@ -366,7 +366,7 @@ public struct SimulationSettings: Sendable {
     /// What the ZeRO-1 all-gather carries: fp32 parameters (the trainer's flat buffer, kept whole on every
     /// chip) or bf16 ones (needs bf16 precision; the fp32 master weights are then / D too).
     public var allGatherPrecision: Precision = .fp32
-    /// What attention keeps for backward: softmax statistics (flash-style, the trainer from issue 12 on) or
+    /// What attention keeps for backward: softmax statistics (flash-style, what the trainer runs) or
     /// the block probabilities (the trainer before).
     public var attentionMemory: AttentionMemory = .statistics
 
@@ -707,7 +707,7 @@ public struct MeshSimulator: Sendable {
                               .assumed, "--shard-optimizer, --gather-precision (default: the config's distribution.shard_optimizer)"))
         figures.append(Figure("attention memory", settings.attentionMemory == .statistics
                                 ? "softmax statistics, 2 floats per row and head (flash-style)"
-                                : "block probabilities, heads × Nb² per block (the trainer before issue 12)",
+                                : "block probabilities, heads × Nb² per block (the stored-probability kernel)",
                               .assumed, "--attention-memory"))
         figures.append(Figure("causal blocks", "masked upper triangle counted (DESIGN §7), skipped by the kernel",
                               .assumed, "reported as causal_skipped_flops; the compute time keeps §7's count"))

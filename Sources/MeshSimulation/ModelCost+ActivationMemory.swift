@@ -7,7 +7,7 @@
 // test holds equal to the allocated model's buffers (flash-style attention's 2 floats of softmax statistics
 // per (row, head); `recompute: layer`'s one shared set of layer buffers and one head channel's; bf16's 2-byte
 // product inputs and rounded copies). `.probabilities` is the what-if of the same trainer keeping each layer's
-// block probabilities [rows/Nb, heads, Nb, Nb] instead of the statistics, as vt did before issue 12.
+// block probabilities [rows/Nb, heads, Nb, Nb] instead of the statistics, as vt's first attention kernel did (StoredProbabilityAttention).
 
 import Foundation
 import Kernels
@@ -15,9 +15,9 @@ import VideoModel
 
 /// What an attention layer keeps from forward for its backward.
 public enum AttentionMemory: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
-    /// Flash-style (the trainer from issue 12 on): per-row softmax statistics, 2 floats per (row, head).
+    /// Flash-style (what the trainer runs, BlockAttention): per-row softmax statistics, 2 floats per (row, head).
     case statistics
-    /// The trainer before issue 12: each layer's block probabilities [rows/Nb, heads, Nb, Nb].
+    /// The stored-probability kernel (StoredProbabilityAttention): each layer's block probabilities [rows/Nb, heads, Nb, Nb].
     case probabilities
     public var description: String { rawValue }
 }

@@ -57,7 +57,7 @@ struct MeshSimulate: ParsableCommand {
     var shardOptimizer: Bool?
     @Option(help: "With --shard-optimizer: what the parameter all-gather carries, fp32 (the trainer's flat buffer) or bf16 (bf16 runs; fp32 master weights / D too).")
     var gatherPrecision: Precision = .fp32
-    @Option(help: "What attention keeps for backward: statistics (flash-style, 2 floats per row and head) or probabilities (the trainer before issue 12).")
+    @Option(help: "What attention keeps for backward: statistics (flash-style, 2 floats per row and head) or probabilities (heads × Nb² per block, as the stored-probability kernel keeps).")
     var attentionMemory: AttentionMemory = .statistics
     @Option(help: "Bytes per gradient value in memory and on the wire: 4 (fp32, as the trainer) or 2 (bf16).") var gradientBytes: Int = 4
     @Option(help: "Bytes per value of the model-axis activation all-reduces: 4 (the trainer's fp32) or 2 (bf16). Stored activations follow --precision.")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Kill test for checkpoints and exact resume (issue 5), on the real `vt` binary:
+# Kill test for checkpoints and exact resume, on the real `vt` binary:
 #   1. an uninterrupted reference run of a very small model (240 steps, a checkpoint every 2 steps);
 #   2. the same run interrupted again and again — `kill -9` at random moments (many inside a checkpoint
 #      write: VT_CHECKPOINT_TEST_DELAY makes every write pause halfway), and every fourth time SIGTERM or

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checkpoint save speed vs the raw sequential write speed of the same bytes on the same disk (issue 5:
+# Checkpoint save speed vs the raw sequential write speed of the same bytes on the same disk (the bar:
 # target ≥ 50%). For Configs/bench.yaml (6,340,176 parameters + 2 RMSProp slots ≈ 76 MB):
 #   save  `vt train --steps 0` writes the step-0 checkpoint; its log line gives the whole save's time:
 #         HDF5 writes + CRC-32C of every tensor + user-block index + fsync + rename + directory fsync +

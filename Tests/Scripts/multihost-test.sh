@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Multi-host test (issue 14): Launch/mpirun-hosts.sh across "machines" that are network namespaces on this
+# Multi-host test: Launch/mpirun-hosts.sh across "machines" that are network namespaces on this
 # one — each with its own interface (eth0, 10.77.0.x/24 on a bridge in a fourth namespace), its own
 # /etc/hosts (/etc/netns/NAME/hosts) and, per command, its own host name; Open MPI's daemons are started on
 # them through Tests/Scripts/multihost/netns-agent.sh (plm_rsh_agent: `ip netns exec` in place of ssh) and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Slurm test (issue 14): the shipped Launch/slurm-*.sh on a real, throwaway, single-host Slurm cluster.
+# Slurm test: the shipped Launch/slurm-*.sh on a real, throwaway, single-host Slurm cluster.
 #   1. installs slurmctld, slurmd and munge when missing (Debian, as root), and starts munged, slurmctld and
 #      slurmd in a temporary folder: their own munge key and socket, slurm.conf, state, spool and log
 #      files, ports on 127.0.0.1 away from Slurm's defaults (6817/6818);

@@ -1,4 +1,4 @@
-// The stall watchdog (issue 14): its bounds under `auto` and explicit settings (StallPolicy, driven
+// The stall watchdog: its bounds under `auto` and explicit settings (StallPolicy, driven
 // directly), the thread with a stand-in for the peer heartbeat, the config setting, and end to end: a
 // 2-rank job with one rank stopped (SIGSTOP) ends within about a minute naming that rank, and SIGUSR1 to
 // mpirun saves and stops (mpirun forwards it; SIGTERM it would answer by killing the ranks).
