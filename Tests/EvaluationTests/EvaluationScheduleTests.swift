@@ -55,7 +55,9 @@ private func direct(_ source: VideoSource, _ clips: [ClipRequest], frames: Int) 
     }
 
     @Test func evaluationBatchesReadTheScheduledClips() throws {
-        let source = InMemoryVideoSource(count: 5, frames: 6, height: 4, width: 4, storage: (0..<5 * 6 * 4 * 4 * 3).map { UInt8($0 % 251) })
+        let bytes = 5 * 6 * 4 * 4 * 3
+        let pixels: [UInt8] = (0..<bytes).map { UInt8(truncatingIfNeeded: $0 % 251) }
+        let source = InMemoryVideoSource(count: 5, frames: 6, height: 4, width: 4, storage: pixels)
         for ranks in [1, 2] {
             let schedule = try EvaluationSchedule(videoCount: 5, videoFrames: 6, clipFrames: 4, windowStride: 2, batchPerRank: 2, ranks: ranks)
             var weightSum: Float = 0
