@@ -128,7 +128,7 @@ public final class RunCheckpoints {
         var failure: Error?
         // Collective: full tensors on rank 0 — all at once, or (sharded optimizer state) one at a time
         // while the writer writes them, so that no rank holds the whole optimizer state.
-        let streaming = trainer.optimizerShards != nil ? try ShardedStateGather(trainer: trainer) : nil
+        let streaming = trainer.optimizerShards != nil ? try trainer.shardedStateGather() : nil
         let state = streaming == nil ? try trainer.gatherFullState() : nil
         if isLeader {
             do {

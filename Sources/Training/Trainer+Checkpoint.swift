@@ -16,6 +16,7 @@
 
 import Foundation
 import Checkpointing
+import Distribution
 import HDF5
 import Kernels
 import Optimization

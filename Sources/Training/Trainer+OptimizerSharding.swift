@@ -210,123 +210,24 @@ extension Trainer {
 
 // MARK: - Saving
 
-/// The sharded training state as full tensors on world rank 0, one tensor at a time, for the checkpoint
-/// writer (`StreamedTensors`): parameters, then each optimizer slot, each in table order. For tensor i,
-/// every model column gathers its shard's piece onto data rank 0 (MPI_Gatherv over the data axis; the
-/// parameters are already whole there), then data row 0 gathers the M shards onto world rank 0 (over the
-/// model axis) and assembles the full tensor. Collective: every rank must pass through every tensor in
-/// the same order — rank 0 does from inside the writer, the others (and rank 0 after a failed write)
-/// in `finish()`. Holds one tensor (and its M pieces), never a whole group.
-public final class ShardedStateGather {
-    let trainer: Trainer
-    let shards: FlatPartition
-    let full: ParameterTable
-    let groups: [String]
-    /// The next tensor to gather, counted over (group, entry).
-    private var next = 0
-    private let piece: FloatBuffer, stack: FloatBuffer, assembled: FloatBuffer
-
-    /// Collective only in that every rank must build one before a save.
-    public init(trainer: Trainer) throws {
-        guard let shards = trainer.optimizerShards else { throw TrainingError("internal: the optimizer state is not sharded") }
-        if trainer.isLeader && (trainer.communicator.rank != 0 || trainer.modelAxis.rank != 0) {
-            throw TrainingError("internal: world rank 0 must be data rank 0 and model rank 0 to gather the checkpoint")
+extension Trainer {
+    /// The sharded state's gather for one save (Distribution's ShardedStateGather over this trainer's mesh
+    /// and buffers, beating the watchdog per tensor). Collective only in that every rank must build one.
+    func shardedStateGather() throws -> ShardedStateGather {
+        guard let shards = optimizerShards else { throw TrainingError("internal: the optimizer state is not sharded") }
+        return try ShardedStateGather(dataAxis: communicator, modelAxis: modelAxis, isRoot: isLeader, partition: shards,
+                                      full: fullLayout.table, shardTable: model.layout.table, splitAxes: model.layout.splitAxes,
+                                      parameters: model.parameters, slots: optimizer.slots, groups: stateGroupNames) { group, tensor in
+            self.heartbeat("saving the checkpoint (\(group)/\(tensor))")
         }
-        self.trainer = trainer
-        self.shards = shards
-        full = trainer.fullLayout.table
-        groups = trainer.stateGroupNames
-        let largestPiece = trainer.model.layout.table.entries.map(\.count).max() ?? 1
-        let modelAxis = trainer.modelAxis.size
-        piece = FloatBuffer(count: largestPiece)
-        stack = FloatBuffer(count: modelAxis > 1 && trainer.communicator.rank == 0 ? modelAxis * largestPiece : 0)
-        assembled = FloatBuffer(count: modelAxis > 1 && trainer.isLeader ? full.entries.map(\.count).max() ?? 1 : 0)
-    }
-
-    var total: Int { groups.count * full.entries.count }
-
-    /// The writer's view: one streamed group per checkpoint group.
-    public var streamedTensors: [StreamedTensors] {
-        groups.enumerated().map { group, name in
-            StreamedTensors(group: name, table: full) { [unowned self] entry in try self.tensor(group: group, entry: entry) }
-        }
-    }
-
-    /// Tensor `entry` of group `group`, which must be the next one (on world rank 0).
-    func tensor(group: Int, entry: Int) throws -> UnsafeBufferPointer<Float> {
-        guard group * full.entries.count + entry == next else {
-            throw TrainingError("internal: checkpoint tensor \(groups[group])/\(full.entries[entry].name) requested out of order")
-        }
-        guard let values = try gatherNext() else { throw TrainingError("internal: only world rank 0 receives checkpoint tensors") }
-        return values
-    }
-
-    /// Takes part in every gather not done yet.
-    public func finish() throws {
-        while next < total { _ = try gatherNext() }
-    }
-
-    /// Gathers tensor `next`; returns it on world rank 0, nil elsewhere.
-    private func gatherNext() throws -> UnsafeBufferPointer<Float>? {
-        let (group, index) = next.quotientAndRemainder(dividingBy: full.entries.count)
-        next += 1
-        let data = trainer.communicator, modelAxis = trainer.modelAxis
-        let shardEntry = trainer.model.layout.table.entries[index]
-        trainer.heartbeat("saving the checkpoint (\(groups[group])/\(shardEntry.name))")
-        // 1. This model shard's tensor on data rank 0.
-        var part = UnsafeBufferPointer(start: trainer.model.parameters.pointer + shardEntry.offset, count: shardEntry.count)
-        if group > 0 {
-            let slot = trainer.optimizer.slots[group - 1]
-            let span = shardEntry.offset..<(shardEntry.offset + shardEntry.count)
-            let mine = shards.overlap(of: span, part: data.rank)
-            let local = UnsafeBufferPointer(start: mine.isEmpty ? slot.pointer : slot.pointer + (mine.lowerBound - shards.range(data.rank).lowerBound),
-                                            count: mine.count)
-            try data.gather(local, into: UnsafeMutableBufferPointer(start: piece.pointer, count: data.rank == 0 ? shardEntry.count : 0),
-                            counts: shards.counts(of: span), root: 0)
-            part = UnsafeBufferPointer(start: piece.pointer, count: shardEntry.count)
-        }
-        if modelAxis.size == 1 { return trainer.isLeader ? part : nil }
-        // 2. The M shards of data row 0 on world rank 0, assembled into the full tensor.
-        guard data.rank == 0 else { return nil }
-        let m = modelAxis.size
-        try modelAxis.gather(part, into: UnsafeMutableBufferPointer(start: stack.pointer, count: modelAxis.rank == 0 ? m * shardEntry.count : 0),
-                             counts: Array(repeating: shardEntry.count, count: m), root: 0)
-        guard trainer.isLeader else { return nil }
-        let entry = full.entries[index]
-        for shard in 0..<m {
-            ModelShardPieces.insert(UnsafePointer(stack.pointer + shard * shardEntry.count), into: assembled.pointer, shape: entry.shape,
-                                    axis: trainer.model.layout.splitAxes[index], shard: shard, of: m)
-        }
-        return UnsafeBufferPointer(start: assembled.pointer, count: entry.count)
     }
 }
 
-// MARK: - Model shards inside one tensor
-
-/// Where model shard `shard` of `count` sits inside one full tensor of `shape` split along `axis` (nil:
-/// replicated, the shard is the whole tensor) — `ShardLayout`'s pieces, for a tensor on its own (a
-/// message) rather than a whole flat buffer: one run per index of the axes before `axis`, each
-/// `shape[axis]/count × (product of the axes after axis)` long.
-enum ModelShardPieces {
-    /// Calls `body(offset in the full tensor, offset in the shard's tensor, length)` for every run.
-    static func forEach(shape: [Int], axis: Int?, shard: Int, of count: Int, _ body: (Int, Int, Int) -> Void) {
-        guard let axis, count > 1 else { body(0, 0, shape.reduce(1, *)); return }
-        let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
-        let length = shape[axis], part = length / count
-        for o in 0..<outer { body((o * length + shard * part) * inner, o * part * inner, part * inner) }
-    }
-
-    static func extract(from tensor: UnsafePointer<Float>, into piece: UnsafeMutablePointer<Float>, shape: [Int], axis: Int?,
-                        shard: Int, of count: Int) {
-        forEach(shape: shape, axis: axis, shard: shard, of: count) { fullOffset, shardOffset, length in
-            (piece + shardOffset).update(from: tensor + fullOffset, count: length)
-        }
-    }
-
-    static func insert(_ piece: UnsafePointer<Float>, into tensor: UnsafeMutablePointer<Float>, shape: [Int], axis: Int?,
-                       shard: Int, of count: Int) {
-        forEach(shape: shape, axis: axis, shard: shard, of: count) { fullOffset, shardOffset, length in
-            (tensor + fullOffset).update(from: piece + shardOffset, count: length)
+extension ShardedStateGather {
+    /// The writer's view: one streamed group per checkpoint group.
+    var streamedTensors: [StreamedTensors] {
+        groups.enumerated().map { group, name in
+            StreamedTensors(group: name, table: full) { [unowned self] entry in try self.tensor(group: group, entry: entry) }
         }
     }
 }
