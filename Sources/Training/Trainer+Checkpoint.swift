@@ -74,8 +74,8 @@ extension Trainer {
     public func restore(from file: CheckpointFile, configName: String) throws -> [String] {
         var notes: [String] = []
         if let text = file.string("config") {
-            if let stored = Self.decodeStoredConfig(text) {
-                notes = try Self.compare(stored: stored, current: config, file: file.path, configName: configName)
+            if let stored = RunConfig.decodeStored(text) {
+                notes = try RunConfig.compare(stored: stored, current: config, file: file.path, configName: configName)
             } else {
                 notes.append("the checkpoint's stored config could not be decoded; checked tensor names and shapes only")
             }
@@ -120,51 +120,5 @@ extension Trainer {
         step = Int(steps[0])
         optimizer.step = Int(steps[1])
         try synchronizeParameters()
-    }
-
-    // MARK: Comparing configs
-
-    /// The stored config text (JSON, or YAML from another writer) as a RunConfig, if it decodes.
-    static func decodeStoredConfig(_ text: String) -> RunConfig? {
-        if let data = text.data(using: .utf8), let config = try? JSONDecoder().decode(RunConfig.self, from: data) { return config }
-        return try? ConfigFile.decode(RunConfig.self, yaml: text, source: "stored config")
-    }
-
-    /// Throws `.mismatch` naming the first differing field when the model (architecture) or the optimizer
-    /// kind differ; returns one note per other differing field (checkpoint settings excepted).
-    static func compare(stored: RunConfig, current: RunConfig, file: String, configName: String) throws -> [String] {
-        let before = flatten(stored), after = flatten(current)
-        let fields = Set(before.keys).union(after.keys).sorted()
-        for field in fields where field.hasPrefix("model.") && before[field] != after[field] {
-            throw CheckpointError(.mismatch, file: file,
-                                  "was written for a different architecture: \(field) is \(before[field] ?? "absent") in the checkpoint but \(after[field] ?? "absent") in \(configName)")
-        }
-        if stored.optimizer.name != current.optimizer.name {
-            throw CheckpointError(.mismatch, file: file,
-                                  "was written with optimizer.name \(stored.optimizer.name.rawValue) but \(configName) uses \(current.optimizer.name.rawValue); its optimizer state cannot continue")
-        }
-        return fields.filter { !$0.hasPrefix("model.") && !$0.hasPrefix("checkpoint.") && before[$0] != after[$0] }.map { field in
-            let consequence = field.hasPrefix("training.batch_size") || field.hasPrefix("training.seed") || field.hasPrefix("data.")
-                ? " (the data order will differ from the original run)" : ""
-            return "\(field) differs: \(before[field] ?? "absent") in the checkpoint, \(after[field] ?? "absent") now\(consequence)"
-        }
-    }
-
-    /// `model.hidden_size` → `64`: every leaf of the encoded config as compact JSON text.
-    static func flatten(_ config: RunConfig) -> [String: String] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        guard let data = try? encoder.encode(config),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
-        var result: [String: String] = [:]
-        func walk(_ value: Any, _ path: String) {
-            if let dictionary = value as? [String: Any] {
-                for (key, child) in dictionary { walk(child, path.isEmpty ? key : path + "." + key) }
-            } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]) {
-                result[path] = String(decoding: data, as: UTF8.self)
-            }
-        }
-        walk(object, "")
-        return result
     }
 }

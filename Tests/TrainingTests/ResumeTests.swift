@@ -109,7 +109,7 @@ private func segmented(_ config: RunConfig, stops: [Int], until steps: Int, dire
         #expect(file.int("seed") == 3 && file.int("world_size") == 1 && file.string("mesh") == "data=1,model=1")
         #expect(file.strings("optimizer_slots") == ["rms", "momentum"])
         #expect(file.int("parameter_count") == trainer.model.layout.table.parameterCount)
-        let stored = try #require(Trainer.decodeStoredConfig(file.string("config") ?? ""))
+        let stored = try #require(RunConfig.decodeStored(file.string("config") ?? ""))
         #expect(stored == config)
         let paths = try file.datasetPaths()
         #expect(paths.contains("/params/encoder/layer_0/attention/query"))
