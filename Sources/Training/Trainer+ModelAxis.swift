@@ -6,9 +6,7 @@
 //                    sharded ones, added in rank order so every shard clips by the same factor
 //   consistency      each shard is checked across its data axis; the replicated tensors across the
 //                    model axis
-//   checkpoints      always full tensors: world rank 0 gathers the shards of its model group; on load
-//                    rank 0's full tensors are broadcast and every rank keeps its part — so a run saved
-//                    on one mesh continues on any other
+//   checkpoints      always full tensors (TrainerCheckpoint.swift)
 //
 // Leaves out: pipeline stages, sequence sharding. (Sharded optimizer state across the data axis, ZeRO-1,
 // is Trainer+OptimizerSharding.swift.)
@@ -93,71 +91,5 @@ extension Trainer {
                                          axis: "model (replicated tensors)")
         }
         return checksum
-    }
-
-    /// The layout of the whole model (the checkpoint's).
-    var fullLayout: ModelParameters { ModelParameters(config: config.model) }
-
-    /// Parameters followed by the optimizer slots, as full tensors, on world rank 0 (nil elsewhere).
-    /// Collective: every rank calls it. Without a model axis these are the trainer's own buffers.
-    func gatherFullState() throws -> [FloatBuffer]? {
-        precondition(optimizerShards == nil, "sharded optimizer state is gathered a tensor at a time (ShardedStateGather)")
-        let local = [model.parameters] + optimizer.slots
-        guard modelAxis.size > 1 else { return isLeader ? local : nil }
-        // Only the model group holding world rank 0 gathers; every rank of it takes part.
-        var inGroup = [Int64(isLeader ? 1 : 0)]
-        try inGroup.withUnsafeMutableBufferPointer { try modelAxis.allReduce($0, .max) }
-        guard inGroup[0] == 1 else { return nil }
-        let full = fullLayout
-        let layouts = (0..<modelAxis.size).map {
-            ShardLayout(shard: ModelParameters(config: config.model, sharding: ModelSharding(index: $0, count: modelAxis.size)), full: full)
-        }
-        let received = FloatBuffer(count: model.parameters.count)
-        var result: [FloatBuffer] = []
-        for buffer in local {
-            let whole = modelAxis.rank == 0 ? FloatBuffer(count: full.table.totalCount) : nil
-            whole?.zero()  // alignment padding
-            for shard in 0..<modelAxis.size {
-                // Shard `shard` is broadcast over the group; only model rank 0 keeps what it receives.
-                let source = shard == modelAxis.rank ? buffer : received
-                try modelAxis.broadcast(UnsafeMutableBufferPointer(start: source.pointer, count: source.count), root: shard)
-                if let whole { layouts[shard].insert(source.pointer, into: whole.pointer) }
-            }
-            if let whole { result.append(whole) }
-        }
-        return isLeader ? result : nil
-    }
-
-    /// Buffers laid out like the whole model, for reading a checkpoint on world rank 0 (the trainer's own
-    /// buffers without a model axis).
-    func fullStateBuffers() -> [FloatBuffer] {
-        guard modelAxis.size > 1 else { return [model.parameters] + optimizer.slots }
-        let count = fullLayout.table.totalCount
-        return (0...optimizer.slots.count).map { _ in FloatBuffer(count: count) }
-    }
-
-    /// Sends world rank 0's full tensors (`full`, from `fullStateBuffers`) to every rank, one tensor at a
-    /// time (other ranks need room for the largest tensor only), and every rank keeps its shard of
-    /// parameters and slots. Collective; `full` is ignored on other ranks.
-    func scatterFullState(_ full: [FloatBuffer]?) throws {
-        let local = [model.parameters] + optimizer.slots
-        guard modelAxis.size > 1 else {
-            if communicator.size > 1 {
-                for buffer in optimizer.slots {
-                    try communicator.broadcast(UnsafeMutableBufferPointer(start: buffer.pointer, count: buffer.count), root: 0)
-                }
-            }
-            return  // parameters follow in synchronizeParameters
-        }
-        let layout = ShardLayout(shard: model.layout, full: fullLayout)
-        let entries = layout.full.table.entries
-        let scratch = FloatBuffer(count: entries.map(\.count).max() ?? 1)
-        for (index, target) in local.enumerated() {
-            for (position, entry) in entries.enumerated() {
-                let tensor = isLeader ? full![index].pointer + entry.offset : scratch.pointer
-                try world.broadcast(UnsafeMutableBufferPointer(start: tensor, count: entry.count), root: 0)
-                layout.extract(entry: position, from: tensor, into: target.pointer)
-            }
-        }
     }
 }

@@ -12,12 +12,9 @@
 //   update       the optimizer's slots cover the rank's range only; it updates those parameters, then the
 //                fp32 parameters are all-gathered (MPI_Allgatherv) — the bf16 copy, under bf16, is remade
 //                from them at the next forward (`parametersChanged()` at the start of every step)
-//   checkpoints  full tensors under DESIGN names: `ShardedStateGather` gathers one tensor at a time onto
-//                world rank 0 while the writer writes it (MPI_Gatherv over the data axis, then over the
-//                model axis), so no rank ever holds the whole optimizer state; on resume rank 0 verifies
-//                the file tensor by tensor, then reads it again, broadcasting one tensor at a time, and
-//                every rank keeps its piece — a sharded checkpoint is an ordinary one (any mesh, sharded
-//                or not, resumes it, and a sharded run resumes any checkpoint)
+//   checkpoints  full tensors under DESIGN names, gathered and scattered one tensor at a time
+//                (TrainerCheckpoint.swift, Distribution's ShardedStateGather): a sharded checkpoint is an
+//                ordinary one (any mesh, sharded or not, resumes it, and a sharded run resumes any checkpoint)
 //
 // Every rank still holds the full fp32 parameters (forward reads them) and the full gradient buffer
 // (backward writes it); what shrinks to 1/D is the optimizer slots and the master weights each rank
@@ -70,9 +67,6 @@ extension Trainer {
             + "= \(mb(memory.optimizerStateBytes)) (ZeRO-1 over data=\(optimizerShards.parts): "
             + String(format: "%.4f", Double(memory.optimizerStateBytes) / Double(whole)) + " of \(mb(whole))); \(held)"
     }
-
-    /// The checkpoint groups in file order: `params`, then `optimizer/<slot>` per slot.
-    var stateGroupNames: [String] { ["params"] + optimizer.slotNames.map { "optimizer/\($0)" } }
 
     // MARK: One step
 
@@ -136,98 +130,5 @@ extension Trainer {
         guard let optimizerShards else { return }
         try communicator.allGather(UnsafeMutableBufferPointer(start: model.parameters.pointer, count: model.parameters.count),
                                    counts: optimizerShards.counts(of: 0..<optimizerShards.count))
-    }
-
-    // MARK: Resuming
-
-    /// Reads every tensor of `file` once through one scratch tensor (so its names, shapes and checksums are
-    /// checked, and a damaged file is found before anything is trusted) without keeping any.
-    func verifyTensorByTensor(_ file: CheckpointFile) throws {
-        let table = fullLayout.table
-        let scratch = FloatBuffer(count: table.entries.map(\.count).max() ?? 1)
-        for group in stateGroupNames {
-            try file.checkTensorNames(group: group, table: table)
-            for entry in table.entries {
-                try file.readTensor(group: group, entry: entry, into: Self.bytes(scratch, entry.count))
-            }
-        }
-    }
-
-    /// Collective: world rank 0 reads the checkpoint at `path` (verified by `restore`) one tensor at a
-    /// time and broadcasts it; every rank keeps its model shard's part of the parameters and its range of
-    /// each optimizer slot. Nothing larger than one tensor is held beyond the rank's own state.
-    func scatterShardedState(from path: String?) throws {
-        guard let shards = optimizerShards else { return }
-        let full = fullLayout.table, local = model.layout.table
-        var file: CheckpointFile? = nil
-        var failure: Error? = nil
-        if isLeader {
-            do {
-                guard let path else { throw TrainingError("internal: no verified checkpoint to distribute") }
-                file = try CheckpointFile(path: path)
-                for group in stateGroupNames { try file!.checkTensorNames(group: group, table: full) }
-            } catch { failure = error }
-        }
-        defer { file?.close() }
-        let tensor = FloatBuffer(count: full.entries.map(\.count).max() ?? 1)
-        let piece = FloatBuffer(count: local.entries.map(\.count).max() ?? 1)
-        let range = shards.range(communicator.rank)
-        for (group, name) in stateGroupNames.enumerated() {
-            for (index, entry) in full.entries.enumerated() {
-                if let file, failure == nil {
-                    do { try file.readTensor(group: name, entry: entry, into: Self.bytes(tensor, entry.count)) } catch { failure = error }
-                }
-                try world.broadcast(UnsafeMutableBufferPointer(start: tensor.pointer, count: entry.count), root: 0)
-                heartbeat("reading the checkpoint (\(name)/\(entry.name))")
-                let shardEntry = local.entries[index]
-                var values = UnsafePointer(tensor.pointer)
-                if modelAxis.size > 1 {
-                    ModelShardPieces.extract(from: tensor.pointer, into: piece.pointer, shape: entry.shape,
-                                             axis: model.layout.splitAxes[index], shard: modelAxis.rank, of: modelAxis.size)
-                    values = UnsafePointer(piece.pointer)
-                }
-                if group == 0 {
-                    (model.parameters.pointer + shardEntry.offset).update(from: values, count: shardEntry.count)
-                } else {
-                    let span = shardEntry.offset..<(shardEntry.offset + shardEntry.count)
-                    let mine = shards.overlap(of: span, part: communicator.rank)
-                    if !mine.isEmpty {
-                        (optimizer.slots[group - 1].pointer + (mine.lowerBound - range.lowerBound))
-                            .update(from: values + (mine.lowerBound - span.lowerBound), count: mine.count)
-                    }
-                }
-            }
-        }
-        if try world.allReduceMax(failure == nil ? 0 : 1) != 0 {
-            throw failure ?? TrainingError("rank 0 failed while reading the checkpoint for the sharded optimizer state (its message says why)")
-        }
-    }
-
-    static func bytes(_ buffer: FloatBuffer, _ count: Int) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: buffer.pointer, count: count * MemoryLayout<Float>.stride)
-    }
-}
-
-// MARK: - Saving
-
-extension Trainer {
-    /// The sharded state's gather for one save (Distribution's ShardedStateGather over this trainer's mesh
-    /// and buffers, beating the watchdog per tensor). Collective only in that every rank must build one.
-    func shardedStateGather() throws -> ShardedStateGather {
-        guard let shards = optimizerShards else { throw TrainingError("internal: the optimizer state is not sharded") }
-        return try ShardedStateGather(dataAxis: communicator, modelAxis: modelAxis, isRoot: isLeader, partition: shards,
-                                      full: fullLayout.table, shardTable: model.layout.table, splitAxes: model.layout.splitAxes,
-                                      parameters: model.parameters, slots: optimizer.slots, groups: stateGroupNames) { group, tensor in
-            self.heartbeat("saving the checkpoint (\(group)/\(tensor))")
-        }
-    }
-}
-
-extension ShardedStateGather {
-    /// The writer's view: one streamed group per checkpoint group.
-    var streamedTensors: [StreamedTensors] {
-        groups.enumerated().map { group, name in
-            StreamedTensors(group: name, table: full) { [unowned self] entry in try self.tensor(group: group, entry: entry) }
-        }
     }
 }

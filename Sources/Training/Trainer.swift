@@ -66,14 +66,10 @@ public final class Trainer {
     public var timeline: Timeline?
     /// Times the model axis's activation all-reduces.
     let modelAxisTimer = ModelAxisTimer()
-    /// Full tensors rank 0 read from a checkpoint, until `broadcastState()` hands every rank its shard.
-    var restoredState: [FloatBuffer]?
     /// ZeRO stage 1: the data ranks' ranges of the flat parameter buffer (range r: what data rank r
     /// reduces, updates and keeps optimizer slots for). Nil when the optimizer state is not sharded
     /// (the setting is off, or the data axis has one rank).
     public let optimizerShards: FlatPartition?
-    /// The checkpoint rank 0 verified, until `broadcastState()` reads it again tensor by tensor (sharded).
-    var restoredFile: String?
 
     /// `communicator` is the data axis; `modelAxis` (default: none) splits heads and d_ff; `world` (default:
     /// the data axis) holds every rank — pass `DeviceMesh.all` with a model axis.

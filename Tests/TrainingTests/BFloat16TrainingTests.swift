@@ -30,7 +30,7 @@ private func bf16RunConfig(_ optimizer: OptimizerKind = .adam, steps: Int = 8, p
 /// Parameters and every optimizer slot, tensor by tensor, as bit patterns.
 func stateBitsOf(_ trainer: Trainer) -> [String: [UInt32]] {
     var result: [String: [UInt32]] = [:]
-    for tensors in trainer.checkpointTensors {
+    for tensors in TrainerCheckpoint(trainer).tensors {
         for entry in tensors.table.entries {
             result[tensors.group + "/" + entry.name] = (0..<entry.count).map { tensors.buffer[entry.offset + $0].bitPattern }
         }

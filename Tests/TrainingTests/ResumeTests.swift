@@ -29,7 +29,7 @@ private func resumeConfig(_ optimizer: OptimizerKind = .adam, every: Int = 0) ->
 /// Parameters and every optimizer slot, tensor by tensor, as bit patterns (alignment padding excluded).
 private func stateBits(_ trainer: Trainer) -> [String: [UInt32]] {
     var result: [String: [UInt32]] = [:]
-    for tensors in trainer.checkpointTensors {
+    for tensors in TrainerCheckpoint(trainer).tensors {
         for entry in tensors.table.entries {
             result[tensors.group + "/" + entry.name] = (0..<entry.count).map { tensors.buffer[entry.offset + $0].bitPattern }
         }
