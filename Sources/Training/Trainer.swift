@@ -28,6 +28,8 @@ public struct StepMetrics: Sendable {
     public var communicationBusySeconds: Double = 0
     /// Seconds in the model axis's activation all-reduces (forward and backward; not overlapped).
     public var modelAxisSeconds: Double = 0
+    /// Seconds this step waited for its clips (0 when the background read was done in time).
+    public var dataWaitSeconds: Double = 0
     /// Cross-rank parameter checksum, when it was verified after this step.
     public var parameterChecksum: UInt64? = nil
     public var examples: Int
@@ -40,9 +42,9 @@ public final class Trainer {
     public let config: RunConfig
     public let model: VideoTransformer
     public let optimizer: Optimizer
-    public let sampler: Sampler
     public let schedule: LearningRateSchedule
-    public let source: VideoSource
+    /// This rank's examples of each step and their clips, read a step ahead.
+    public let data: TrainingData
     /// The data axis: ranks that split the batch and sum gradients (all ranks when there is no model axis).
     public let communicator: any Communicator
     /// The model axis: ranks that hold the other shards of this rank's model (size 1: a whole model).
@@ -53,15 +55,10 @@ public final class Trainer {
     public var isLeader: Bool { world.rank == 0 }
     /// Global steps completed.
     public internal(set) var step = 0
-    let microBatch: Int
-    /// Reads step s+1's clips on a background thread while step s computes (DESIGN §3 loader).
-    private let prefetcher: ClipPrefetcher
-    /// Seconds the last step waited for its clips (0 when the background read was done in time).
-    public private(set) var lastDataWaitSeconds = 0.0
     /// Sums gradients over the data ranks bucket by bucket while backward runs (nil for one rank).
     let reducer: BucketedAllReducer?
-    /// Ends the job when a step stalls (a dead or hung rank); nil for one rank.
-    let stallDetector: StallDetector?
+    /// Ends the job when a rank stalls (dead or hung); evaluation and checkpoints tell it their progress too.
+    public let watchdog: Watchdog
     /// Per-rank compute/communication spans, when requested (`vt train --timeline DIR`).
     public var timeline: Timeline?
     /// Times the model axis's activation all-reduces.
@@ -98,11 +95,10 @@ public final class Trainer {
             throw TrainingError("the data's videos have \(source.frames) frames but the model needs clips of \(config.model.frames)")
         }
         self.config = config
-        self.source = source
         self.communicator = communicator
         self.modelAxis = modelAxis
         self.world = world
-        microBatch = training.batchSize / (ranks * training.accumulationSteps)
+        let microBatch = training.batchSize / (ranks * training.accumulationSteps)
         let sharding = ModelSharding(index: modelAxis.rank, count: modelAxis.size)
         model = try VideoTransformer(config: config.model, maxBatch: microBatch, sharding: sharding,
                                      modelAxisReduce: sharding.count > 1 ? Self.modelAxisReduce(modelAxis, timer: modelAxisTimer) : nil,
@@ -119,42 +115,15 @@ public final class Trainer {
         optimizer = Optimizer(config: config.optimizer, parameterCount: model.parameters.count,
                               range: optimizerShards?.range(communicator.rank))
         schedule = LearningRateSchedule(config: config.optimizer, totalSteps: training.steps)
-        sampler = Sampler(videoCount: source.count, globalBatch: training.batchSize, seed: training.seed,
-                          videoFrames: source.frames, clipFrames: config.model.frames,
-                          trainableSlices: model.subscaling.trainableSlices)
-        prefetcher = ClipPrefetcher(source: source, frameCount: config.model.frames,
-                                    capacity: microBatch * training.accumulationSteps)
+        data = TrainingData(source: source, config: config, trainableSlices: model.subscaling.trainableSlices, dataAxis: communicator)
         reducer = ranks > 1 ? try BucketedAllReducer(communicator: communicator, plan: BucketPlan(
             table: model.layout.table, bucketBytes: Int(config.distribution.bucketMegabytes * 1_000_000)),
             partition: optimizerShards) : nil
-        let rank = world.rank, timeout = config.distribution.stallTimeout
-        if world.size > 1 && timeout != .seconds(0) {
-            // Started together (duplicating the communicator is collective), so no peer looks late.
-            let heartbeat = try PeerHeartbeat.start(on: world)
-            stallDetector = StallDetector(timeout: timeout, peers: heartbeat) { message in
-                FileHandle.standardError.write(Data("error: rank \(rank): \(message); ending the job\n".utf8))
-                MPIRuntime.abort(code: 3)
-            }
-        } else {
-            stallDetector = nil
-        }
+        // Started together (duplicating the communicator is collective), so no peer looks late.
+        watchdog = try Watchdog(world: world, timeout: config.distribution.stallTimeout)
         // Every rank starts from rank 0's parameters, and checks that it does.
         if world.size > 1 { try synchronizeParameters() }
     }
-
-    deinit { stallDetector?.stop() }
-
-    /// Tells the stall watchdog that work other than a step (evaluation, a checkpoint) is progressing.
-    public func heartbeat(_ label: String) { stallDetector?.beat(label) }
-
-    /// Runs a checkpoint save (every rank, collectively) under the watchdog's save bound.
-    public func whileSaving<T>(_ label: String, _ body: () throws -> T) rethrows -> T {
-        guard let stallDetector else { return try body() }
-        return try stallDetector.saving(label, body)
-    }
-
-    /// Ends the watchdog and says "finished" to the other ranks (training is over; idempotent).
-    public func stopWatching() { stallDetector?.stop() }
 
     /// Broadcasts data rank 0's parameters (each model shard within its data axis) and verifies the
     /// cross-rank checksums (at start and after resume).
@@ -169,7 +138,6 @@ public final class Trainer {
     /// Runs global step `step` (0-based) and advances.
     public func trainStep() throws -> StepMetrics {
         var clock = Stopwatch()
-        let examples = sampler.examples(step: step, rank: communicator.rank, ranks: communicator.size)
         let learningRate = schedule.learningRate(atStep: step)
         model.gradients.zero()
         // bf16: this step's weight copy, from whatever set the parameters (optimizer, resume, broadcast).
@@ -178,17 +146,12 @@ public final class Trainer {
         modelAxisTimer.recordsIntervals = timeline != nil
         var lossSum = 0.0
         var phases = PhaseTimes()
-        let clipBytes = config.model.frames * source.bytesPerFrame
-        // This step's clips (read in the background during the previous step), then start on the next step's.
-        func clips(_ examples: [Example]) -> [ClipRequest] { examples.map { ClipRequest(video: $0.video, startFrame: $0.startFrame) } }
-        let videos = try prefetcher.batch(key: step, clips: clips(examples))
-        lastDataWaitSeconds = prefetcher.waitSeconds
-        prefetcher.prefetch(key: step + 1, clips: clips(sampler.examples(step: step + 1, rank: communicator.rank, ranks: communicator.size)))
-        let accumulation = config.training.accumulationSteps
+        // This step's clips (read in the background during the previous step); the next step's start loading.
+        let batch = try data.batch(step: step)
+        let accumulation = batch.microBatches
         for micro in 0..<accumulation {
-            let part = examples[(micro * microBatch)..<((micro + 1) * microBatch)]
             let computeStart = monotonicSeconds()
-            let result = model.forward(videos: videos.baseAddress! + micro * microBatch * clipBytes, slices: part.map(\.slice),
+            let result = model.forward(videos: batch.videos(micro), slices: batch.slices(micro),
                                        mode: .training, lossNormalizer: Double(config.training.batchSize))
             if let reducer, micro == accumulation - 1 {
                 // The last micro-batch's backward finishes each gradient: reduce it across ranks at once.
@@ -250,11 +213,12 @@ public final class Trainer {
             checksum = try verifyParameters()
         }
         let stepSeconds = clock.lap()
-        stallDetector?.stepFinished(step, seconds: stepSeconds)
+        watchdog.stepFinished(step, seconds: stepSeconds)
         var metrics = StepMetrics(step: step, loss: lossSum / Double(config.training.batchSize), learningRate: learningRate,
                                   gradientNorm: norm, stepSeconds: stepSeconds, communicationSeconds: communication,
                                   examples: config.training.batchSize, phases: phases, optimizerSeconds: optimizerSeconds)
         metrics.communicationBusySeconds = busy
+        metrics.dataWaitSeconds = batch.waitSeconds
         metrics.modelAxisSeconds = modelAxisTimer.seconds
         if let timeline {
             for interval in modelAxisTimer.intervals {

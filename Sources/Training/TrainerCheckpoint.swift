@@ -62,12 +62,12 @@ public struct TrainerCheckpoint {
     /// the writer writes them (then `finish()` after the write, on every rank).
     public func gather() throws -> Gathered {
         guard let shards = trainer.optimizerShards else { return Gathered(full: try gatherFullState(), streaming: nil) }
-        let watchdog = trainer
+        let watchdog = trainer.watchdog
         let streaming = try ShardedStateGather(
             dataAxis: trainer.communicator, modelAxis: trainer.modelAxis, isRoot: trainer.isLeader, partition: shards,
             full: fullLayout.table, shardTable: model.layout.table, splitAxes: model.layout.splitAxes,
             parameters: model.parameters, slots: optimizer.slots, groups: groupNames) { group, tensor in
-            watchdog.heartbeat("saving the checkpoint (\(group)/\(tensor))")
+            watchdog.beat("saving the checkpoint (\(group)/\(tensor))")
         }
         return Gathered(full: nil, streaming: streaming)
     }
@@ -76,7 +76,7 @@ public struct TrainerCheckpoint {
     /// `mesh` describes the device mesh (default `data=<D>,model=<M>`).
     public func contents(mesh: String? = nil, gathered: Gathered) -> CheckpointContents {
         let step = trainer.step
-        let cursor = trainer.sampler.cursor(step: step)
+        let cursor = trainer.data.sampler.cursor(step: step)
         let attributes: [(name: String, value: HDF5AttributeValue)] = [
             ("config", .string(config.resolvedJSON())),
             ("mesh", .string(mesh ?? "data=\(trainer.communicator.size),model=\(trainer.modelAxis.size)")),
@@ -91,7 +91,7 @@ public struct TrainerCheckpoint {
             ("data_epoch", .int64(Int64(cursor.epoch))),
             ("data_offset", .int64(Int64(cursor.offset))),
             ("data_position", .int64(Int64(step * config.training.batchSize))),
-            ("data_videos", .int64(Int64(trainer.sampler.videoCount))),
+            ("data_videos", .int64(Int64(trainer.data.sampler.videoCount))),
             ("rng", .string("stateless: video order, crops and slices are functions of (seed, data_position); parameters initialised from seed")),
         ]
         if let streaming = gathered.streaming {
@@ -290,7 +290,7 @@ public struct TrainerCheckpoint {
                     do { try file.readTensor(group: name, entry: entry, into: Self.bytes(tensor, entry.count)) } catch { failure = error }
                 }
                 try world.broadcast(UnsafeMutableBufferPointer(start: tensor.pointer, count: entry.count), root: 0)
-                trainer.heartbeat("reading the checkpoint (\(name)/\(entry.name))")
+                trainer.watchdog.beat("reading the checkpoint (\(name)/\(entry.name))")
                 let shardEntry = local.entries[index]
                 var values = UnsafePointer(tensor.pointer)
                 if modelAxis.size > 1 {

@@ -70,7 +70,7 @@ public final class TrainingRun {
                     ("learning_rate", .double(metrics.learningRate)), ("gradient_norm", .double(metrics.gradientNorm)),
                     ("examples_per_second", .double(metrics.examplesPerSecond)), ("step_seconds", .double(metrics.stepSeconds)),
                     ("communication_fraction", .double(communicationFraction)),
-                    ("data_wait_seconds", .double(trainer.lastDataWaitSeconds)),
+                    ("data_wait_seconds", .double(metrics.dataWaitSeconds)),
                     ("peak_resident_bytes", .int(Benchmark.peakResidentBytes())),  // this process (rank 0), DESIGN §9
                 ]
                 if trainer.communicator.size > 1 {  // the data axis's gradient all-reduce
@@ -117,7 +117,7 @@ public final class TrainingRun {
         var clock = Stopwatch()
         let videos = trainer.config.training.evalVideos.map { PrefixVideoSource(source, count: $0) } ?? source
         let totals = try EvaluationRun.run(model: trainer.model, source: videos, communicator: trainer.communicator,
-                                           batchPerRank: trainer.model.maxBatch) { done, _ in self.trainer.heartbeat("evaluation batch \(done)") }
+                                           batchPerRank: trainer.model.maxBatch) { done, _ in self.trainer.watchdog.beat("evaluation batch \(done)") }
         let seconds = clock.lap()
         guard trainer.isLeader else { return }
         log(String(format: "eval at step %d: bits/dim %.4f over %d videos (%d sub-pixels) in %.1f s", step, totals.bitsPerDim,

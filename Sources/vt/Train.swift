@@ -67,7 +67,7 @@ struct Train: ParsableCommand {
             run.stopSignals = stopSignals
             run.evaluationSource = evaluationSource
             let history = try run.run(until: steps ?? runConfig.training.steps)
-            trainer.stopWatching()  // the collectives are over: the other ranks may finish before this one
+            trainer.watchdog.stop()  // the collectives are over: the other ranks may finish before this one
             checkpointOptions.reportStop(run, configPath: config)
             if let folder = distributionOptions.timeline, let timeline = trainer.timeline {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
