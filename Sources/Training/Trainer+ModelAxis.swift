@@ -20,8 +20,7 @@ import VideoModel
 /// Time spent in the model axis's activation all-reduces (they block the main thread: all of it is exposed).
 public final class ModelAxisTimer: @unchecked Sendable {  // touched by the main thread only
     public var seconds = 0.0
-    /// When true, each all-reduce's (start, end) in monotonic seconds is kept (for `--timeline`).
-    public var recordsIntervals = false
+    /// Each all-reduce's (start, end) in monotonic seconds, for the step's trace (`--timeline`).
     public var intervals: [(start: Double, end: Double)] = []
     public init() {}
 
@@ -39,7 +38,7 @@ extension Trainer {
                 try axis.allReduceSum(UnsafeMutableBufferPointer(start: pointer, count: count))
                 let end = monotonicSeconds()
                 timer.seconds += end - start
-                if timer.recordsIntervals { timer.intervals.append((start, end)) }
+                timer.intervals.append((start, end))
             } catch {
                 FileHandle.standardError.write(Data("error: rank \(axis.rank) of the model axis: activation all-reduce failed: \(error)\n".utf8))
                 MPIRuntime.abort(code: 3)

@@ -14,30 +14,6 @@ import Optimization
 import Datasets
 import Distribution
 
-public struct StepMetrics: Sendable {
-    public var step: Int
-    public var loss: Double
-    public var bitsPerDim: Double { loss / M_LN2 }
-    public var learningRate: Double
-    public var gradientNorm: Double
-    public var stepSeconds: Double
-    /// Seconds this rank waited for gradient communication after its backward finished (with ZeRO-1,
-    /// plus the parameter all-gather after the update).
-    public var communicationSeconds: Double
-    /// Seconds during which some gradient bucket was being reduced (mostly hidden behind backward).
-    public var communicationBusySeconds: Double = 0
-    /// Seconds in the model axis's activation all-reduces (forward and backward; not overlapped).
-    public var modelAxisSeconds: Double = 0
-    /// Seconds this step waited for its clips (0 when the background read was done in time).
-    public var dataWaitSeconds: Double = 0
-    /// Cross-rank parameter checksum, when it was verified after this step.
-    public var parameterChecksum: UInt64? = nil
-    public var examples: Int
-    public var phases: PhaseTimes
-    public var optimizerSeconds: Double
-    public var examplesPerSecond: Double { Double(examples) / max(stepSeconds, 1e-12) }
-}
-
 public final class Trainer {
     public let config: RunConfig
     public let model: VideoTransformer
@@ -59,8 +35,6 @@ public final class Trainer {
     let reducer: BucketedAllReducer?
     /// Ends the job when a rank stalls (dead or hung); evaluation and checkpoints tell it their progress too.
     public let watchdog: Watchdog
-    /// Per-rank compute/communication spans, when requested (`vt train --timeline DIR`).
-    public var timeline: Timeline?
     /// Times the model axis's activation all-reduces.
     let modelAxisTimer = ModelAxisTimer()
     /// ZeRO stage 1: the data ranks' ranges of the flat parameter buffer (range r: what data rank r
@@ -138,12 +112,12 @@ public final class Trainer {
     /// Runs global step `step` (0-based) and advances.
     public func trainStep() throws -> StepMetrics {
         var clock = Stopwatch()
+        var trace = StepTrace(step: step)
         let learningRate = schedule.learningRate(atStep: step)
         model.gradients.zero()
         // bf16: this step's weight copy, from whatever set the parameters (optimizer, resume, broadcast).
         model.parametersChanged()
         modelAxisTimer.reset()
-        modelAxisTimer.recordsIntervals = timeline != nil
         var lossSum = 0.0
         var phases = PhaseTimes()
         // This step's clips (read in the background during the previous step); the next step's start loading.
@@ -166,13 +140,11 @@ public final class Trainer {
             } else {
                 model.backward()
             }
-            timeline?.span("forward+backward \(micro)", category: "compute", start: timeline!.microseconds(computeStart),
-                           end: timeline!.now(), step: step)
+            trace.record(.compute(microBatch: micro), from: computeStart, to: monotonicSeconds())
             lossSum += result.videoLosses.reduce(0, +)
             phases.encoder += model.phaseTimes.encoder; phases.decoder += model.phaseTimes.decoder; phases.recompute += model.phaseTimes.recompute
             phases.head += model.phaseTimes.head; phases.backward += model.phaseTimes.backward
         }
-        var communication = 0.0, busy = 0.0
         var shardedNorm: Double? = nil
         if let reducer {
             let waitStart = monotonicSeconds()
@@ -182,17 +154,8 @@ public final class Trainer {
             } else {
                 lossSum = try communicator.allReduceSum(lossSum)
             }
-            communication = monotonicSeconds() - waitStart
-            busy = result.communicationSeconds
-            if let timeline {
-                timeline.span("wait for gradients", category: "communication", start: timeline.microseconds(waitStart),
-                              end: timeline.now(), step: step)
-                for (index, interval) in result.bucketIntervals.enumerated() {
-                    timeline.span("\(optimizerShards == nil ? "all-reduce" : "reduce-scatter") bucket \(index)", category: "communication",
-                                  start: timeline.microseconds(interval.start),
-                                  end: timeline.microseconds(interval.end), thread: 1, step: step)
-                }
-            }
+            trace.recordWait(from: waitStart, to: monotonicSeconds())
+            trace.record(result, reduceScatter: optimizerShards != nil)
         }
         var optimizerClock = Stopwatch()
         let norm = try shardedNorm ?? gradientNorm()
@@ -202,9 +165,9 @@ public final class Trainer {
         if optimizerShards != nil {  // ZeRO-1: every data rank updated its range; now all of them everywhere
             let gatherStart = monotonicSeconds()
             try allGatherParameters()
-            communication += monotonicSeconds() - gatherStart
-            timeline?.span("all-gather parameters", category: "communication", start: timeline!.microseconds(gatherStart),
-                           end: timeline!.now(), step: step)
+            let gatherEnd = monotonicSeconds()
+            trace.communicationSeconds += gatherEnd - gatherStart
+            trace.record(.allGatherParameters, from: gatherStart, to: gatherEnd)
         }
         step += 1
         var checksum: UInt64? = nil
@@ -214,19 +177,10 @@ public final class Trainer {
         }
         let stepSeconds = clock.lap()
         watchdog.stepFinished(step, seconds: stepSeconds)
-        var metrics = StepMetrics(step: step, loss: lossSum / Double(config.training.batchSize), learningRate: learningRate,
-                                  gradientNorm: norm, stepSeconds: stepSeconds, communicationSeconds: communication,
-                                  examples: config.training.batchSize, phases: phases, optimizerSeconds: optimizerSeconds)
-        metrics.communicationBusySeconds = busy
-        metrics.dataWaitSeconds = batch.waitSeconds
-        metrics.modelAxisSeconds = modelAxisTimer.seconds
-        if let timeline {
-            for interval in modelAxisTimer.intervals {
-                timeline.span("model-axis all-reduce", category: "communication", start: timeline.microseconds(interval.start),
-                              end: timeline.microseconds(interval.end), step: step - 1)
-            }
-        }
-        metrics.parameterChecksum = checksum
-        return metrics
+        trace.record(modelAxisTimer)
+        return StepMetrics(step: step, loss: lossSum / Double(config.training.batchSize), learningRate: learningRate,
+                           gradientNorm: norm, stepSeconds: stepSeconds, examples: config.training.batchSize, phases: phases,
+                           optimizerSeconds: optimizerSeconds, dataWaitSeconds: batch.waitSeconds, parameterChecksum: checksum,
+                           trace: trace)
     }
 }

@@ -25,6 +25,8 @@ public final class TrainingRun {
     let log: (String) -> Void
     /// Shards for periodic exact evaluation (`training.eval_every`); nil: none.
     public var evaluationSource: VideoSource?
+    /// Per-rank compute/communication spans of every step trained, when requested (`vt train --timeline DIR`).
+    public var timeline: Timeline?
 
     /// `resumedFrom`: the step the trainer was restored to, if it was (metrics.jsonl is then continued).
     public init(trainer: Trainer, runDirectory: URL, checkpoints: RunCheckpoints? = nil, resumedFrom: Int? = nil,
@@ -60,6 +62,7 @@ public final class TrainingRun {
                 break
             }
             let metrics = try trainer.trainStep()
+            timeline?.record(metrics.trace)
             history.append(metrics)
             let rate = 1 / max(metrics.stepSeconds, 1e-9)
             smoothedRate = smoothedRate == 0 ? rate : 0.9 * smoothedRate + 0.1 * rate
