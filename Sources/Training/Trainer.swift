@@ -1,11 +1,19 @@
-// Trainer: one optimizer step at a time — read this rank's examples, forward/backward over accumulation
-// micro-batches, sum gradients across data ranks, clip, update. Every choice is a function of (seed, step),
-// so results do not depend on how the global batch is split or on being resumed. On a mesh with a model
-// axis the model is this rank's shard (Trainer+ModelAxis.swift): the ranks of a model group read the same
-// examples, and gradients are summed over the data axis only. With `distribution.shard_optimizer` (ZeRO
-// stage 1, Trainer+OptimizerSharding.swift) each data rank reduces, clips and updates only its range of
-// the flat buffer, then the parameters are all-gathered.
-// Leaves out: checkpoints (Checkpointing), evaluation and sampling (Evaluation), the command line (vt).
+// Trainer: one optimizer step at a time, as nanoGPT's loop reads — read this rank's part of the batch,
+// forward and backward over accumulation micro-batches, synchronise gradients across the data ranks,
+// clip and update, record. Every choice is a function of (seed, step), so results do not depend on how the
+// global batch is split or on being resumed.
+//
+// Who owns what:
+//   data              TrainingData: which examples, their clips read a step ahead (DESIGN.md §3)
+//   model, optimizer  the forward/backward (this rank's model shard on a model axis, DESIGN.md §4) and the
+//                     update (this rank's range of the flat buffer under ZeRO-1, DESIGN.md §9)
+//   synchronization   a GradientSynchronization: SingleRank, ReplicatedAllReduce or ShardedOptimizer, each
+//                     with the model axis's norm and checks composed in (ModelGroup) — the step never asks which
+//   watchdog          Watchdog: ends the job when a rank stalls
+// The ranks of a model group read the same examples; gradients are summed over the data axis only.
+//
+// Leaves out: checkpoints (TrainerCheckpoint.swift, RunCheckpoints.swift, Checkpointing), the loop around
+// steps — metrics, timeline, evaluation, stop signals (TrainingRun.swift) — and the command line (vt).
 
 import Foundation
 import Kernels
@@ -27,20 +35,21 @@ public final class Trainer {
     public let modelAxis: any Communicator
     /// Every rank of the job; world rank 0 logs and writes checkpoints.
     public let world: any Communicator
-    /// Whether this rank logs and writes files.
-    public var isLeader: Bool { world.rank == 0 }
-    /// Global steps completed.
-    public internal(set) var step = 0
-    /// Sums gradients over the data ranks bucket by bucket while backward runs (nil for one rank).
-    let reducer: BucketedAllReducer?
+    /// How gradients become the global batch's and parameters stay equal across ranks.
+    let synchronization: any GradientSynchronization
     /// Ends the job when a rank stalls (dead or hung); evaluation and checkpoints tell it their progress too.
     public let watchdog: Watchdog
-    /// Times the model axis's activation all-reduces.
+    /// Times the model axis's activation all-reduces (the model calls them inside forward and backward).
     let modelAxisTimer = ModelAxisTimer()
+    /// Global steps completed.
+    public internal(set) var step = 0
+
+    /// Whether this rank logs and writes files.
+    public var isLeader: Bool { world.rank == 0 }
     /// ZeRO stage 1: the data ranks' ranges of the flat parameter buffer (range r: what data rank r
     /// reduces, updates and keeps optimizer slots for). Nil when the optimizer state is not sharded
     /// (the setting is off, or the data axis has one rank).
-    public let optimizerShards: FlatPartition?
+    public var optimizerShards: FlatPartition? { synchronization.optimizerShards }
 
     /// `communicator` is the data axis; `modelAxis` (default: none) splits heads and d_ff; `world` (default:
     /// the data axis) holds every rank — pass `DeviceMesh.all` with a model axis.
@@ -72,27 +81,17 @@ public final class Trainer {
         self.communicator = communicator
         self.modelAxis = modelAxis
         self.world = world
-        let microBatch = training.batchSize / (ranks * training.accumulationSteps)
         let sharding = ModelSharding(index: modelAxis.rank, count: modelAxis.size)
-        model = try VideoTransformer(config: config.model, maxBatch: microBatch, sharding: sharding,
-                                     modelAxisReduce: sharding.count > 1 ? Self.modelAxisReduce(modelAxis, timer: modelAxisTimer) : nil,
+        model = try VideoTransformer(config: config.model, maxBatch: training.batchSize / (ranks * training.accumulationSteps),
+                                     sharding: sharding,
+                                     modelAxisReduce: sharding.count > 1 ? ModelGroup.activationReduce(over: modelAxis, timer: modelAxisTimer) : nil,
                                      precision: training.precision, recompute: training.recompute)
         model.layout.initialize(model.parameters, seed: training.seed)
-        if config.distribution.shardOptimizer && ranks > 1 {
-            guard model.parameters.count <= Int(Int32.max) else {
-                throw TrainingError("distribution.shard_optimizer: a flat buffer of \(model.parameters.count) floats exceeds MPI's int counts (\(Int32.max)); add a model axis or turn sharding off")
-            }
-            optimizerShards = try FlatPartition(count: model.parameters.count, parts: ranks, chunks: Optimizer.normChunks)
-        } else {
-            optimizerShards = nil
-        }
+        synchronization = try makeGradientSynchronization(config: config, model: model, dataAxis: communicator, modelAxis: modelAxis)
         optimizer = Optimizer(config: config.optimizer, parameterCount: model.parameters.count,
-                              range: optimizerShards?.range(communicator.rank))
+                              range: synchronization.optimizerShards?.range(communicator.rank))
         schedule = LearningRateSchedule(config: config.optimizer, totalSteps: training.steps)
         data = TrainingData(source: source, config: config, trainableSlices: model.subscaling.trainableSlices, dataAxis: communicator)
-        reducer = ranks > 1 ? try BucketedAllReducer(communicator: communicator, plan: BucketPlan(
-            table: model.layout.table, bucketBytes: Int(config.distribution.bucketMegabytes * 1_000_000)),
-            partition: optimizerShards) : nil
         // Started together (duplicating the communicator is collective), so no peer looks late.
         watchdog = try Watchdog(world: world, timeout: config.distribution.stallTimeout)
         // Every rank starts from rank 0's parameters, and checks that it does.
@@ -103,10 +102,8 @@ public final class Trainer {
     /// cross-rank checksums (at start and after resume).
     public func synchronizeParameters() throws {
         guard world.size > 1 else { return }
-        if communicator.size > 1 {
-            try communicator.broadcast(UnsafeMutableBufferPointer(start: model.parameters.pointer, count: model.parameters.count), root: 0)
-        }
-        try verifyParameters()
+        try synchronization.broadcastParameters()
+        try synchronization.verifyParameters(step: step)
     }
 
     /// Runs global step `step` (0-based) and advances.
@@ -114,67 +111,33 @@ public final class Trainer {
         var clock = Stopwatch()
         var trace = StepTrace(step: step)
         let learningRate = schedule.learningRate(atStep: step)
+        let batch = try data.batch(step: step)  // read during the previous step; the next step's read starts
         model.gradients.zero()
-        // bf16: this step's weight copy, from whatever set the parameters (optimizer, resume, broadcast).
-        model.parametersChanged()
+        model.parametersChanged()  // bf16: this step's weight copy, whatever set the parameters (update, resume, broadcast)
         modelAxisTimer.reset()
-        var lossSum = 0.0
-        var phases = PhaseTimes()
-        // This step's clips (read in the background during the previous step); the next step's start loading.
-        let batch = try data.batch(step: step)
-        let accumulation = batch.microBatches
-        for micro in 0..<accumulation {
-            let computeStart = monotonicSeconds()
-            let result = model.forward(videos: batch.videos(micro), slices: batch.slices(micro),
-                                       mode: .training, lossNormalizer: Double(config.training.batchSize))
-            if let reducer, micro == accumulation - 1 {
-                // The last micro-batch's backward finishes each gradient: reduce it across ranks at once.
-                try reducer.begin(gradients: UnsafeMutableBufferPointer(start: model.gradients.pointer, count: model.gradients.count))
-                var readinessError: Error? = nil
-                model.onGradientsReady = { indices in
-                    do { for index in indices { try reducer.markReady(index) } } catch { readinessError = readinessError ?? error }
-                }
-                model.backward()
-                model.onGradientsReady = nil
-                if let readinessError { throw readinessError }
+        var lossSum = 0.0, phases = PhaseTimes()
+        for micro in 0..<batch.microBatches {
+            let start = monotonicSeconds()
+            let result = model.forward(videos: batch.videos(micro), slices: batch.slices(micro), mode: .training,
+                                       lossNormalizer: Double(config.training.batchSize))
+            if micro == batch.microBatches - 1 {
+                try synchronization.backward(model)  // each gradient is final as backward makes it: its sum starts at once
             } else {
                 model.backward()
             }
-            trace.record(.compute(microBatch: micro), from: computeStart, to: monotonicSeconds())
+            trace.record(.compute(microBatch: micro), from: start, to: monotonicSeconds())
             lossSum += result.videoLosses.reduce(0, +)
-            phases.encoder += model.phaseTimes.encoder; phases.decoder += model.phaseTimes.decoder; phases.recompute += model.phaseTimes.recompute
-            phases.head += model.phaseTimes.head; phases.backward += model.phaseTimes.backward
+            phases.add(model.phaseTimes)
         }
-        var shardedNorm: Double? = nil
-        if let reducer {
-            let waitStart = monotonicSeconds()
-            let result = try reducer.finish()
-            if let optimizerShards {  // ZeRO-1: the loss with this rank's squared-norm partials, in one all-reduce
-                (lossSum, shardedNorm) = try shardedLossAndGradientNorm(lossSum: lossSum, optimizerShards)
-            } else {
-                lossSum = try communicator.allReduceSum(lossSum)
-            }
-            trace.recordWait(from: waitStart, to: monotonicSeconds())
-            trace.record(result, reduceScatter: optimizerShards != nil)
-        }
+        lossSum = try synchronization.synchronize(lossSum: lossSum, trace: &trace)
         var optimizerClock = Stopwatch()
-        let norm = try shardedNorm ?? gradientNorm()
-        let scale = Optimizer.clipScale(norm: norm, clipNorm: config.optimizer.clipNorm)
-        optimizer.apply(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate, gradientScale: scale)
+        let norm = try synchronization.gradientNorm()
+        optimizer.apply(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate,
+                        gradientScale: Optimizer.clipScale(norm: norm, clipNorm: config.optimizer.clipNorm))
         let optimizerSeconds = optimizerClock.lap()
-        if optimizerShards != nil {  // ZeRO-1: every data rank updated its range; now all of them everywhere
-            let gatherStart = monotonicSeconds()
-            try allGatherParameters()
-            let gatherEnd = monotonicSeconds()
-            trace.communicationSeconds += gatherEnd - gatherStart
-            trace.record(.allGatherParameters, from: gatherStart, to: gatherEnd)
-        }
+        try synchronization.parametersUpdated(trace: &trace)
         step += 1
-        var checksum: UInt64? = nil
-        let every = config.distribution.checksumEvery
-        if world.size > 1 && every > 0 && step % every == 0 {
-            checksum = try verifyParameters()
-        }
+        let checksum = try checksumIsDue ? synchronization.verifyParameters(step: step) : nil
         let stepSeconds = clock.lap()
         watchdog.stepFinished(step, seconds: stepSeconds)
         trace.record(modelAxisTimer)
@@ -182,5 +145,19 @@ public final class Trainer {
                            gradientNorm: norm, stepSeconds: stepSeconds, examples: config.training.batchSize, phases: phases,
                            optimizerSeconds: optimizerSeconds, dataWaitSeconds: batch.waitSeconds, parameterChecksum: checksum,
                            trace: trace)
+    }
+
+    /// Whether the cross-rank parameter checksums are verified after the step just completed
+    /// (`distribution.checksum_every`).
+    private var checksumIsDue: Bool {
+        let every = config.distribution.checksumEvery
+        return world.size > 1 && every > 0 && step % every == 0
+    }
+}
+
+extension PhaseTimes {
+    mutating func add(_ other: PhaseTimes) {
+        encoder += other.encoder; decoder += other.decoder; recompute += other.recompute
+        head += other.head; backward += other.backward
     }
 }

@@ -130,7 +130,7 @@ private func trainOnMesh(_ config: RunConfig, data: Int, model: Int, steps: Int)
         let group = ThreadCommunicator.group(size: m)
         let shards = try onEveryRank(m) { index -> (Double, [Float]) in
             let model = try VideoTransformer(config: config, maxBatch: 3, sharding: ModelSharding(index: index, count: m),
-                                             modelAxisReduce: Trainer.modelAxisReduce(group[index]))
+                                             modelAxisReduce: ModelGroup.activationReduce(over: group[index]))
             model.layout.initialize(model.parameters, seed: 4)
             let result = model.forward(videos: bytes, slices: slices, mode: .training)
             model.gradients.zero()
