@@ -81,9 +81,9 @@ public final class Trainer {
         self.communicator = communicator
         self.modelAxis = modelAxis
         self.world = world
+        let microBatch = training.batchSize / (ranks * training.accumulationSteps)  // videos per forward (TrainingData's too)
         let sharding = ModelSharding(index: modelAxis.rank, count: modelAxis.size)
-        model = try VideoTransformer(config: config.model, maxBatch: training.batchSize / (ranks * training.accumulationSteps),
-                                     sharding: sharding,
+        model = try VideoTransformer(config: config.model, maxBatch: microBatch, sharding: sharding,
                                      modelAxisReduce: sharding.count > 1 ? ModelGroup.activationReduce(over: modelAxis, timer: modelAxisTimer) : nil,
                                      precision: training.precision, recompute: training.recompute)
         model.layout.initialize(model.parameters, seed: training.seed)
@@ -116,16 +116,16 @@ public final class Trainer {
         model.parametersChanged()  // bf16: this step's weight copy, whatever set the parameters (update, resume, broadcast)
         modelAxisTimer.reset()
         var lossSum = 0.0, phases = PhaseTimes()
-        for micro in 0..<batch.microBatches {
+        for microBatch in 0..<batch.microBatches {
             let start = monotonicSeconds()
-            let result = model.forward(videos: batch.videos(micro), slices: batch.slices(micro), mode: .training,
+            let result = model.forward(videos: batch.videos(microBatch), slices: batch.slices(microBatch), mode: .training,
                                        lossNormalizer: Double(config.training.batchSize))
-            if micro == batch.microBatches - 1 {
+            if microBatch == batch.microBatches - 1 {
                 try synchronization.backward(model)  // each gradient is final as backward makes it: its sum starts at once
             } else {
                 model.backward()
             }
-            trace.record(.compute(microBatch: micro), from: start, to: monotonicSeconds())
+            trace.record(.compute(microBatch: microBatch), from: start, to: monotonicSeconds())
             lossSum += result.videoLosses.reduce(0, +)
             phases.add(model.phaseTimes)
         }
