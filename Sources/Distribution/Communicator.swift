@@ -19,6 +19,8 @@ public enum DistributedError: Error, CustomStringConvertible, Equatable {
     case invalidBucketPlan(String)
     case readiness(String)
     case selfTestFailed(String)
+    /// A broken invariant of the caller's (a bug, not a condition of the run).
+    case internalError(String)
 
     public var description: String {
         switch self {
@@ -27,6 +29,7 @@ public enum DistributedError: Error, CustomStringConvertible, Equatable {
         case .invalidBucketPlan(let message): return "invalid bucket plan: \(message)"
         case .readiness(let message): return "bucketed all-reduce: \(message)"
         case .selfTestFailed(let message): return "distributed self-test failed: \(message)"
+        case .internalError(let message): return "internal: \(message)"
         }
     }
 }

@@ -3,7 +3,8 @@
 // decision that could differ between ranks (which checkpoint was found, whether a save failed) is
 // broadcast or reduced, so all ranks take the same path and none waits forever.
 //
-// Leaves out: the file format and commit protocol (Checkpointing), the training loop (TrainingRun).
+// Leaves out: the file format and commit protocol (Checkpointing), the trainer's state as tensors
+// (TrainerCheckpoint), the training loop (TrainingRun).
 
 import Foundation
 import Checkpointing
@@ -20,6 +21,8 @@ public final class RunCheckpoints {
     public let trainer: Trainer
     public let settings: CheckpointSettings
     public let directory: CheckpointDirectory
+    /// The trainer's state as checkpoint contents, and back.
+    let state: TrainerCheckpoint
     /// Written into every checkpoint's `mesh` attribute (default `data=<ranks>,model=1`).
     public var mesh: String?
     let log: (String) -> Void
@@ -34,6 +37,7 @@ public final class RunCheckpoints {
     public init(trainer: Trainer, settings: CheckpointSettings, directory: URL,
                 hooks: CheckpointWriteHooks = .fromEnvironment(), log: @escaping (String) -> Void) throws {
         self.trainer = trainer
+        state = TrainerCheckpoint(trainer)
         self.settings = settings
         self.directory = CheckpointDirectory(url: directory, hooks: hooks)
         self.log = log
@@ -61,6 +65,7 @@ public final class RunCheckpoints {
     @discardableResult
     public func resume(_ source: ResumeSource, configName: String) throws -> Int? {
         var found: Int64 = -1
+        var restored: TrainerCheckpoint.Restored?
         var failure: Error?
         if isLeader {
             do {
@@ -68,14 +73,14 @@ public final class RunCheckpoints {
                 case .file(let path):
                     let file = try CheckpointFile(path: path)
                     defer { file.close() }
-                    try restore(file, configName: configName)
+                    restored = try restore(file, configName: configName)
                     found = Int64(file.step)
                 case .latest:
                     var damaged: [SkippedCheckpoint] = []
                     let loaded = try directory.loadNewestIntact(skipped: { skipped in
                         damaged.append(skipped)
                         self.log("warning: skipping damaged checkpoint \(skipped.url.path): \(skipped.error)")
-                    }, load: { file in try self.restore(file, configName: configName) })
+                    }, load: { file in restored = try self.restore(file, configName: configName) })
                     if let loaded {
                         found = Int64(loaded.step)
                         if !damaged.isEmpty { log("warning: resumed from the previous intact checkpoint \(loaded.url.path)") }
@@ -94,19 +99,21 @@ public final class RunCheckpoints {
             try cell.withUnsafeMutableBytes { try trainer.world.broadcast($0, root: 0) }
         }
         guard cell[0] >= 0 else { return nil }
-        try trainer.broadcastState()
+        try state.distribute(restored)
         lastSavedStep = trainer.step
         return trainer.step
     }
 
-    private func restore(_ file: CheckpointFile, configName: String) throws {
-        let notes = try trainer.restore(from: file, configName: configName)
-        let cursor = trainer.sampler.cursor(step: trainer.step)
+    /// Rank 0: loads `file` into the trainer and logs what it resumed and what differs.
+    private func restore(_ file: CheckpointFile, configName: String) throws -> TrainerCheckpoint.Restored {
+        let (notes, restored) = try state.restore(from: file, configName: configName)
+        let cursor = trainer.data.sampler.cursor(step: trainer.step)
         let writtenOn = file.string("mesh") ?? "data=\(file.int("world_size") ?? 1),model=1"
         let now = "data=\(trainer.communicator.size),model=\(trainer.modelAxis.size)"
         log("resume: \(file.path) (step \(trainer.step), optimizer step \(trainer.optimizer.step), data epoch \(cursor.epoch) offset \(cursor.offset))"
             + (writtenOn != now ? "; written on mesh \(writtenOn), continuing on \(now) with the same global batch" : ""))
         for note in notes { log("resume: note: \(note)") }
+        return restored
     }
 
     // MARK: Save
@@ -120,7 +127,7 @@ public final class RunCheckpoints {
     @discardableResult
     public func save(reason: String) throws -> SaveReport? {
         guard lastSavedStep != trainer.step else { return nil }
-        return try trainer.whileSaving("saving the checkpoint of step \(trainer.step)") { try write(reason: reason) }
+        return try trainer.watchdog.saving("saving the checkpoint of step \(trainer.step)") { try write(reason: reason) }
     }
 
     private func write(reason: String) throws -> SaveReport? {
@@ -128,11 +135,10 @@ public final class RunCheckpoints {
         var failure: Error?
         // Collective: full tensors on rank 0 — all at once, or (sharded optimizer state) one at a time
         // while the writer writes them, so that no rank holds the whole optimizer state.
-        let streaming = trainer.optimizerShards != nil ? try ShardedStateGather(trainer: trainer) : nil
-        let state = streaming == nil ? try trainer.gatherFullState() : nil
+        let gathered = try state.gather()
         if isLeader {
             do {
-                report = try directory.save(trainer.checkpointContents(mesh: mesh, state: state, streaming: streaming), retention: retention)
+                report = try directory.save(state.contents(mesh: mesh, gathered: gathered), retention: retention)
                 let r = report!
                 log(String(format: "checkpoint: %@ (%@, %.1f MB in %.3f s, %.0f MB/s: checksums %.3f, data %.3f, metadata %.3f, fsync %.3f, commit %.3f)",
                            r.url.path, reason, Double(r.bytes) / 1e6, r.seconds, r.megabytesPerSecond, r.timings.checksums,
@@ -146,7 +152,7 @@ public final class RunCheckpoints {
             } catch { failure = error }
         }
         // The other ranks' side of every gather; on rank 0, the gathers a failed write did not ask for.
-        try streaming?.finish()
+        try gathered.finish()
         try agree(failure, what: "saving the checkpoint of step \(trainer.step)")
         lastSavedStep = trainer.step
         return report

@@ -1,11 +1,19 @@
-// Trainer: one optimizer step at a time — read this rank's examples, forward/backward over accumulation
-// micro-batches, sum gradients across data ranks, clip, update. Every choice is a function of (seed, step),
-// so results do not depend on how the global batch is split or on being resumed. On a mesh with a model
-// axis the model is this rank's shard (Trainer+ModelAxis.swift): the ranks of a model group read the same
-// examples, and gradients are summed over the data axis only. With `distribution.shard_optimizer` (ZeRO
-// stage 1, Trainer+OptimizerSharding.swift) each data rank reduces, clips and updates only its range of
-// the flat buffer, then the parameters are all-gathered.
-// Leaves out: checkpoints (Checkpointing), evaluation and sampling (Evaluation), the command line (vt).
+// Trainer: one optimizer step at a time, as nanoGPT's loop reads — read this rank's part of the batch,
+// forward and backward over accumulation micro-batches, synchronise gradients across the data ranks,
+// clip and update, record. Every choice is a function of (seed, step), so results do not depend on how the
+// global batch is split or on being resumed.
+//
+// Who owns what:
+//   data              TrainingData: which examples, their clips read a step ahead (DESIGN.md §3)
+//   model, optimizer  the forward/backward (this rank's model shard on a model axis, DESIGN.md §4) and the
+//                     update (this rank's range of the flat buffer under ZeRO-1, DESIGN.md §9)
+//   synchronization   a GradientSynchronization: SingleRank, ReplicatedAllReduce or ShardedOptimizer, each
+//                     with the model axis's norm and checks composed in (ModelGroup) — the step never asks which
+//   watchdog          Watchdog: ends the job when a rank stalls
+// The ranks of a model group read the same examples; gradients are summed over the data axis only.
+//
+// Leaves out: checkpoints (TrainerCheckpoint.swift, RunCheckpoints.swift, Checkpointing), the loop around
+// steps — metrics, timeline, evaluation, stop signals (TrainingRun.swift) — and the command line (vt).
 
 import Common
 import Foundation
@@ -15,66 +23,34 @@ import Optimization
 import Datasets
 import Distribution
 
-public struct StepMetrics: Sendable {
-    public var step: Int
-    public var loss: Double
-    public var bitsPerDim: Double { loss / M_LN2 }
-    public var learningRate: Double
-    public var gradientNorm: Double
-    public var stepSeconds: Double
-    /// Seconds this rank waited for gradient communication after its backward finished (with ZeRO-1,
-    /// plus the parameter all-gather after the update).
-    public var communicationSeconds: Double
-    /// Seconds during which some gradient bucket was being reduced (mostly hidden behind backward).
-    public var communicationBusySeconds: Double = 0
-    /// Seconds in the model axis's activation all-reduces (forward and backward; not overlapped).
-    public var modelAxisSeconds: Double = 0
-    /// Cross-rank parameter checksum, when it was verified after this step.
-    public var parameterChecksum: UInt64? = nil
-    public var examples: Int
-    public var phases: PhaseTimes
-    public var optimizerSeconds: Double
-    public var examplesPerSecond: Double { Double(examples) / max(stepSeconds, 1e-12) }
-}
-
 public final class Trainer {
     public let config: RunConfig
     public let model: VideoTransformer
     public let optimizer: Optimizer
-    public let sampler: Sampler
     public let schedule: LearningRateSchedule
-    public let source: VideoSource
+    /// This rank's examples of each step and their clips, read a step ahead.
+    public let data: TrainingData
     /// The data axis: ranks that split the batch and sum gradients (all ranks when there is no model axis).
     public let communicator: any Communicator
     /// The model axis: ranks that hold the other shards of this rank's model (size 1: a whole model).
     public let modelAxis: any Communicator
     /// Every rank of the job; world rank 0 logs and writes checkpoints.
     public let world: any Communicator
-    /// Whether this rank logs and writes files.
-    public var isLeader: Bool { world.rank == 0 }
+    /// How gradients become the global batch's and parameters stay equal across ranks.
+    let synchronization: any GradientSynchronization
+    /// Ends the job when a rank stalls (dead or hung); evaluation and checkpoints tell it their progress too.
+    public let watchdog: Watchdog
+    /// Times the model axis's activation all-reduces (the model calls them inside forward and backward).
+    let modelAxisTimer = ModelAxisTimer()
     /// Global steps completed.
     public internal(set) var step = 0
-    let microBatch: Int
-    /// Reads step s+1's clips on a background thread while step s computes (DESIGN §3 loader).
-    private let prefetcher: ClipPrefetcher
-    /// Seconds the last step waited for its clips (0 when the background read was done in time).
-    public private(set) var lastDataWaitSeconds = 0.0
-    /// Sums gradients over the data ranks bucket by bucket while backward runs (nil for one rank).
-    let reducer: BucketedAllReducer?
-    /// Ends the job when a step stalls (a dead or hung rank); nil for one rank.
-    let stallDetector: StallDetector?
-    /// Per-rank compute/communication spans, when requested (`vt train --timeline DIR`).
-    public var timeline: Timeline?
-    /// Times the model axis's activation all-reduces.
-    let modelAxisTimer = ModelAxisTimer()
-    /// Full tensors rank 0 read from a checkpoint, until `broadcastState()` hands every rank its shard.
-    var restoredState: [FloatBuffer]?
+
+    /// Whether this rank logs and writes files.
+    public var isLeader: Bool { world.rank == 0 }
     /// ZeRO stage 1: the data ranks' ranges of the flat parameter buffer (range r: what data rank r
     /// reduces, updates and keeps optimizer slots for). Nil when the optimizer state is not sharded
     /// (the setting is off, or the data axis has one rank).
-    public let optimizerShards: FlatPartition?
-    /// The checkpoint rank 0 verified, until `broadcastState()` reads it again tensor by tensor (sharded).
-    var restoredFile: String?
+    public var optimizerShards: FlatPartition? { synchronization.optimizerShards }
 
     /// `communicator` is the data axis; `modelAxis` (default: none) splits heads and d_ff; `world` (default:
     /// the data axis) holds every rank — pass `DeviceMesh.all` with a model axis.
@@ -103,171 +79,86 @@ public final class Trainer {
             throw TrainingError("the data's videos have \(source.frames) frames but the model needs clips of \(config.model.frames)")
         }
         self.config = config
-        self.source = source
         self.communicator = communicator
         self.modelAxis = modelAxis
         self.world = world
-        microBatch = training.batchSize / (ranks * training.accumulationSteps)
+        let microBatch = training.batchSize / (ranks * training.accumulationSteps)  // videos per forward (TrainingData's too)
         let sharding = ModelSharding(index: modelAxis.rank, count: modelAxis.size)
         model = try VideoTransformer(config: config.model, maxBatch: microBatch, sharding: sharding,
-                                     modelAxisReduce: sharding.count > 1 ? Self.modelAxisReduce(modelAxis, timer: modelAxisTimer) : nil,
+                                     modelAxisReduce: sharding.count > 1 ? ModelGroup.activationReduce(over: modelAxis, timer: modelAxisTimer) : nil,
                                      precision: training.precision, recompute: training.recompute)
         model.layout.initialize(model.parameters, seed: training.seed)
-        if config.distribution.shardOptimizer && ranks > 1 {
-            guard model.parameters.count <= Int(Int32.max) else {
-                throw TrainingError("distribution.shard_optimizer: a flat buffer of \(model.parameters.count) floats exceeds MPI's int counts (\(Int32.max)); add a model axis or turn sharding off")
-            }
-            optimizerShards = try FlatPartition(count: model.parameters.count, parts: ranks, chunks: Optimizer.normChunks)
-        } else {
-            optimizerShards = nil
-        }
+        synchronization = try makeGradientSynchronization(config: config, model: model, dataAxis: communicator, modelAxis: modelAxis)
         optimizer = Optimizer(config: config.optimizer, parameterCount: model.parameters.count,
-                              range: optimizerShards?.range(communicator.rank))
+                              range: synchronization.optimizerShards?.range(communicator.rank))
         schedule = LearningRateSchedule(config: config.optimizer, totalSteps: training.steps)
-        sampler = Sampler(videoCount: source.count, globalBatch: training.batchSize, seed: training.seed,
-                          videoFrames: source.frames, clipFrames: config.model.frames,
-                          trainableSlices: model.subscaling.trainableSlices)
-        prefetcher = ClipPrefetcher(source: source, frameCount: config.model.frames,
-                                    capacity: microBatch * training.accumulationSteps)
-        reducer = ranks > 1 ? try BucketedAllReducer(communicator: communicator, plan: BucketPlan(
-            table: model.layout.table, bucketBytes: Int(config.distribution.bucketMegabytes * 1_000_000)),
-            partition: optimizerShards) : nil
-        let rank = world.rank, timeout = config.distribution.stallTimeout
-        if world.size > 1 && timeout != .seconds(0) {
-            // Started together (duplicating the communicator is collective), so no peer looks late.
-            let heartbeat = try PeerHeartbeat.start(on: world)
-            stallDetector = StallDetector(timeout: timeout, peers: heartbeat) { message in
-                FileHandle.standardError.write(Data("error: rank \(rank): \(message); ending the job\n".utf8))
-                MPIRuntime.abort(code: 3)
-            }
-        } else {
-            stallDetector = nil
-        }
+        data = TrainingData(source: source, config: config, trainableSlices: model.subscaling.trainableSlices, dataAxis: communicator)
+        // Started together (duplicating the communicator is collective), so no peer looks late.
+        watchdog = try Watchdog(world: world, timeout: config.distribution.stallTimeout)
         // Every rank starts from rank 0's parameters, and checks that it does.
         if world.size > 1 { try synchronizeParameters() }
     }
-
-    deinit { stallDetector?.stop() }
-
-    /// Tells the stall watchdog that work other than a step (evaluation, a checkpoint) is progressing.
-    public func heartbeat(_ label: String) { stallDetector?.beat(label) }
-
-    /// Runs a checkpoint save (every rank, collectively) under the watchdog's save bound.
-    public func whileSaving<T>(_ label: String, _ body: () throws -> T) rethrows -> T {
-        guard let stallDetector else { return try body() }
-        return try stallDetector.saving(label, body)
-    }
-
-    /// Ends the watchdog and says "finished" to the other ranks (training is over; idempotent).
-    public func stopWatching() { stallDetector?.stop() }
 
     /// Broadcasts data rank 0's parameters (each model shard within its data axis) and verifies the
     /// cross-rank checksums (at start and after resume).
     public func synchronizeParameters() throws {
         guard world.size > 1 else { return }
-        if communicator.size > 1 {
-            try communicator.broadcast(UnsafeMutableBufferPointer(start: model.parameters.pointer, count: model.parameters.count), root: 0)
-        }
-        try verifyParameters()
+        try synchronization.broadcastParameters()
+        try synchronization.verifyParameters(step: step)
     }
 
     /// Runs global step `step` (0-based) and advances.
     public func trainStep() throws -> StepMetrics {
         var clock = Stopwatch()
-        let examples = sampler.examples(step: step, rank: communicator.rank, ranks: communicator.size)
+        var trace = StepTrace(step: step)
         let learningRate = schedule.learningRate(atStep: step)
+        let batch = try data.batch(step: step)  // read during the previous step; the next step's read starts
         model.gradients.zero()
-        // bf16: this step's weight copy, from whatever set the parameters (optimizer, resume, broadcast).
-        model.parametersChanged()
+        model.parametersChanged()  // bf16: this step's weight copy, whatever set the parameters (update, resume, broadcast)
         modelAxisTimer.reset()
-        modelAxisTimer.recordsIntervals = timeline != nil
-        var lossSum = 0.0
-        var phases = PhaseTimes()
-        let clipBytes = config.model.frames * source.bytesPerFrame
-        // This step's clips (read in the background during the previous step), then start on the next step's.
-        func clips(_ examples: [Example]) -> [ClipRequest] { examples.map { ClipRequest(video: $0.video, startFrame: $0.startFrame) } }
-        let videos = try prefetcher.batch(key: step, clips: clips(examples))
-        lastDataWaitSeconds = prefetcher.waitSeconds
-        prefetcher.prefetch(key: step + 1, clips: clips(sampler.examples(step: step + 1, rank: communicator.rank, ranks: communicator.size)))
-        let accumulation = config.training.accumulationSteps
-        for micro in 0..<accumulation {
-            let part = examples[(micro * microBatch)..<((micro + 1) * microBatch)]
-            let computeStart = monotonicSeconds()
-            let result = model.forward(videos: videos.baseAddress! + micro * microBatch * clipBytes, slices: part.map(\.slice),
-                                       mode: .training, lossNormalizer: Double(config.training.batchSize))
-            if let reducer, micro == accumulation - 1 {
-                // The last micro-batch's backward finishes each gradient: reduce it across ranks at once.
-                try reducer.begin(gradients: UnsafeMutableBufferPointer(start: model.gradients.pointer, count: model.gradients.count))
-                var readinessError: Error? = nil
-                model.onGradientsReady = { indices in
-                    do { for index in indices { try reducer.markReady(index) } } catch { readinessError = readinessError ?? error }
-                }
-                model.backward()
-                model.onGradientsReady = nil
-                if let readinessError { throw readinessError }
+        var lossSum = 0.0, phases = PhaseTimes()
+        for microBatch in 0..<batch.microBatches {
+            let start = monotonicSeconds()
+            let result = model.forward(videos: batch.videos(microBatch), slices: batch.slices(microBatch), mode: .training,
+                                       lossNormalizer: Double(config.training.batchSize))
+            if microBatch == batch.microBatches - 1 {
+                try synchronization.backward(model)  // each gradient is final as backward makes it: its sum starts at once
             } else {
                 model.backward()
             }
-            timeline?.span("forward+backward \(micro)", category: "compute", start: timeline!.microseconds(computeStart),
-                           end: timeline!.now(), step: step)
+            trace.record(.compute(microBatch: microBatch), from: start, to: monotonicSeconds())
             lossSum += result.videoLosses.reduce(0, +)
-            phases.encoder += model.phaseTimes.encoder; phases.decoder += model.phaseTimes.decoder; phases.recompute += model.phaseTimes.recompute
-            phases.head += model.phaseTimes.head; phases.backward += model.phaseTimes.backward
+            phases.add(model.phaseTimes)
         }
-        var communication = 0.0, busy = 0.0
-        var shardedNorm: Double? = nil
-        if let reducer {
-            let waitStart = monotonicSeconds()
-            let result = try reducer.finish()
-            if let optimizerShards {  // ZeRO-1: the loss with this rank's squared-norm partials, in one all-reduce
-                (lossSum, shardedNorm) = try shardedLossAndGradientNorm(lossSum: lossSum, optimizerShards)
-            } else {
-                lossSum = try communicator.allReduceSum(lossSum)
-            }
-            communication = monotonicSeconds() - waitStart
-            busy = result.communicationSeconds
-            if let timeline {
-                timeline.span("wait for gradients", category: "communication", start: timeline.microseconds(waitStart),
-                              end: timeline.now(), step: step)
-                for (index, interval) in result.bucketIntervals.enumerated() {
-                    timeline.span("\(optimizerShards == nil ? "all-reduce" : "reduce-scatter") bucket \(index)", category: "communication",
-                                  start: timeline.microseconds(interval.start),
-                                  end: timeline.microseconds(interval.end), thread: 1, step: step)
-                }
-            }
-        }
+        lossSum = try synchronization.synchronize(lossSum: lossSum, trace: &trace)
         var optimizerClock = Stopwatch()
-        let norm = try shardedNorm ?? gradientNorm()
-        let scale = Optimizer.clipScale(norm: norm, clipNorm: config.optimizer.clipNorm)
-        optimizer.apply(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate, gradientScale: scale)
+        let norm = try synchronization.gradientNorm()
+        optimizer.apply(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate,
+                        gradientScale: Optimizer.clipScale(norm: norm, clipNorm: config.optimizer.clipNorm))
         let optimizerSeconds = optimizerClock.lap()
-        if optimizerShards != nil {  // ZeRO-1: every data rank updated its range; now all of them everywhere
-            let gatherStart = monotonicSeconds()
-            try allGatherParameters()
-            communication += monotonicSeconds() - gatherStart
-            timeline?.span("all-gather parameters", category: "communication", start: timeline!.microseconds(gatherStart),
-                           end: timeline!.now(), step: step)
-        }
+        try synchronization.parametersUpdated(trace: &trace)
         step += 1
-        var checksum: UInt64? = nil
-        let every = config.distribution.checksumEvery
-        if world.size > 1 && every > 0 && step % every == 0 {
-            checksum = try verifyParameters()
-        }
+        let checksum = try checksumIsDue ? synchronization.verifyParameters(step: step) : nil
         let stepSeconds = clock.lap()
-        stallDetector?.stepFinished(step, seconds: stepSeconds)
-        var metrics = StepMetrics(step: step, loss: lossSum / Double(config.training.batchSize), learningRate: learningRate,
-                                  gradientNorm: norm, stepSeconds: stepSeconds, communicationSeconds: communication,
-                                  examples: config.training.batchSize, phases: phases, optimizerSeconds: optimizerSeconds)
-        metrics.communicationBusySeconds = busy
-        metrics.modelAxisSeconds = modelAxisTimer.seconds
-        if let timeline {
-            for interval in modelAxisTimer.intervals {
-                timeline.span("model-axis all-reduce", category: "communication", start: timeline.microseconds(interval.start),
-                              end: timeline.microseconds(interval.end), step: step - 1)
-            }
-        }
-        metrics.parameterChecksum = checksum
-        return metrics
+        watchdog.stepFinished(step, seconds: stepSeconds)
+        trace.record(modelAxisTimer)
+        return StepMetrics(step: step, loss: lossSum / Double(config.training.batchSize), learningRate: learningRate,
+                           gradientNorm: norm, stepSeconds: stepSeconds, examples: config.training.batchSize, phases: phases,
+                           optimizerSeconds: optimizerSeconds, dataWaitSeconds: batch.waitSeconds, parameterChecksum: checksum,
+                           trace: trace)
+    }
+
+    /// Whether the cross-rank parameter checksums are verified after the step just completed
+    /// (`distribution.checksum_every`).
+    private var checksumIsDue: Bool {
+        let every = config.distribution.checksumEvery
+        return world.size > 1 && every > 0 && step % every == 0
+    }
+}
+
+extension PhaseTimes {
+    mutating func add(_ other: PhaseTimes) {
+        encoder += other.encoder; decoder += other.decoder; recompute += other.recompute
+        head += other.head; backward += other.backward
     }
 }

@@ -26,6 +26,8 @@ public final class TrainingRun {
     let log: (String) -> Void
     /// Shards for periodic exact evaluation (`training.eval_every`); nil: none.
     public var evaluationSource: VideoSource?
+    /// Per-rank compute/communication spans of every step trained, when requested (`vt train --timeline DIR`).
+    public var timeline: Timeline?
 
     /// `resumedFrom`: the step the trainer was restored to, if it was (metrics.jsonl is then continued).
     public init(trainer: Trainer, runDirectory: URL, checkpoints: RunCheckpoints? = nil, resumedFrom: Int? = nil,
@@ -61,6 +63,7 @@ public final class TrainingRun {
                 break
             }
             let metrics = try trainer.trainStep()
+            timeline?.record(metrics.trace)
             history.append(metrics)
             let rate = 1 / max(metrics.stepSeconds, 1e-9)
             smoothedRate = smoothedRate == 0 ? rate : 0.9 * smoothedRate + 0.1 * rate
@@ -71,7 +74,7 @@ public final class TrainingRun {
                     ("learning_rate", .double(metrics.learningRate)), ("gradient_norm", .double(metrics.gradientNorm)),
                     ("examples_per_second", .double(metrics.examplesPerSecond)), ("step_seconds", .double(metrics.stepSeconds)),
                     ("communication_fraction", .double(communicationFraction)),
-                    ("data_wait_seconds", .double(trainer.lastDataWaitSeconds)),
+                    ("data_wait_seconds", .double(metrics.dataWaitSeconds)),
                     ("peak_resident_bytes", .int(Benchmark.peakResidentBytes())),  // this process (rank 0), DESIGN §9
                 ]
                 if trainer.communicator.size > 1 {  // the data axis's gradient all-reduce
@@ -118,7 +121,7 @@ public final class TrainingRun {
         var clock = Stopwatch()
         let videos = trainer.config.training.evalVideos.map { PrefixVideoSource(source, count: $0) } ?? source
         let totals = try EvaluationRun.run(model: trainer.model, source: videos, communicator: trainer.communicator,
-                                           batchPerRank: trainer.model.maxBatch) { done, _ in self.trainer.heartbeat("evaluation batch \(done)") }
+                                           batchPerRank: trainer.model.maxBatch) { done, _ in self.trainer.watchdog.beat("evaluation batch \(done)") }
         let seconds = clock.lap()
         guard trainer.isLeader else { return }
         log(String(format: "eval at step %d: bits/dim %.4f over %d videos (%d sub-pixels) in %.1f s", step, totals.bitsPerDim,

@@ -55,7 +55,7 @@ struct Train: ParsableCommand {
                 try Trainer(config: runConfig, source: source, communicator: mesh.dataAxis, modelAxis: mesh.modelAxis,
                             world: mesh.all)
             }
-            if distributionOptions.timeline != nil { trainer.timeline = Timeline(rank: ranks.world.rank) }
+            let timeline = distributionOptions.timeline != nil ? Timeline(rank: ranks.world.rank) : nil
             note("parameters: \(ModelParameters(config: runConfig.model).table.parameterCount)"
                  + (mesh.shape.model > 1 ? " (\(trainer.model.layout.table.parameterCount) per model shard)" : ""))
             if runConfig.distribution.shardOptimizer && mesh.shape.data == 1 {
@@ -66,10 +66,11 @@ struct Train: ParsableCommand {
             let run = try TrainingRun(trainer: trainer, runDirectory: directory, checkpoints: checkpoints, resumedFrom: resumedFrom, log: note)
             run.stopSignals = stopSignals
             run.evaluationSource = evaluationSource
+            run.timeline = timeline
             let history = try run.run(until: steps ?? runConfig.training.steps)
-            trainer.stopWatching()  // the collectives are over: the other ranks may finish before this one
+            trainer.watchdog.stop()  // the collectives are over: the other ranks may finish before this one
             checkpointOptions.reportStop(run, configPath: config)
-            if let folder = distributionOptions.timeline, let timeline = trainer.timeline {
+            if let folder = distributionOptions.timeline, let timeline {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 try timeline.write(to: URL(fileURLWithPath: folder).appendingPathComponent("timeline-rank\(ranks.world.rank).json"))
                 note("timeline: \(folder)/timeline-rank<R>.json (open in chrome://tracing or ui.perfetto.dev)")

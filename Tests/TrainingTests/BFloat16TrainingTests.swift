@@ -30,7 +30,7 @@ private func bf16RunConfig(_ optimizer: OptimizerKind = .adam, steps: Int = 8, p
 /// Parameters and every optimizer slot, tensor by tensor, as bit patterns.
 func stateBitsOf(_ trainer: Trainer) -> [String: [UInt32]] {
     var result: [String: [UInt32]] = [:]
-    for tensors in trainer.checkpointTensors {
+    for tensors in TrainerCheckpoint(trainer).tensors {
         for entry in tensors.table.entries {
             result[tensors.group + "/" + entry.name] = (0..<entry.count).map { tensors.buffer[entry.offset + $0].bitPattern }
         }
@@ -215,7 +215,7 @@ private let shippedConfigs = URL(fileURLWithPath: #filePath).deletingLastPathCom
         #expect(try RunConfig.load(path: try write(nil)).training.precision == .fp32, "the default precision is fp32")
         // The stored config (checkpoints keep it as JSON) keeps the precision.
         let config = try RunConfig.load(path: try write("bf16"))
-        #expect(Trainer.decodeStoredConfig(config.resolvedJSON())?.training.precision == .bf16)
+        #expect(RunConfig.decodeStored(config.resolvedJSON())?.training.precision == .bf16)
 
         guard let _ = vtBinary else { return }
         let result = try runVT(["train", "--config", bad, "--run-dir", directory.path, "--checkpoint-dir", directory.path])

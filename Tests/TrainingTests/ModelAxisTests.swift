@@ -56,7 +56,7 @@ private func trainOnMesh(_ config: RunConfig, data: Int, model: Int, steps: Int)
         let trainer = try mesh.trainer(config, rank: rank)
         var losses: [Double] = []
         for _ in 0..<steps { losses.append(try trainer.trainStep().loss) }
-        let state = try trainer.gatherFullState()
+        let state = try TrainerCheckpoint(trainer).gatherFullState()
         return (losses, state?[0].array)
     }
     for result in results.dropFirst() { #expect(result.0 == results[0].0, "every rank reports the same losses") }
@@ -130,7 +130,7 @@ private func trainOnMesh(_ config: RunConfig, data: Int, model: Int, steps: Int)
         let group = ThreadCommunicator.group(size: m)
         let shards = try onEveryRank(m) { index -> (Double, [Float]) in
             let model = try VideoTransformer(config: config, maxBatch: 3, sharding: ModelSharding(index: index, count: m),
-                                             modelAxisReduce: Trainer.modelAxisReduce(group[index]))
+                                             modelAxisReduce: ModelGroup.activationReduce(over: group[index]))
             model.layout.initialize(model.parameters, seed: 4)
             let result = model.forward(videos: bytes, slices: slices, mode: .training)
             model.gradients.zero()
@@ -265,7 +265,7 @@ private func trainOnMesh(_ config: RunConfig, data: Int, model: Int, steps: Int)
                     #expect(resumed == (from == 0 ? nil : from))
                     let run = try TrainingRun(trainer: trainer, runDirectory: directory, checkpoints: checkpoints, resumedFrom: resumed, log: { _ in })
                     let losses = try run.run(until: to).map(\.loss)
-                    return (losses, try trainer.gatherFullState()?[0].array)
+                    return (losses, try TrainerCheckpoint(trainer).gatherFullState()?[0].array)
                 }
                 losses += results[0].0
                 final = results[0].1!

@@ -65,7 +65,7 @@ private func expectBitwiseEqual(_ a: (losses: [Double], state: [String: [UInt32]
             let results = try onEveryRank(mesh.size) { rank -> ([Double], [Float]?) in
                 let trainer = try mesh.trainer(run, rank: rank)
                 let losses = try (0..<4).map { _ in try trainer.trainStep().loss }
-                return (losses, try trainer.gatherFullState()?[0].array)
+                return (losses, try TrainerCheckpoint(trainer).gatherFullState()?[0].array)
             }
             return (results[0].0, try #require(results[0].1))
         }

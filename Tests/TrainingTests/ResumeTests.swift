@@ -29,7 +29,7 @@ private func resumeConfig(_ optimizer: OptimizerKind = .adam, every: Int = 0) ->
 /// Parameters and every optimizer slot, tensor by tensor, as bit patterns (alignment padding excluded).
 private func stateBits(_ trainer: Trainer) -> [String: [UInt32]] {
     var result: [String: [UInt32]] = [:]
-    for tensors in trainer.checkpointTensors {
+    for tensors in TrainerCheckpoint(trainer).tensors {
         for entry in tensors.table.entries {
             result[tensors.group + "/" + entry.name] = (0..<entry.count).map { tensors.buffer[entry.offset + $0].bitPattern }
         }
@@ -109,7 +109,7 @@ private func segmented(_ config: RunConfig, stops: [Int], until steps: Int, dire
         #expect(file.int("seed") == 3 && file.int("world_size") == 1 && file.string("mesh") == "data=1,model=1")
         #expect(file.strings("optimizer_slots") == ["rms", "momentum"])
         #expect(file.int("parameter_count") == trainer.model.layout.table.parameterCount)
-        let stored = try #require(Trainer.decodeStoredConfig(file.string("config") ?? ""))
+        let stored = try #require(RunConfig.decodeStored(file.string("config") ?? ""))
         #expect(stored == config)
         let paths = try file.datasetPaths()
         #expect(paths.contains("/params/encoder/layer_0/attention/query"))

@@ -1,0 +1,69 @@
+// TrainingData: this data rank's part of every step's global batch — which examples (Sampler: a pure
+// function of (seed, global step), so resumed runs and runs on other meshes read the same data) and their
+// pixels, read one step ahead on a background thread while the current step computes (ClipPrefetcher,
+// DESIGN.md §3 loader). The ranks of a model group read the same examples; the data ranks split them.
+//
+//   batch(step:)   waits for step s's clips (at once, when the background read was in time), then starts
+//                  reading step s+1's; its micro-batches are consecutive runs of `microBatch` examples
+//
+// Leaves out: the pixels' source (any VideoSource), evaluation's batches (EvaluationSchedule).
+
+import Datasets
+import Distribution
+
+public final class TrainingData {
+    public let sampler: Sampler
+    public let source: VideoSource
+    /// Videos per forward/backward: the global batch over data ranks × accumulation steps.
+    public let microBatch: Int
+    /// This rank's position on the data axis, and its size.
+    private let rank: Int, ranks: Int
+    private let prefetcher: ClipPrefetcher
+
+    /// `dataAxis`: the ranks that split the batch. `microBatch` × accumulation steps × data ranks must be
+    /// the global batch (Trainer checks it).
+    init(source: VideoSource, config: RunConfig, trainableSlices: [Int], dataAxis: any Communicator) {
+        let training = config.training
+        self.source = source
+        rank = dataAxis.rank
+        ranks = dataAxis.size
+        microBatch = training.batchSize / (ranks * training.accumulationSteps)
+        sampler = Sampler(videoCount: source.count, globalBatch: training.batchSize, seed: training.seed,
+                          videoFrames: source.frames, clipFrames: config.model.frames, trainableSlices: trainableSlices)
+        prefetcher = ClipPrefetcher(source: source, frameCount: config.model.frames,
+                                    capacity: microBatch * training.accumulationSteps)
+    }
+
+    /// This rank's examples of global step `step` and their clips; starts reading step `step + 1`'s.
+    func batch(step: Int) throws -> Batch {
+        let examples = sampler.examples(step: step, rank: rank, ranks: ranks)
+        let videos = try prefetcher.batch(key: step, clips: clips(examples))
+        let waited = prefetcher.waitSeconds
+        prefetcher.prefetch(key: step + 1, clips: clips(sampler.examples(step: step + 1, rank: rank, ranks: ranks)))
+        return Batch(examples: examples, videos: videos, clipBytes: prefetcher.bytesPerClip, microBatch: microBatch, waitSeconds: waited)
+    }
+
+    private func clips(_ examples: [Example]) -> [ClipRequest] {
+        examples.map { ClipRequest(video: $0.video, startFrame: $0.startFrame) }
+    }
+}
+
+/// One step's examples of this rank and their pixels (valid until the next `batch(step:)`), cut into
+/// micro-batches.
+struct Batch {
+    let examples: [Example]
+    /// UInt8 [examples, frames, H, W, 3].
+    let videos: UnsafeBufferPointer<UInt8>
+    let clipBytes: Int
+    let microBatch: Int
+    /// Seconds the step waited for its clips (0 when the background read was done in time).
+    let waitSeconds: Double
+
+    var microBatches: Int { examples.count / microBatch }
+
+    /// The pixels of micro-batch `index`.
+    func videos(_ index: Int) -> UnsafePointer<UInt8> { videos.baseAddress! + index * microBatch * clipBytes }
+
+    /// The slice each video of micro-batch `index` trains.
+    func slices(_ index: Int) -> [Int] { examples[(index * microBatch)..<((index + 1) * microBatch)].map(\.slice) }
+}
