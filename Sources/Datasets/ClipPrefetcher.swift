@@ -12,7 +12,7 @@
 // waited (0 when the read was already done), the number to watch for "training never waits".
 //
 //
-// Not here: which clips (Sampler, EvaluationSchedule), the pixels' source (any VideoSource).
+// Not here: which clips (ExampleSchedule, EvaluationSchedule), the pixels' source (any VideoSource).
 
 import Foundation
 

@@ -8,7 +8,7 @@
 // mismatch names both files. Reads are HDF5 block reads of just the requested frames, safe from any
 // thread (the HDF5 module serialises calls into the library).
 //
-// Not here: choosing which videos and frames to read (Sampler, EvaluationSchedule), prefetching
+// Not here: choosing which videos and frames to read (ExampleSchedule, EvaluationSchedule), prefetching
 // (ClipPrefetcher).
 
 import Foundation

@@ -1,5 +1,5 @@
 // LoaderBenchmark: how many training clips per second the data loader delivers from a VideoSource — the
-// same path training takes (Sampler's seeded permutation and random temporal crops, ClipPrefetcher reading
+// same path training takes (ExampleSchedule's seeded permutation and random temporal crops, ClipPrefetcher reading
 // step s+1 on its background thread while step s is "computed", here: nothing), so the number is the
 // loader's ceiling, to compare with the videos per second a training step consumes (`vt bench --data`).
 
@@ -22,11 +22,11 @@ public enum LoaderBenchmark {
         guard clipFrames >= 1, clipFrames <= source.frames, batch >= 1 else {
             throw TrainingError("the loader benchmark needs clips of 1...\(source.frames) frames (the data's length), got \(clipFrames)")
         }
-        let sampler = Sampler(videoCount: source.count, globalBatch: batch, seed: seed, videoFrames: source.frames,
+        let schedule = ExampleSchedule(videoCount: source.count, globalBatch: batch, seed: seed, videoFrames: source.frames,
                               clipFrames: clipFrames, trainableSlices: [0])
         let prefetcher = ClipPrefetcher(source: source, frameCount: clipFrames, capacity: batch)
         func clips(_ step: Int) -> [ClipRequest] {
-            sampler.examples(step: step).map { ClipRequest(video: $0.video, startFrame: $0.startFrame) }
+            schedule.examples(step: step).map { ClipRequest(video: $0.video, startFrame: $0.startFrame) }
         }
         let start = Date()
         var step = 0

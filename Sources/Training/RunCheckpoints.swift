@@ -107,7 +107,7 @@ public final class RunCheckpoints {
     /// Rank 0: loads `file` into the trainer and logs what it resumed and what differs.
     private func restore(_ file: CheckpointFile, configName: String) throws -> TrainerCheckpoint.Restored {
         let (notes, restored) = try state.restore(from: file, configName: configName)
-        let cursor = trainer.data.sampler.cursor(step: trainer.step)
+        let cursor = trainer.data.schedule.cursor(step: trainer.step)
         let writtenOn = file.string("mesh") ?? "data=\(file.int("world_size") ?? 1),model=1"
         let now = "data=\(trainer.communicator.size),model=\(trainer.modelAxis.size)"
         log("resume: \(file.path) (step \(trainer.step), optimizer step \(trainer.optimizer.step), data epoch \(cursor.epoch) offset \(cursor.offset))"

@@ -5,7 +5,7 @@
 //   params               the parameters
 //   optimizer/<slot>     the optimizer's slots (RMSProp: rms, momentum; Adam: m, v)
 //   optimizer_step       updates applied (Adam's bias correction)
-// Data order, temporal crops and slice choices are functions of (seed, stream position) (Sampler.swift)
+// Data order, temporal crops and slice choices are functions of (seed, stream position) (ExampleSchedule.swift)
 // and nothing else draws random numbers during training, so there is no generator state to save; the
 // seed and the data cursor (epoch, offset, position) are stored anyway, for people and for checks.
 //
@@ -76,7 +76,7 @@ public struct TrainerCheckpoint {
     /// `mesh` describes the device mesh (default `data=<D>,model=<M>`).
     public func contents(mesh: String? = nil, gathered: Gathered) -> CheckpointContents {
         let step = trainer.step
-        let cursor = trainer.data.sampler.cursor(step: step)
+        let cursor = trainer.data.schedule.cursor(step: step)
         let attributes: [(name: String, value: HDF5AttributeValue)] = [
             ("config", .string(config.resolvedJSON())),
             ("mesh", .string(mesh ?? "data=\(trainer.communicator.size),model=\(trainer.modelAxis.size)")),
@@ -91,7 +91,7 @@ public struct TrainerCheckpoint {
             ("data_epoch", .int64(Int64(cursor.epoch))),
             ("data_offset", .int64(Int64(cursor.offset))),
             ("data_position", .int64(Int64(step * config.training.batchSize))),
-            ("data_videos", .int64(Int64(trainer.data.sampler.videoCount))),
+            ("data_videos", .int64(Int64(trainer.data.schedule.videoCount))),
             ("rng", .string("stateless: video order, crops and slices are functions of (seed, data_position); parameters initialised from seed")),
         ]
         if let streaming = gathered.streaming {

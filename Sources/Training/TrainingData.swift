@@ -1,4 +1,4 @@
-// TrainingData: this data rank's part of every step's global batch — which examples (Sampler: a pure
+// TrainingData: this data rank's part of every step's global batch — which examples (ExampleSchedule: a pure
 // function of (seed, global step), so resumed runs and runs on other meshes read the same data) and their
 // pixels, read one step ahead on a background thread while the current step computes (ClipPrefetcher,
 // DESIGN.md §3 loader). The ranks of a model group read the same examples; the data ranks split them.
@@ -12,7 +12,7 @@ import Datasets
 import Distribution
 
 public final class TrainingData {
-    public let sampler: Sampler
+    public let schedule: ExampleSchedule
     public let source: VideoSource
     /// Videos per forward/backward: the global batch over data ranks × accumulation steps.
     public let microBatch: Int
@@ -28,18 +28,18 @@ public final class TrainingData {
         rank = dataAxis.rank
         ranks = dataAxis.size
         microBatch = training.batchSize / (ranks * training.accumulationSteps)
-        sampler = Sampler(videoCount: source.count, globalBatch: training.batchSize, seed: training.seed,
-                          videoFrames: source.frames, clipFrames: config.model.frames, trainableSlices: trainableSlices)
+        schedule = ExampleSchedule(videoCount: source.count, globalBatch: training.batchSize, seed: training.seed,
+                                   videoFrames: source.frames, clipFrames: config.model.frames, trainableSlices: trainableSlices)
         prefetcher = ClipPrefetcher(source: source, frameCount: config.model.frames,
                                     capacity: microBatch * training.accumulationSteps)
     }
 
     /// This rank's examples of global step `step` and their clips; starts reading step `step + 1`'s.
     func batch(step: Int) throws -> Batch {
-        let examples = sampler.examples(step: step, rank: rank, ranks: ranks)
+        let examples = schedule.examples(step: step, rank: rank, ranks: ranks)
         let videos = try prefetcher.batch(key: step, clips: clips(examples))
         let waited = prefetcher.waitSeconds
-        prefetcher.prefetch(key: step + 1, clips: clips(sampler.examples(step: step + 1, rank: rank, ranks: ranks)))
+        prefetcher.prefetch(key: step + 1, clips: clips(schedule.examples(step: step + 1, rank: rank, ranks: ranks)))
         return Batch(examples: examples, videos: videos, clipBytes: prefetcher.bytesPerClip, microBatch: microBatch, waitSeconds: waited)
     }
 

@@ -5,7 +5,7 @@ import Testing
 import Kernels
 @testable import VideoModel
 
-@Suite struct SamplerTests {
+@Suite struct CachedSamplerTests {
     func setUp(_ name: String) throws -> (VideoTransformer, [UInt8], ReferenceFile.Case) {
         let file = try ReferenceFile.load()
         let fixture = try #require(file.cases.first { $0.name == name })

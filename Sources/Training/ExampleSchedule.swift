@@ -1,4 +1,4 @@
-// Sampler: which video, which frames and which slice each example of each step uses — a pure function
+// ExampleSchedule: which video, which frames and which slice each example of each step uses — a pure function
 // of (seed, global step), so a resumed run or a run on another number of ranks reads exactly the same data.
 //
 // The example stream is the concatenation of per-epoch permutations of 0..<N, the permutation of epoch e
@@ -16,7 +16,7 @@ public struct Example: Equatable, Sendable {
     public let slice: Int
 }
 
-public final class Sampler {
+public final class ExampleSchedule {
     public let videoCount: Int
     public let globalBatch: Int
     public let seed: UInt64

@@ -3,11 +3,11 @@
 import Testing
 @testable import Training
 
-@Suite struct SamplerTests {
-    let sampler = Sampler(videoCount: 10, globalBatch: 4, seed: 9, videoFrames: 6, clipFrames: 4, trainableSlices: [1, 2, 3])
+@Suite struct ExampleScheduleTests {
+    let schedule = ExampleSchedule(videoCount: 10, globalBatch: 4, seed: 9, videoFrames: 6, clipFrames: 4, trainableSlices: [1, 2, 3])
 
     @Test func everyEpochIsAPermutation() {
-        let stream = (0..<10).flatMap { sampler.examples(step: $0) }   // 40 examples = 4 epochs
+        let stream = (0..<10).flatMap { schedule.examples(step: $0) }   // 40 examples = 4 epochs
         for epoch in 0..<4 {
             let videos = stream.filter { $0.epoch == epoch }.map(\.video)
             #expect(videos.count == 10 && Set(videos).count == 10, "epoch \(epoch): \(videos)")
@@ -19,8 +19,8 @@ import Testing
 
     @Test func ranksPartitionTheGlobalBatch() {
         for step in 0..<5 {
-            let whole = sampler.examples(step: step)
-            let parts = (0..<2).map { sampler.examples(step: step, rank: $0, ranks: 2) }
+            let whole = schedule.examples(step: step)
+            let parts = (0..<2).map { schedule.examples(step: step, rank: $0, ranks: 2) }
             #expect(parts[0].count == 2 && parts[1].count == 2)
             #expect(Set((parts[0] + parts[1]).map(\.position)) == Set(whole.map(\.position)))
             #expect((parts[0] + parts[1]).sorted { $0.position < $1.position } == whole)
@@ -28,8 +28,8 @@ import Testing
     }
 
     @Test func examplesArePureFunctionsOfTheStep() {
-        let other = Sampler(videoCount: 10, globalBatch: 4, seed: 9, videoFrames: 6, clipFrames: 4, trainableSlices: [1, 2, 3])
-        #expect(other.examples(step: 7) == sampler.examples(step: 7))   // no history needed
-        #expect(sampler.cursor(step: 3) == (epoch: 1, offset: 2))
+        let other = ExampleSchedule(videoCount: 10, globalBatch: 4, seed: 9, videoFrames: 6, clipFrames: 4, trainableSlices: [1, 2, 3])
+        #expect(other.examples(step: 7) == schedule.examples(step: 7))   // no history needed
+        #expect(schedule.cursor(step: 3) == (epoch: 1, offset: 2))
     }
 }
