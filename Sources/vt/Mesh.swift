@@ -6,6 +6,7 @@
 //
 // `vt mesh` is a command group so that later mesh tools (e.g. a placement viewer) sit beside `simulate`.
 
+import Benchmarks
 import ArgumentParser
 import Distribution
 import Foundation

@@ -3,6 +3,7 @@
 // for a stated config and mesh. Arithmetic only (and one 1-rank calibration); the options of `vt mesh simulate`
 // are in MemoryFeaturesCommandLineTests.swift.
 
+import Benchmarks
 import Foundation
 import VTTestSupport
 import Testing

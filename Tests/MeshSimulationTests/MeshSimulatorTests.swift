@@ -3,6 +3,7 @@
 // efficiency ≤ 1 and monotonic in α, the α-β fit of calibration, and the CLI's error for a layout that
 // does not match the mesh. All arithmetic: no MPI, milliseconds.
 
+import Benchmarks
 import Foundation
 import VTTestSupport
 import Testing

@@ -10,6 +10,8 @@ import Foundation
 import Datasets
 import Distribution
 import Kernels
+import Training
+import Common
 
 public struct OptimizerShardingComparison: Codable, Sendable {
     public struct Side: Codable, Sendable {

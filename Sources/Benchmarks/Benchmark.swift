@@ -12,6 +12,7 @@ import OneDNN
 import VideoModel
 import Optimization
 import Datasets
+import Training
 
 public struct BenchmarkReport: Codable, Sendable {
     public var config: String
@@ -123,32 +124,6 @@ public enum Benchmark {
             : (split, "oneDNN \(implementation) \(size)³, split over \(Parallel.workers) workers")
     }
 
-    /// The process's peak resident memory since start or the last `resetPeakResident()` (VmHWM; getrusage
-    /// where /proc is missing).
-    public static func peakResidentBytes() -> Int {
-        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-           let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") {
-            return kilobytes * 1024
-        }
-        var usage = rusage()
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        return Int(usage.ru_maxrss) * 1024
-    }
-
-    /// Starts a new peak-resident-memory window: hands freed heap pages back to the system (malloc_trim:
-    /// otherwise memory an earlier model freed stays resident and hides the next one's peak), then resets
-    /// VmHWM to the current resident size (Linux: `5` to /proc/self/clear_refs). False where impossible.
-    @discardableResult
-    public static func resetPeakResident() -> Bool {
-        // glibc's malloc_trim (declared in malloc.h, which the Glibc module does not export).
-        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") {
-            typealias Trim = @convention(c) (Int) -> Int32
-            _ = unsafeBitCast(symbol, to: Trim.self)(0)
-        }
-        return (try? Data("5".utf8).write(to: URL(fileURLWithPath: "/proc/self/clear_refs"))) != nil
-    }
-
     /// Runs `warmup` + `steps` training steps of `config` on synthetic videos.
     public static func run(config: RunConfig, configName: String, steps: Int, warmup: Int = 1,
                            progress: (String) -> Void = { _ in }) throws -> BenchmarkReport {
@@ -176,7 +151,7 @@ public enum Benchmark {
         let activationBytes = trainer.model.activationBytes, parameters = trainer.model.layout.table.parameterCount
         let stateBytes = trainer.model.parameters.bytes + trainer.model.gradients.bytes
             + trainer.optimizer.slots.reduce(0) { $0 + $1.bytes } + trainer.model.lowPrecisionWeightBytes
-        let peakResident = peakResidentBytes()
+        let peakResident = ResidentMemory.peakBytes()
         progress("measuring the sgemm peak")
         let peak = sgemmPeak()
         var bf16: (gflops: Double, method: String)? = nil

@@ -7,6 +7,7 @@ import Common
 import Foundation
 import Kernels
 import VideoModel
+import Training
 
 public struct AttentionShapeReport: Codable, Sendable {
     public var blockLength: Int

@@ -5,6 +5,8 @@
 
 import Datasets
 import Foundation
+import Training
+import Common
 
 public struct LoaderBenchmarkReport: Sendable {
     public var steps: Int

@@ -3,6 +3,7 @@
 // `--calibrate` and the trainer the calibration builds all see one set of values.
 
 import Training
+import MeshSimulation
 
 extension SimulationSettings {
     /// Takes `training.precision`, `training.recompute`, `distribution.shard_optimizer` and
