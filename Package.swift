@@ -45,7 +45,7 @@ let libraryTargets: [Target] = [
     .target(name: "Checkpointing", dependencies: ["Common", "HDF5", "Kernels", "_SystemShims"]),
     // The field's evaluation (DESIGN.md §2, §10): exact bits/dim, the sampling job, PSNR/SSIM, FVD's bridge
     // to tools/fvd, and the video exports. Training runs its periodic evaluation through it.
-    .target(name: "Evaluation", dependencies: ["VideoModel", "Datasets", "Distribution", "HDF5", "Checkpointing", "Kernels"],
+    .target(name: "Evaluation", dependencies: ["Common", "VideoModel", "Datasets", "Distribution", "HDF5", "Checkpointing", "Kernels"],
             swiftSettings: optimise),
     .target(name: "Training",
             dependencies: ["Common", "Evaluation", "Kernels", "OneDNN", "VideoModel", "Optimization", "Datasets", "Distribution", "HDF5", "CBLAS", "Checkpointing",

@@ -20,13 +20,6 @@ public struct AttentionShapeReport: Codable, Sendable {
     public var storedBytes: Int, statisticsBytes: Int
     /// Fraction of the block's score and weighted-sum work the statistics kernel runs.
     public var computedFraction: Double
-
-    enum CodingKeys: String, CodingKey {
-        case blockLength = "block_length", causal, layers
-        case storedForwardSeconds = "stored_forward_seconds", storedBackwardSeconds = "stored_backward_seconds"
-        case statisticsForwardSeconds = "statistics_forward_seconds", statisticsBackwardSeconds = "statistics_backward_seconds"
-        case storedBytes = "stored_bytes", statisticsBytes = "statistics_bytes", computedFraction = "computed_fraction"
-    }
 }
 
 public struct AttentionBenchmarkReport: Codable, Sendable {
@@ -37,8 +30,6 @@ public struct AttentionBenchmarkReport: Codable, Sendable {
     public var headSize: Int
     public var repeats: Int
     public var shapes: [AttentionShapeReport]
-
-    enum CodingKeys: String, CodingKey { case config, precision, rows, heads, repeats, shapes, headSize = "head_size" }
 }
 
 extension Benchmark {

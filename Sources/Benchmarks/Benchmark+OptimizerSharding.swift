@@ -24,13 +24,6 @@ public struct OptimizerShardingComparison: Codable, Sendable {
         public var optimizerStateBytes: Int
         public var optimizerSlotBytes: Int
         public var masterWeightBytes: Int
-
-        enum CodingKeys: String, CodingKey {
-            case stepSecondsMedian = "step_seconds_median", stepSecondsAll = "step_seconds_all"
-            case exposedCommunicationSecondsMedian = "exposed_communication_seconds_median"
-            case stateBytes = "state_bytes", optimizerStateBytes = "optimizer_state_bytes"
-            case optimizerSlotBytes = "optimizer_slot_bytes", masterWeightBytes = "master_weight_bytes"
-        }
     }
 
     public var config: String
@@ -43,12 +36,6 @@ public struct OptimizerShardingComparison: Codable, Sendable {
     public var stepTimeRatio: Double
     public var stepTimeRatioOfPairs: Double
     public var optimizerStateRatio: Double
-
-    enum CodingKeys: String, CodingKey {
-        case config, ranks, steps, precision, replicated, sharded
-        case stepTimeRatio = "step_time_ratio", stepTimeRatioOfPairs = "step_time_ratio_of_pairs"
-        case optimizerStateRatio = "optimizer_state_ratio"
-    }
 }
 
 extension Benchmark {

@@ -51,18 +51,6 @@ public struct BenchmarkReport: Codable, Sendable {
     /// Training FLOPs run beyond the §7 count: attention backward's score recomputation and, with
     /// `recompute: layer`, every layer's and the head's second forward. MFU counts neither.
     public var recomputedFlopsPerStep = 0.0
-
-    enum CodingKeys: String, CodingKey {
-        case config, batch, steps, parameters, workers, mfu
-        case stepSecondsMedian = "step_seconds_median", stepSecondsAll = "step_seconds_all"
-        case phaseSecondsMedian = "phase_seconds_median", modelFlopsPerStep = "model_flops_per_step"
-        case achievedGflops = "achieved_gflops", sgemmPeakGflops = "sgemm_peak_gflops"
-        case sgemmPeakMethod = "sgemm_peak_method", peakResidentBytes = "peak_resident_bytes"
-        case activationBytes = "activation_bytes", stateBytes = "state_bytes", precision, isa
-        case bf16PeakGflops = "bf16_peak_gflops", bf16PeakMethod = "bf16_peak_method", mfuFp32Peak = "mfu_fp32_peak"
-        case recompute, skippedFlopsPerStep = "skipped_flops_per_step", recomputedFlopsPerStep = "recomputed_flops_per_step"
-        case savedActivationBytes = "saved_activation_bytes"
-    }
 }
 
 public enum Benchmark {
@@ -190,15 +178,6 @@ public struct SamplingBenchmarkReport: Codable, Sendable {
     public var evaluationSubpixelsPerSecond: Double
     public var trainingForwardSubpixelsPerSecond: Double
     public var precision: String
-
-    enum CodingKeys: String, CodingKey {
-        case config, batch, precision
-        case cachedSubpixelsPerSecondOneVideo = "cached_subpixels_per_second_one_video"
-        case cachedSubpixelsPerSecondBatch = "cached_subpixels_per_second_batch"
-        case naiveSubpixelsPerSecond = "naive_subpixels_per_second", cachedOverNaive = "cached_over_naive"
-        case evaluationSubpixelsPerSecond = "evaluation_subpixels_per_second"
-        case trainingForwardSubpixelsPerSecond = "training_forward_subpixels_per_second"
-    }
 }
 
 extension Benchmark {

@@ -1,11 +1,12 @@
 // EvaluationReport: what `vt evaluate --json` prints (DESIGN.md §10) as one Codable value — bits/dim and
 // its breakdown, the sampling job's cost, PSNR/SSIM summaries, the FVD tool's result and the protocol the
-// numbers follow. Keys are the Swift names in snake_case (`JSONEncoder.KeyEncodingStrategy.convertToSnakeCase`);
-// an infinite or NaN score is written as the string "inf", "-inf" or "nan"; absent parts are left out.
+// numbers follow, written in JSONFormat (snake_case keys; an infinite or NaN score as the string "inf",
+// "-inf" or "nan"); absent parts are left out.
 //
 // Leaves out: computing any of it (Evaluator, SamplingJob, FrameMetrics, FVDBridge) and the text lines
 // (the command prints those).
 
+import Common
 import Foundation
 
 public struct EvaluationReport: Codable, Sendable {
@@ -37,25 +38,10 @@ public struct EvaluationReport: Codable, Sendable {
         self.metrics = metrics
     }
 
-    /// The report as one line of JSON (sorted keys).
-    public func json() throws -> String {
-        String(decoding: try Self.encoder.encode(self), as: UTF8.self)
-    }
+    /// The report as one line of JSON (sorted keys; JSONFormat).
+    public func json() throws -> String { try JSONFormat.string(self) }
 
-    public static func decode(_ json: Data) throws -> EvaluationReport {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try decoder.decode(EvaluationReport.self, from: json)
-    }
-
-    static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return encoder
-    }
+    public static func decode(_ json: Data) throws -> EvaluationReport { try JSONFormat.decoder.decode(EvaluationReport.self, from: json) }
 }
 
 /// What drawing the samples cost (`vt evaluate` drawing psnr/ssim/fvd samples itself).

@@ -10,6 +10,7 @@
 // Leaves out: measuring (Benchmarks/MeshCalibration.swift trains steps with the Trainer and times the
 // all-reduces), fitting α and β per communicator size (one fit for the world is applied to every group).
 
+import Common
 import Foundation
 import Kernels
 import VideoModel
@@ -38,19 +39,12 @@ public struct MeasuredStep: Codable, Equatable, Sendable {
         self.peakResidentBytes = peakResidentBytes; self.source = source
     }
 
-    enum CodingKeys: String, CodingKey {
-        case data, model, source
-        case stepSeconds = "step_seconds", communicationSeconds = "communication_seconds"
-        case exposedCommunicationSeconds = "exposed_communication_seconds", peakResidentBytes = "peak_resident_bytes"
-        case baselineResidentBytes = "baseline_resident_bytes"
-    }
-
     /// Reads a JSON array of measured steps from `path`.
     public static func load(path: String) throws -> [MeasuredStep] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw MeshSimulationError("\(path): cannot read the measurements file")
         }
-        do { return try JSONDecoder().decode([MeasuredStep].self, from: data) } catch {
+        do { return try JSONFormat.decoder.decode([MeasuredStep].self, from: data) } catch {
             throw MeshSimulationError("\(path): not a JSON array of {data, model, step_seconds, communication_seconds?, peak_resident_bytes?, source}: \(error)")
         }
     }

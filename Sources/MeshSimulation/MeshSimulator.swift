@@ -121,11 +121,6 @@ public struct LinkFit: Codable, Equatable, Sendable {
         self.ranks = ranks; self.minBytes = minBytes; self.maxBytes = maxBytes; self.intercept = intercept
         self.slope = slope; self.alpha = alpha; self.beta = beta; self.maxRelativeResidual = maxRelativeResidual
     }
-
-    enum CodingKeys: String, CodingKey {
-        case ranks, intercept, slope, alpha, beta
-        case minBytes = "min_bytes", maxBytes = "max_bytes", maxRelativeResidual = "max_relative_residual"
-    }
 }
 
 /// Measured α-β: one fit over every size, and fits over consecutive size ranges. Shared-memory all-reduce is

@@ -1,5 +1,6 @@
 import Benchmarks
 import ArgumentParser
+import Common
 import Foundation
 import Distribution
 import Training
@@ -50,8 +51,7 @@ struct Bench: ParsableCommand {
             if let line = try PrecisionCheck.prepare(runConfig.training.precision), !json { note(line) }
             let report = try Benchmark.run(config: runConfig, configName: config, steps: steps, progress: { if !json { note($0) } })
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
+                let encoder = JSONFormat.encoder
                 print(String(data: try encoder.encode(report), encoding: .utf8)!)
             } else {
                 print(String(format: "config               %@ (batch %d, %d parameters)", report.config, report.batch, report.parameters))
@@ -148,8 +148,7 @@ extension Bench {
             if let line = try PrecisionCheck.prepare(runConfig.training.precision), !json { note(line) }
             let report = try Benchmark.sampling(config: runConfig, configName: config, progress: { if !json { note($0) } })
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
+                let encoder = JSONFormat.encoder
                 print(String(data: try encoder.encode(report), encoding: .utf8)!)
             } else {
                 print(String(format: "cached sampling, 1 video        %10.0f sub-pixels/s", report.cachedSubpixelsPerSecondOneVideo))
@@ -175,8 +174,7 @@ extension Bench {
             let report = Benchmark.attention(config: runConfig, configName: config, repeats: max(3, steps),
                                              progress: { if !json { note($0) } })
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
+                let encoder = JSONFormat.encoder
                 print(String(data: try encoder.encode(report), encoding: .utf8)!)
                 return
             }
@@ -210,8 +208,7 @@ extension Bench {
                                                                 progress: { if !json && world.rank == 0 { note($0) } })
             guard world.rank == 0 else { return }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
+                let encoder = JSONFormat.encoder
                 print(String(data: try encoder.encode(report), encoding: .utf8)!)
                 return
             }

@@ -9,6 +9,7 @@
 import Benchmarks
 import ArgumentParser
 import Distribution
+import Common
 import Foundation
 import Kernels
 import MeshSimulation
@@ -149,8 +150,7 @@ struct MeshSimulate: ParsableCommand {
     }
 
     static func jsonText<T: Encodable>(_ value: T) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        let encoder = JSONFormat.encoder
         return String(data: try encoder.encode(value), encoding: .utf8)!
     }
 }
