@@ -6,7 +6,6 @@
 import Common
 import Foundation
 import Kernels
-import VideoModel
 import Training
 
 public struct AttentionShapeReport: Codable, Sendable {

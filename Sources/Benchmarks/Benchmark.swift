@@ -10,7 +10,6 @@ import CBLAS
 import Kernels
 import OneDNN
 import VideoModel
-import Optimization
 import Datasets
 import Training
 

@@ -18,7 +18,6 @@
 import Common
 import Foundation
 import Kernels
-import VideoModel
 import Datasets
 import Distribution
 import MeshSimulation

@@ -12,8 +12,6 @@
 
 import Common
 import Foundation
-import Kernels
-import VideoModel
 
 /// One measured training step of a layout on this machine (the format `--measured FILE` reads: a JSON
 /// array of these, e.g. `[{"data":1,"model":2,"step_seconds":3.1,"communication_seconds":0.4,

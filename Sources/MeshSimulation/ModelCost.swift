@@ -5,7 +5,6 @@
 // The activation memory is in ModelCost+ActivationMemory.swift.
 
 import Foundation
-import Kernels
 import VideoModel
 
 /// FLOPs and parameters of a config, split into what the model axis shards and what it replicates.

@@ -5,7 +5,6 @@
 import Foundation
 import Checkpointing
 import Datasets
-import Distribution
 import Kernels
 import VideoModel
 

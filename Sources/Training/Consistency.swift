@@ -5,7 +5,6 @@
 
 import Common
 import Foundation
-import Datasets
 import Distribution
 import Kernels
 

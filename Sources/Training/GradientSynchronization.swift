@@ -20,7 +20,6 @@
 // model axis's activation all-reduces (inside the model's forward and backward), checkpoints.
 
 import Distribution
-import Kernels
 import VideoModel
 
 protocol GradientSynchronization: AnyObject {

@@ -3,7 +3,6 @@
 
 import Common
 import Foundation
-import Distribution
 
 public final class Timeline {
     public let rank: Int

@@ -17,7 +17,6 @@
 
 import Common
 import Foundation
-import Kernels
 import VideoModel
 import Optimization
 import Datasets

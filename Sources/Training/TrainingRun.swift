@@ -9,8 +9,6 @@ import Common
 import Foundation
 import Evaluation
 import Datasets
-import Distribution
-import VideoModel
 
 public final class TrainingRun {
     public let trainer: Trainer

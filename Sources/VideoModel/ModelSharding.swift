@@ -8,7 +8,6 @@
 // `ShardLayout` maps between a shard's flat buffer and the full model's (checkpoints always hold full
 // tensors, so a run saved on one mesh resumes on any other).
 
-import Kernels
 
 public struct ModelSharding: Sendable, Equatable, CustomStringConvertible {
     /// This rank's position on the model axis, `0..<count`.

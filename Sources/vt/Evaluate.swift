@@ -6,7 +6,6 @@ import Evaluation
 import Foundation
 import Kernels
 import Training
-import VideoModel
 
 /// The metrics `vt evaluate` computes (DESIGN.md §2, §10).
 enum EvaluationMetric: String, CaseIterable {

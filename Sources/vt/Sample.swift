@@ -5,7 +5,6 @@ import Evaluation
 import Foundation
 import Kernels
 import Training
-import VideoModel
 
 struct Sample: ParsableCommand {
     static let configuration = CommandConfiguration(

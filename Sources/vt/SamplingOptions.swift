@@ -7,9 +7,7 @@ import ArgumentParser
 import Datasets
 import Evaluation
 import Foundation
-import Kernels
 import Training
-import VideoModel
 
 struct SamplingOptions: ParsableArguments {
     @Option(help: "Random seed of the samples.") var seed: UInt64 = 0

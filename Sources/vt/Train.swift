@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Kernels
 import Training
-import Datasets
 import Distribution
 import VideoModel
 
