@@ -13,7 +13,7 @@ let systemTargets: [Target] = [
                    providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
     .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                    providers: [.apt(["libhdf5-dev"])]),
-    // oneDNN (Debian libdnnl-dev ships no pkg-config file): bf16 matrix products, DESIGN.md §8.
+    // oneDNN (Debian libdnnl-dev ships no pkg-config file): bf16 matrix products, docs/design.md §8.
     .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
     // Macro handles (MPI_COMM_WORLD, H5T_NATIVE_FLOAT, ...) that Swift cannot import.
     .target(name: "_MPIShims", dependencies: ["CMPI"]),
@@ -43,7 +43,7 @@ let libraryTargets: [Target] = [
     .target(name: "Distribution", dependencies: ["CMPI", "_MPIShims", "Common", "Kernels"]),
     .target(name: "Datasets", dependencies: ["Common", "HDF5", "Kernels"], swiftSettings: optimise),
     .target(name: "Checkpointing", dependencies: ["Common", "HDF5", "Kernels", "_SystemShims"]),
-    // The field's evaluation (DESIGN.md §2, §10): exact bits/dim, the sampling job, PSNR/SSIM, FVD's bridge
+    // The field's evaluation (docs/design.md §2, §10): exact bits/dim, the sampling job, PSNR/SSIM, FVD's bridge
     // to tools/fvd, and the video exports. Training runs its periodic evaluation through it.
     .target(name: "Evaluation", dependencies: ["Common", "VideoModel", "Datasets", "Distribution", "HDF5", "Checkpointing", "Kernels"],
             swiftSettings: optimise),

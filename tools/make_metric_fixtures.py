@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes Tests/EvaluationTests/Fixtures/metrics.json: frame pairs with scikit-image's PSNR and SSIM under
-DESIGN.md §10's arguments, for vt's FrameMetrics tests (kept so the fixture can be remade and checked).
+docs/design.md §10's arguments, for vt's FrameMetrics tests (kept so the fixture can be remade and checked).
 
     python3 -m venv /tmp/metrics-venv && /tmp/metrics-venv/bin/pip install numpy scikit-image
     /tmp/metrics-venv/bin/python tools/make_metric_fixtures.py

@@ -19,7 +19,7 @@ public struct OptimizerShardingComparison: Codable, Sendable {
         public var stepSecondsAll: [Double]
         /// Median time waiting for gradients after backward, plus (sharded) the parameter all-gather.
         public var exposedCommunicationSecondsMedian: Double
-        /// World rank 0's state (DESIGN §9 `state_bytes`) and its optimizer part (slots + master weights updated).
+        /// World rank 0's state (docs/design.md §9 `state_bytes`) and its optimizer part (slots + master weights updated).
         public var stateBytes: Int
         public var optimizerStateBytes: Int
         public var optimizerSlotBytes: Int

@@ -1,7 +1,7 @@
 // Benchmark: times training steps of a config (median after warm-up), splits them into phases, counts
 // model FLOPs analytically (FLOPCount) and measures the OpenBLAS sgemm peak in the same run, so model FLOP
 // utilisation (MFU) = achieved / peak is a ratio of two numbers measured under the same conditions. A bf16
-// run also measures the oneDNN bf16 matmul peak and reports its MFU against that (DESIGN.md §8).
+// run also measures the oneDNN bf16 matmul peak and reports its MFU against that (docs/design.md §8).
 
 import Common
 import Foundation
@@ -40,7 +40,7 @@ public struct BenchmarkReport: Codable, Sendable {
     public var isa: String?
     /// Achieved / sgemm peak, whatever the precision (for comparing bf16 with fp32 on one scale).
     public var mfuFp32Peak: Double
-    /// `training.recompute` of the run (DESIGN.md §9).
+    /// `training.recompute` of the run (docs/design.md §9).
     public var recompute = Recompute.none.rawValue
     /// Of `activationBytes`, what grows with depth: the attention layers' saved activations (each layer's, or
     /// recomputing the one shared set) and the residual streams.

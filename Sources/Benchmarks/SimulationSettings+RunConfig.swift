@@ -1,5 +1,5 @@
 // SimulationSettings+RunConfig: what a run config decides for the simulator — the memory features the
-// trainer reads from it (DESIGN §8–§9) and the gradient bucket size — so `vt mesh simulate`, its
+// trainer reads from it (docs/design.md §8–§9) and the gradient bucket size — so `vt mesh simulate`, its
 // `--calibrate` and the trainer the calibration builds all see one set of values.
 
 import Training

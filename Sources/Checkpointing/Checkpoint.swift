@@ -1,8 +1,8 @@
-// Checkpoint: what one checkpoint file holds (DESIGN.md §5) and the errors that name what went wrong.
+// Checkpoint: what one checkpoint file holds (docs/design.md §5) and the errors that name what went wrong.
 //
 //   step_<NNNNNNNN>.h5
 //     user block                   an index checked before HDF5 reads anything (CheckpointIndex.swift)
-//     /params/<name>               float32, the parameter's DESIGN shape, row-major   (attribute crc32c)
+//     /params/<name>               float32, the parameter's docs/design.md shape, row-major   (attribute crc32c)
 //     /optimizer/<slot>/<name>     the same names and shapes, one group per optimizer slot
 //     root attributes: format = "vt-checkpoint", format_version, step, created, and whatever the trainer
 //     adds (config, mesh, world_size, data cursor, seed, optimizer step, ...); attributes_crc32c last.

@@ -1,5 +1,5 @@
 // ResidentMemory: this process's peak resident memory (what metrics.jsonl's `peak_resident_bytes` and
-// `vt bench` report, DESIGN.md §9) and a way to start a new peak window (the mesh calibration measures one
+// `vt bench` report, docs/design.md §9) and a way to start a new peak window (the mesh calibration measures one
 // layout at a time).
 // Leaves out: other processes (each rank reports its own; callers reduce over ranks).
 

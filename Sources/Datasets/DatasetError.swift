@@ -33,7 +33,7 @@ public struct DatasetError: Error, Equatable, Sendable, CustomStringConvertible 
         case wrongValueCount(key: String, expected: Int, found: Int)
         /// A request that cannot be satisfied (e.g. more frames than the record holds).
         case invalidRequest(String)
-        /// An HDF5 file that is not a video shard of DESIGN §3, or one whose layout is broken.
+        /// An HDF5 file that is not a video shard of docs/design.md §3, or one whose layout is broken.
         case notAShard(reason: String)
         /// A malformed annotation file (e.g. a Kinetics CSV); `line` is 1-based (the header is line 1).
         case malformedAnnotations(line: Int, reason: String)

@@ -1,4 +1,4 @@
-// VideoShard: reading the prepared HDF5 shards of DESIGN §3, the files training and evaluation read.
+// VideoShard: reading the prepared HDF5 shards of docs/design.md §3, the files training and evaluation read.
 //
 // Layout (written by VideoShardWriter, checked here on open):
 //     videos                 UInt8   [N, T, H, W, 3]   chunked one video per chunk
@@ -27,7 +27,7 @@ public enum VideoShardFormat {
     public static let version: Int64 = 1
     /// The file extension of shards; a folder is searched for files with it.
     public static let fileExtension = "h5"
-    /// The largest video (T × H × W × 3 bytes) a shard may hold: 1 GiB, thousands of times DESIGN's 16×64×64
+    /// The largest video (T × H × W × 3 bytes) a shard may hold: 1 GiB, thousands of times the paper's 16×64×64
     /// clips. Sizes come from the file, so they are checked before anything is allocated from them.
     public static let maximumVideoBytes = 1 << 30
 }

@@ -1,4 +1,4 @@
-// VideoShardWriter: writes one shard of DESIGN §3 (layout in VideoShard.swift), crash-safely.
+// VideoShardWriter: writes one shard of docs/design.md §3 (layout in VideoShard.swift), crash-safely.
 //
 // The file is written under a hidden temporary name in the destination folder
 // (`.NAME.partial-PID-RANDOM`), videos appended in batches; `finish()` writes the per-video columns kept in

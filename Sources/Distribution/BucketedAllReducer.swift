@@ -1,5 +1,5 @@
 // BucketedAllReducer: sums a flat Float gradient buffer across ranks bucket by bucket while backward
-// is still running (DESIGN.md §4). The caller marks parameter ranges ready as backward produces them;
+// is still running (docs/design.md §4). The caller marks parameter ranges ready as backward produces them;
 // a bucket whose ranges are all ready is all-reduced (in place) by a communication thread — but only
 // after every earlier bucket, so all ranks issue the same collectives in the same order whatever order
 // their ranges became ready in. The thread uses blocking MPI_Allreduce (Open MPI's non-blocking

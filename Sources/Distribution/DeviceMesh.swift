@@ -1,4 +1,4 @@
-// DeviceMesh: the ranks laid out as a `data × model` 2-D torus (TPU pods are 2-D tori, DESIGN.md §4),
+// DeviceMesh: the ranks laid out as a `data × model` 2-D torus (TPU pods are 2-D tori, docs/design.md §4),
 // with this rank's coordinates and one communicator per axis.
 //
 // Layout: row-major, rank = data·model + modelIndex (MPI_Cart_create with reorder off, so world rank 0

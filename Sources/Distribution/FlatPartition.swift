@@ -1,5 +1,5 @@
 // FlatPartition: a flat buffer of `count` floats cut into `parts` contiguous ranges, range r for rank r
-// of the data axis — the slices of ZeRO stage 1 (DESIGN.md §9): rank r reduces, clips and updates
+// of the data axis — the slices of ZeRO stage 1 (docs/design.md §9): rank r reduces, clips and updates
 // parameters r and keeps optimizer slots r only.
 //
 // The cut is a pure function of (count, parts, chunks), so every rank and every run computes the same one:

@@ -1,5 +1,5 @@
 // ModelShardPieces: where model shard `shard` of `count` sits inside one full tensor of `shape` split
-// along `axis` (nil: replicated, the shard is the whole tensor) — the model axis's layout (DESIGN.md §4)
+// along `axis` (nil: replicated, the shard is the whole tensor) — the model axis's layout (docs/design.md §4)
 // for one tensor on its own, such as a message, rather than a whole flat buffer. A split tensor is one
 // run per index of the axes before `axis`, each `shape[axis]/count × (product of the axes after axis)`
 // floats long; the shard's tensor is those runs back to back.

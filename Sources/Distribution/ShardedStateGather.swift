@@ -1,5 +1,5 @@
 // ShardedStateGather: training state sharded over a data × model mesh, as full tensors on world rank 0,
-// one tensor at a time — the save side of ZeRO stage 1 (DESIGN.md §9), so that no rank ever holds the
+// one tensor at a time — the save side of ZeRO stage 1 (docs/design.md §9), so that no rank ever holds the
 // whole optimizer state.
 //
 // The state is groups of tensors laid out by one parameter table: group 0 is the parameters (every data

@@ -1,4 +1,4 @@
-// EvaluationReport: what `vt evaluate --json` prints (DESIGN.md §10) as one Codable value — bits/dim and
+// EvaluationReport: what `vt evaluate --json` prints (docs/design.md §10) as one Codable value — bits/dim and
 // its breakdown, the sampling job's cost, PSNR/SSIM summaries, the FVD tool's result and the protocol the
 // numbers follow, written in JSONFormat (snake_case keys; an infinite or NaN score as the string "inf",
 // "-inf" or "nan"); absent parts are left out.

@@ -1,4 +1,4 @@
-// EvaluationRun: the exact bits per dimension of a model over a data set, split over the ranks (DESIGN §2,
+// EvaluationRun: the exact bits per dimension of a model over a data set, split over the ranks (docs/design.md §2,
 // §3), and PrefixVideoSource (the first N videos, for `--videos N`).
 
 import Datasets
@@ -19,7 +19,7 @@ public final class PrefixVideoSource: VideoSource, @unchecked Sendable {
 }
 
 public enum EvaluationRun {
-    /// Exact bits/dim of the first clip of every video of `source` (DESIGN §2, §3): the videos are split
+    /// Exact bits/dim of the first clip of every video of `source` (docs/design.md §2, §3): the videos are split
     /// over the ranks of `communicator` in batches of `batchPerRank`, padding masked, totals summed.
     public static func run(model: VideoTransformer, source: VideoSource, communicator: any Communicator,
                            batchPerRank: Int, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationTotals {

@@ -1,5 +1,5 @@
 // EvaluationSchedule: which clip every rank evaluates in every batch, so that each clip of the test split
-// is evaluated exactly once whatever the number of ranks (DESIGN §3: pad and mask, never double count).
+// is evaluated exactly once whatever the number of ranks (docs/design.md §3: pad and mask, never double count).
 //
 // The items are the fixed windows of every video, in order: video 0's windows, then video 1's, ... A window
 // starts at frame 0 (`windowStride` nil: one clip per video, the paper's protocol) or at 0, stride,

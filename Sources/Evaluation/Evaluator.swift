@@ -1,4 +1,4 @@
-// Evaluator: the exact bits per dimension (DESIGN §2) — for every video, every slice is run with teacher
+// Evaluator: the exact bits per dimension (docs/design.md §2) — for every video, every slice is run with teacher
 // forcing and every non-primed sub-pixel's NLL is summed; nothing is estimated from a random slice.
 // Totals are plain sums (bits, counts) per frame and per slice, so they add across batches and ranks;
 // padded batch entries are masked out, so the result does not depend on batch size or rank count.

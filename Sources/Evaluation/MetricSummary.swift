@@ -1,4 +1,4 @@
-// MetricSummary: how per-frame scores of K samples per test video are reported (DESIGN.md §10) —
+// MetricSummary: how per-frame scores of K samples per test video are reported (docs/design.md §10) —
 // the mean over samples and the best of K (per video, the sample with the highest mean over its generated
 // frames), per generated frame and overall, each as the mean over videos with its standard deviation over
 // videos (population, ddof 0). PSNR of an identical frame is +∞; a mean containing it is +∞ and

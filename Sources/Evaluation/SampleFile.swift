@@ -1,4 +1,4 @@
-// SampleFile: a samples.h5 as outside tools see it (DESIGN.md §10) — checked once when opened, so scoring
+// SampleFile: a samples.h5 as outside tools see it (docs/design.md §10) — checked once when opened, so scoring
 // it later cannot trap — and its PSNR/SSIM scores: the ones the sampling job stored, or computed here
 // from the pixels (for a file written by another tool).
 
@@ -35,12 +35,12 @@ public final class SampleFile {
         }
     }
 
-    /// The samples' shape and the primed frames, or an error saying what does not follow DESIGN.md §10.
+    /// The samples' shape and the primed frames, or an error saying what does not follow docs/design.md §10.
     static func layout(of file: HDF5File) throws -> (shape: [Int], primeFrames: [Int]) {
         do {
             for name in ["samples", "ground_truth"] {
                 guard try file.root.kind(of: name) == .dataset else {
-                    throw EvaluationError("has no dataset \(name) (DESIGN.md §10: samples [videos, K, T, H, W, 3], ground_truth [videos, T, H, W, 3])")
+                    throw EvaluationError("has no dataset \(name) (docs/design.md §10: samples [videos, K, T, H, W, 3], ground_truth [videos, T, H, W, 3])")
                 }
                 guard try file.root.dataset(name).elementType() == .uint8 else { throw EvaluationError("\(name) is not uint8") }
             }

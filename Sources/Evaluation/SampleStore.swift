@@ -4,7 +4,7 @@
 //   parts/part-v<video>-s<sample>.h5   one per round of the job: the finished samples of every rank
 //                                       (datasets items, samples, log_likelihood, psnr, ssim), written
 //                                       under a temporary name, fsynced, renamed, the folder fsynced
-//   samples.h5                          the assembled result (DESIGN.md §10), written the same way; the
+//   samples.h5                          the assembled result (docs/design.md §10), written the same way; the
 //                                       parts it holds are deleted only after it is in place
 //
 // Every file carries the SamplingProtocol's attributes; `scan` reads the parts and a previous samples.h5

@@ -1,5 +1,5 @@
 // SamplingJob: K samples of each of the first N test videos, split over the ranks, as a job that can be
-// stopped at any moment and resumed (DESIGN.md §10).
+// stopped at any moment and resumed (docs/design.md §10).
 //
 // The work is the list of (video, sample) items not yet in the output folder, in (video, sample) order;
 // rank r of R takes items r, r + R, … and samples them `batch` at a time. A round is one batch on every

@@ -1,5 +1,5 @@
 // HDF5: a thin, safe Swift wrapper over the serial HDF5 C library, for video shards and checkpoints
-// (DESIGN.md §3 and §5).
+// (docs/design.md §3 and §5).
 //
 // What it does: files (create, open, flush, close); groups addressed by path; n-dimensional datasets of
 // five element types, read and written whole or as a range of rows along the first axis, with an

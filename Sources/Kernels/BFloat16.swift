@@ -1,4 +1,4 @@
-// BFloat16: the 16-bit brain float that bf16 matrix products take as inputs (DESIGN.md §8), its
+// BFloat16: the 16-bit brain float that bf16 matrix products take as inputs (docs/design.md §8), its
 // conversions and an owned buffer of it.
 //
 //   fp32 → bf16   round to nearest, ties to even, on the bit pattern; NaN stays a quiet NaN (sign and

@@ -1,4 +1,4 @@
-// LayerNorm over the last axis with population variance and eps inside the square root (DESIGN §2).
+// LayerNorm over the last axis with population variance and eps inside the square root (docs/design.md §2).
 //
 //   forward   out[N, D] = (x − mean)·rstd·scale + bias,  rstd = 1/√(var + eps);  saves mean[N], rstd[N]
 //   backward  dx[N, D] (+)= rstd·(g − mean(g) − x̂·mean(g·x̂)),  g = dOut·scale

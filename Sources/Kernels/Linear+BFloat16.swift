@@ -1,4 +1,4 @@
-// Linear with bf16 product inputs (DESIGN.md §8): the same y = x·W + b as `Linear`, with x and W given as
+// Linear with bf16 product inputs (docs/design.md §8): the same y = x·W + b as `Linear`, with x and W given as
 // bf16 (a saved bf16 activation and the step's bf16 weight copy) and every output, bias and gradient fp32.
 //
 //   forward   out[N, O] (=|+=) in16[N, I] · weight16[I, O] (+ bias[O], added by oneDNN); or out16 (+ ReLU)

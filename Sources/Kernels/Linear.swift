@@ -1,4 +1,4 @@
-// Linear: y = x·W + b with W stored [in, out] (DESIGN.md §2), forward and backward.
+// Linear: y = x·W + b with W stored [in, out] (docs/design.md §2), forward and backward.
 //
 //   forward   out[N, O] (=|+=) in[N, I] · weight[I, O] (+ bias[O])
 //   backward  dWeight[I, O] += inᵀ · dOut;  dBias[O] += Σ_rows dOut;  dIn[N, I] (=|+=) dOut · weightᵀ

@@ -1,5 +1,5 @@
 // MatMul with bf16 inputs: C (+)= alpha·op(A)·op(B), A and B bf16, accumulated in fp32 on oneDNN's AVX512_BF16
-// matmul (DESIGN.md §8); C fp32, or bf16 (rounded as oneDNN stores it) for products whose output only feeds
+// matmul (docs/design.md §8); C fp32, or bf16 (rounded as oneDNN stores it) for products whose output only feeds
 // other products. Same argument order as `MatMul.gemm`, with `accumulate` for beta = 1.
 //
 // Large products are cut into pieces by a rule of the shape alone (never of the worker count), so every

@@ -2,7 +2,7 @@
 // It drives initialisation, the optimizer loop, all-reduce buckets and checkpoint dataset names.
 
 public struct ParameterEntry: Equatable, Sendable {
-    /// Checkpoint name, e.g. `decoder/layer_0/attention/query` (DESIGN.md §2).
+    /// Checkpoint name, e.g. `decoder/layer_0/attention/query` (docs/design.md §2).
     public let name: String
     public let shape: [Int]
     /// Offset in floats into the flat buffer.

@@ -1,8 +1,8 @@
-// MeshSimulator: predicts how a config would train on a mesh of TPU-v3-like chips (DESIGN.md §4,
+// MeshSimulator: predicts how a config would train on a mesh of TPU-v3-like chips (docs/design.md §4,
 // "Simulated TPU mesh") — per-step compute time, each collective's time by the α-β model, memory per chip
 // with a fits / does-not-fit verdict, and the scaling efficiency against one chip. Pure arithmetic over the
 // config (ModelCost: FLOPCount, ModelParameters, the activation account): no MPI, no allocation of the
-// model, so it is tested under `swift test`. It follows the memory features of DESIGN §8–§9 as settings:
+// model, so it is tested under `swift test`. It follows the memory features of docs/design.md §8–§9 as settings:
 // `precision` (fp32 | bf16), `recompute` (none | layer), `shardOptimizer` (ZeRO-1 over the data axis) and
 // `attentionMemory` (flash-style softmax statistics | stored probabilities); `vt mesh simulate` takes the
 // first three from the config unless --precision, --recompute, --shard-optimizer say otherwise.
@@ -13,7 +13,7 @@
 //                 a = 3, or 4 with recompute: layer (each attention layer's forward runs again just before its
 //                 backward). Sharded = the attention layers' projections, scores, weighted sums and FFN, all
 //                 ∝ heads or d_ff; replicated = encoder input projection, shift convolution, conditioning, head.
-//                 FLOPs by DESIGN §7, masked entries of the decoder's causal blocks included: a flash-style
+//                 FLOPs by docs/design.md §7, masked entries of the decoder's causal blocks included: a flash-style
 //                 kernel skips that upper triangle, which is reported apart (causal_skipped_flops_per_chip)
 //                 and not taken off the compute time (MFU is defined on §7's count; the skip shows up as a
 //                 higher achievable MFU, not as fewer FLOPs).
@@ -36,12 +36,12 @@
 // Memory per chip (P = parameters a chip holds = replicated + sharded/M; D = data axis):
 //   parameters   4·P fp32 — the weights forward reads and the optimizer updates; with ZeRO-1 and a bf16
 //                 all-gather 4·P/D (the fp32 master of the chip's own 1/D only)
-//   bf16 weights 2·P with precision bf16 (the copy products read, DESIGN §8), 0 in fp32
+//   bf16 weights 2·P with precision bf16 (the copy products read, docs/design.md §8), 0 in fp32
 //   gradients    gradientBytes·P (fp32 in both precisions; whole on every chip under ZeRO stage 1)
 //   optimizer    2 slots × 4·P, / D with ZeRO-1
 //   activations  ModelCost.activationBytes of one micro-batch (ModelCost+ActivationMemory.swift, the one
 //                 place the simulator sizes activations: precision, recompute and attention memory there)
-// The ZeRO-1 all-gather carries fp32 parameters by default (4·P bytes): what DESIGN §9's trainer does — it
+// The ZeRO-1 all-gather carries fp32 parameters by default (4·P bytes): what docs/design.md §9's trainer does — it
 // all-gathers the flat fp32 parameter buffer, which every rank keeps whole because LayerNorms, biases and
 // the bf16 copy are made from it. `allGatherPrecision = .bf16` (--gather-precision bf16, bf16 runs only) models
 // the ZeRO paper's layout instead: bf16 weights on the wire (2·P bytes) and fp32 master weights / D; the fp32
@@ -187,7 +187,7 @@ public struct ChipSpec: Equatable, Sendable {
     }
 }
 
-// MARK: - α-β all-reduce formulas (DESIGN.md §4)
+// MARK: - α-β all-reduce formulas (docs/design.md §4)
 
 public enum AllReduceCost {
     /// Ring over p ranks: 2(p−1)α + 2(p−1)/p·nβ (seconds; α in s, β in s/byte, n in bytes).
@@ -329,7 +329,7 @@ func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
 public struct SimulationSettings: Sendable {
     public var chip: ChipSpec
     /// Achievable FLOP utilisation of the chip on the work it runs (assumed unless measured). Without
-    /// recomputation this is DESIGN §7's MFU; with it, the recomputed forwards count as work run.
+    /// recomputation this is docs/design.md §7's MFU; with it, the recomputed forwards count as work run.
     public var mfu: Double
     public var mfuProvenance: Provenance
     /// Per-hop latencies to sweep (seconds). Ignored for a `.flat` interconnect (its α is fitted; the
@@ -351,7 +351,7 @@ public struct SimulationSettings: Sendable {
     public var bucketBytes: Double = Double(25 * 1024 * 1024)
     public var globalBatch: Int
     public var accumulationSteps: Int
-    /// Precision of the products (DESIGN §8): bf16 stores product inputs in 2 bytes and adds a bf16 weight copy.
+    /// Precision of the products (docs/design.md §8): bf16 stores product inputs in 2 bytes and adds a bf16 weight copy.
     public var precision: Precision = .fp32
     /// `layer`: one more forward of each attention layer per step, one layer's activations instead of all (§9).
     public var recompute: Recompute = .none
@@ -456,7 +456,7 @@ public struct LayoutPrediction: Codable, Equatable, Sendable {
     /// Videos per chip per step, and per micro-batch (÷ accumulation steps).
     public var videosPerChip: Int
     public var microBatch: Int
-    /// FLOPs a chip runs per step (DESIGN §7 count; recomputed forwards included), and the masked causal
+    /// FLOPs a chip runs per step (docs/design.md §7 count; recomputed forwards included), and the masked causal
     /// entries among them that a flash-style kernel skips (not taken off the compute time).
     public var trainingFlopsPerChip: Double
     public var causalSkippedFlopsPerChip: Double
@@ -690,11 +690,11 @@ public struct MeshSimulator: Sendable {
         figures.append(Figure("precision", settings.precision == .bf16
                                 ? "bf16 product inputs (2 B), bf16 weight copy (2 B/param); fp32 master weights, gradients, slots"
                                 : "fp32 everywhere (4 B a value)",
-                              .assumed, "--precision (default: the config's training.precision; DESIGN §8)"))
+                              .assumed, "--precision (default: the config's training.precision; docs/design.md §8)"))
         figures.append(Figure("recompute", settings.recompute == .layer
                                 ? "layer: 4 × the layers' forward FLOPs + 3 × the rest; one layer's activations kept"
                                 : "none: 3 × forward FLOPs; every layer's activations kept",
-                              .assumed, "--recompute (default: the config's training.recompute; DESIGN §9)"))
+                              .assumed, "--recompute (default: the config's training.recompute; docs/design.md §9)"))
         figures.append(Figure("optimizer state", settings.shardOptimizer
                                 ? "ZeRO-1 over data: slots / D\(settings.allGatherPrecision == .bf16 ? " and fp32 master / D" : "");"
                                   + " gradients reduce-scattered (full on each chip), parameters all-gathered in \(settings.allGatherPrecision) after the step"
@@ -704,7 +704,7 @@ public struct MeshSimulator: Sendable {
                                 ? "softmax statistics, 2 floats per row and head (flash-style)"
                                 : "block probabilities, heads × Nb² per block (the stored-probability kernel)",
                               .assumed, "--attention-memory"))
-        figures.append(Figure("causal blocks", "masked upper triangle counted (DESIGN §7), skipped by the kernel",
+        figures.append(Figure("causal blocks", "masked upper triangle counted (docs/design.md §7), skipped by the kernel",
                               .assumed, "reported as causal_skipped_flops; the compute time keeps §7's count"))
         figures.append(Figure("gradient bytes / value", "\(settings.gradientBytes)", .assumed, "--gradient-bytes (4 fp32, 2 bf16)"))
         figures.append(Figure("activation all-reduce bytes / value", "\(settings.activationBytes)", .assumed,

@@ -1,4 +1,4 @@
-// ModelCost: what a config costs independent of the mesh — parameters and forward FLOPs (DESIGN.md §7),
+// ModelCost: what a config costs independent of the mesh — parameters and forward FLOPs (docs/design.md §7),
 // split into what the model axis shards (the attention layers: q, k, v, output, relative biases, FFN) and
 // what it replicates (encoder input, shift convolution, conditioning, channel head, embeddings, LayerNorms);
 // the training FLOPs of a step with or without recomputation; the attention work a causal block skips.
@@ -15,7 +15,7 @@ public struct ModelCost: Sendable {
     /// FFN hidden weight and bias, FFN output weight).
     public let shardedParameterCount: Int
     public var replicatedParameterCount: Int { parameterCount - shardedParameterCount }
-    /// Forward FLOPs per video (DESIGN §7) and the part of it the model axis divides: the attention layers'
+    /// Forward FLOPs per video (docs/design.md §7) and the part of it the model axis divides: the attention layers'
     /// projections, scores, weighted sums and FFN — all of a layer's counted work, so this is also what
     /// `recompute: layer` runs a second time.
     public let forwardFlopsPerVideo: Double
@@ -23,7 +23,7 @@ public struct ModelCost: Sendable {
     public var replicatedForwardFlopsPerVideo: Double { forwardFlopsPerVideo - shardedForwardFlopsPerVideo }
     /// Forward FLOPs per video of the decoder blocks' masked upper triangle that the trainer's tiled causal
     /// attention does not compute (beyond its diagonal tiles of 64 rows: FLOPCount.skippedPerVideo / 3): counted
-    /// by DESIGN §7 (and so in every FLOP figure here and in MFU), skipped by the kernel.
+    /// by docs/design.md §7 (and so in every FLOP figure here and in MFU), skipped by the kernel.
     public let causalSkippedForwardFlopsPerVideo: Double
 
     public init(config: ModelConfig) {
@@ -53,7 +53,7 @@ public struct ModelCost: Sendable {
     }
 
     /// Training FLOPs one chip runs per step: passes × forward × its videos, sharded work divided by `model`.
-    /// With `recompute: none` this is DESIGN §7's 3 × forward; with `layer` it is the work actually run
+    /// With `recompute: none` this is docs/design.md §7's 3 × forward; with `layer` it is the work actually run
     /// (4 × the layers' forward + 3 × the rest), which MFU, by §7's convention, does not count.
     public func trainingFlopsPerChip(videos: Int, model: Int, recompute: Recompute = .none) -> Double {
         let passes = Self.passes(recompute: recompute)

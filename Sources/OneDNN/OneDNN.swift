@@ -1,4 +1,4 @@
-// OneDNN: the one Swift module over oneDNN's C API (DESIGN.md §8). It creates bf16 × bf16 → fp32 matmul
+// OneDNN: the one Swift module over oneDNN's C API (docs/design.md §8). It creates bf16 × bf16 → fp32 matmul
 // primitives, once per shape and calling thread, and runs them on caller-owned memory. Every
 // `dnnl_status_t` becomes a `OneDNNError` naming the call.
 //

@@ -13,7 +13,7 @@ public struct DistributionSettings: Codable, Equatable, Sendable {
     public var stallTimeout: StallTimeout
     /// Device mesh, e.g. "data=4,model=1"; nil = all ranks on the data axis. `--mesh` overrides it.
     public var mesh: String?
-    /// ZeRO stage 1 over the data axis (DESIGN.md §9): each data rank keeps and updates 1/D of the
+    /// ZeRO stage 1 over the data axis (docs/design.md §9): each data rank keeps and updates 1/D of the
     /// optimizer slots and master weights; gradients are reduce-scattered, parameters all-gathered.
     public var shardOptimizer: Bool
 

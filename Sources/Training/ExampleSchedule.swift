@@ -2,7 +2,7 @@
 // of (seed, global step), so a resumed run or a run on another number of ranks reads exactly the same data.
 //
 // The example stream is the concatenation of per-epoch permutations of 0..<N, the permutation of epoch e
-// seeded with seed + e (DESIGN §3). Global step s uses stream positions s·B ..< (s+1)·B; data rank r of D
+// seeded with seed + e (docs/design.md §3). Global step s uses stream positions s·B ..< (s+1)·B; data rank r of D
 // takes the positions whose offset within the step is r mod D (every D-th). No video repeats in an epoch.
 
 import Kernels

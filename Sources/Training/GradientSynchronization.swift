@@ -3,8 +3,8 @@
 //
 //   SingleRank            one data rank: nothing to sum
 //   ReplicatedAllReduce   every data rank sums every gradient (bucket by bucket while backward runs,
-//                         DESIGN.md §4), clips by the whole norm and applies the same update
-//   ShardedOptimizer      ZeRO-1 (`distribution.shard_optimizer`, DESIGN.md §9): each data rank reduces,
+//                         docs/design.md §4), clips by the whole norm and applies the same update
+//   ShardedOptimizer      ZeRO-1 (`distribution.shard_optimizer`, docs/design.md §9): each data rank reduces,
 //                         clips and updates its range of the flat buffer, then the parameters are all-gathered
 //
 // The model axis is not a fourth way but part of each: a ModelGroup (ModelGroup.swift) composes the gradient

@@ -1,5 +1,5 @@
 // ModelGroup: the ranks that hold the other shards of this rank's model — its row of the model axis
-// (DESIGN.md §4: heads and d_ff split over M ranks) — and what a model shard changes outside the model:
+// (docs/design.md §4: heads and d_ff split over M ranks) — and what a model shard changes outside the model:
 //
 //   activations     the model sums row-split products and column-split input gradients over the group
 //                   (`activationReduce`: a blocking all-reduce on the main thread, timed by ModelAxisTimer)

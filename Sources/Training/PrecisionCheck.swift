@@ -1,5 +1,5 @@
 // PrecisionCheck: before any bf16 work, make sure oneDNN can build a bf16 product here and say — in one
-// line — when the CPU has no native bf16 (DESIGN.md §8), so a slow emulated path is never silent.
+// line — when the CPU has no native bf16 (docs/design.md §8), so a slow emulated path is never silent.
 
 import Kernels
 import OneDNN

@@ -1,4 +1,4 @@
-// ReplicatedAllReduce: the GradientSynchronization of plain data parallelism (DESIGN.md §4) — every data
+// ReplicatedAllReduce: the GradientSynchronization of plain data parallelism (docs/design.md §4) — every data
 // rank holds every parameter and optimizer slot and sums every gradient:
 //
 //   gradients   the last micro-batch's backward hands each finished gradient to the bucketed reducer,

@@ -19,9 +19,9 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     /// Evaluate only the first N videos of data.eval (nil: all).
     public var evalVideos: Int?
     /// Precision of the matrix products: fp32 (OpenBLAS) or bf16 inputs with fp32 accumulation (oneDNN),
-    /// DESIGN.md §8. Master weights, gradients, optimizer state and checkpoints are fp32 either way.
+    /// docs/design.md §8. Master weights, gradients, optimizer state and checkpoints are fp32 either way.
     public var precision: Precision
-    /// What backward keeps from forward (DESIGN.md §9): `none` keeps every layer's activations, `layer`
+    /// What backward keeps from forward (docs/design.md §9): `none` keeps every layer's activations, `layer`
     /// keeps each attention layer's input and re-runs its forward just before its backward (bitwise equal).
     public var recompute: Recompute
 

@@ -1,5 +1,5 @@
 // ShardedOptimizer: the GradientSynchronization of ZeRO stage 1 over the data axis
-// (`distribution.shard_optimizer`, DESIGN.md §9).
+// (`distribution.shard_optimizer`, docs/design.md §9).
 //
 //   ranges       `optimizerShards` cuts this model shard's flat buffer into D contiguous ranges, one per
 //                data rank (FlatPartition: whole chunks of the gradient norm's fixed 64-chunk partition
@@ -14,7 +14,7 @@
 //                range); it updates those parameters, then the fp32 parameters are all-gathered
 //                (MPI_Allgatherv) — the bf16 copy, under bf16, is remade from them at the next forward
 //                (`parametersChanged()` at the start of every step)
-//   checkpoints  full tensors under DESIGN names, gathered and scattered one tensor at a time
+//   checkpoints  full tensors under docs/design.md names, gathered and scattered one tensor at a time
 //                (TrainerCheckpoint.swift, Distribution's ShardedStateGather): a sharded checkpoint is an
 //                ordinary one (any mesh, sharded or not, resumes it, and a sharded run resumes any checkpoint)
 //

@@ -1,12 +1,12 @@
 // StateMemory: what the training state of one rank occupies — parameters and gradients (always whole:
 // forward reads the one and backward writes the other), optimizer slots and the master weights they
 // update (1/D of them under ZeRO-1, ShardedOptimizer.swift), the bf16 weight copy — and the log line
-// `vt train` prints about it (DESIGN.md §9's `state_bytes` and its parts).
+// `vt train` prints about it (docs/design.md §9's `state_bytes` and its parts).
 // Leaves out: activations (the model's `activationBytes`), the process's peak resident memory (Benchmark).
 
 import Foundation
 
-/// What the training state of one rank occupies (DESIGN.md §9's `state_bytes` and its parts).
+/// What the training state of one rank occupies (docs/design.md §9's `state_bytes` and its parts).
 public struct StateMemory: Equatable, Sendable {
     /// fp32 parameters this rank holds (all of its model shard: forward reads them).
     public var parameterBytes: Int

@@ -47,9 +47,9 @@ public struct StepSpan: Sendable, Equatable {
         case compute(microBatch: Int)
         /// After backward: waiting for the last buckets and the loss's sum (with ZeRO-1, the gradient norm's).
         case waitForGradients
-        /// One bucket's reduction on the communication thread (DESIGN.md §4): all-reduce, or ZeRO-1's reduce-scatter.
+        /// One bucket's reduction on the communication thread (docs/design.md §4): all-reduce, or ZeRO-1's reduce-scatter.
         case bucket(Int, reduceScatter: Bool)
-        /// ZeRO-1: every data rank's updated range to every data rank (DESIGN.md §9).
+        /// ZeRO-1: every data rank's updated range to every data rank (docs/design.md §9).
         case allGatherParameters
         /// One of the model's activation sums over the model axis (on the main thread).
         case modelAxisAllReduce

@@ -4,9 +4,9 @@
 // global batch is split or on being resumed.
 //
 // Who owns what:
-//   data              TrainingData: which examples, their clips read a step ahead (DESIGN.md §3)
-//   model, optimizer  the forward/backward (this rank's model shard on a model axis, DESIGN.md §4) and the
-//                     update (this rank's range of the flat buffer under ZeRO-1, DESIGN.md §9)
+//   data              TrainingData: which examples, their clips read a step ahead (docs/design.md §3)
+//   model, optimizer  the forward/backward (this rank's model shard on a model axis, docs/design.md §4) and the
+//                     update (this rank's range of the flat buffer under ZeRO-1, docs/design.md §9)
 //   synchronization   a GradientSynchronization: SingleRank, ReplicatedAllReduce or ShardedOptimizer, each
 //                     with the model axis's norm and checks composed in (ModelGroup) — the step never asks which
 //   watchdog          Watchdog: ends the job when a rank stalls

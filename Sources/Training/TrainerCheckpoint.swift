@@ -9,13 +9,13 @@
 // and nothing else draws random numbers during training, so there is no generator state to save; the
 // seed and the data cursor (epoch, offset, position) are stored anyway, for people and for checks.
 //
-// Tensors are always the whole model's under DESIGN names, whatever the mesh — so a run saved on one mesh
+// Tensors are always the whole model's under docs/design.md names, whatever the mesh — so a run saved on one mesh
 // continues on any other, sharded or not:
 //   one model, replicated optimizer   the trainer's own buffers, written and read in place
-//   a model axis (DESIGN.md §4)       world rank 0 gathers its model group's shards into full buffers; on
+//   a model axis (docs/design.md §4)       world rank 0 gathers its model group's shards into full buffers; on
 //                                     resume it reads full tensors and broadcasts them a tensor at a time,
 //                                     and every rank keeps its shard
-//   ZeRO-1 (DESIGN.md §9)             gathered one tensor at a time while the writer writes it (Distribution's
+//   ZeRO-1 (docs/design.md §9)             gathered one tensor at a time while the writer writes it (Distribution's
 //                                     ShardedStateGather), so no rank holds the whole optimizer state; on
 //                                     resume rank 0 reads (and so verifies) the file tensor by tensor, then
 //                                     reads it again, broadcasting one tensor at a time, and every rank keeps

@@ -1,7 +1,7 @@
 // TrainingData: this data rank's part of every step's global batch — which examples (ExampleSchedule: a pure
 // function of (seed, global step), so resumed runs and runs on other meshes read the same data) and their
 // pixels, read one step ahead on a background thread while the current step computes (ClipPrefetcher,
-// DESIGN.md §3 loader). The ranks of a model group read the same examples; the data ranks split them.
+// docs/design.md §3 loader). The ranks of a model group read the same examples; the data ranks split them.
 //
 //   batch(step:)   waits for step s's clips (at once, when the background read was in time), then starts
 //                  reading step s+1's; its micro-batches are consecutive runs of `microBatch` examples

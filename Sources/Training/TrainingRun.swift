@@ -73,7 +73,7 @@ public final class TrainingRun {
                     ("examples_per_second", .double(metrics.examplesPerSecond)), ("step_seconds", .double(metrics.stepSeconds)),
                     ("communication_fraction", .double(communicationFraction)),
                     ("data_wait_seconds", .double(metrics.dataWaitSeconds)),
-                    ("peak_resident_bytes", .int(ResidentMemory.peakBytes())),  // this process (rank 0), DESIGN §9
+                    ("peak_resident_bytes", .int(ResidentMemory.peakBytes())),  // this process (rank 0), docs/design.md §9
                 ]
                 if trainer.communicator.size > 1 {  // the data axis's gradient all-reduce
                     fields.append(("communication_busy_seconds", .double(metrics.communicationBusySeconds)))

@@ -1,8 +1,8 @@
-// FLOPCount: analytic model FLOPs under DESIGN.md §7's convention — 2·m·n·k per matrix product;
+// FLOPCount: analytic model FLOPs under docs/design.md §7's convention — 2·m·n·k per matrix product;
 // attention scores and weighted sums over the full block (masked entries counted); the encoder input
 // projection, shift convolution (13 taps), conditioning and channel head (C·(d·d + d·256) per position)
 // counted; embedding gathers and element-wise work not counted; a training step = 3 × forward.
-// MFU uses that count alone. Beside it (DESIGN.md §9): the causal blocks' masked triangle the tiled attention
+// MFU uses that count alone. Beside it (docs/design.md §9): the causal blocks' masked triangle the tiled attention
 // kernel skips (`skippedPerVideo`) and the work run again in backward (`recomputedPerVideo`).
 
 import Kernels

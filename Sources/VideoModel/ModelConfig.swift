@@ -1,4 +1,4 @@
-// ModelConfig: the Video Transformer's hyper-parameters under DESIGN.md §2's names, with validation.
+// ModelConfig: the Video Transformer's hyper-parameters under docs/design.md §2's names, with validation.
 
 import Foundation
 import Kernels
@@ -128,7 +128,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     }
 }
 
-/// What backward keeps from forward (`training.recompute`, DESIGN.md §9).
+/// What backward keeps from forward (`training.recompute`, docs/design.md §9).
 public enum Recompute: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
     /// Every layer keeps its activations until its backward.
     case none

@@ -1,6 +1,6 @@
-// ModelParameters: the parameter table of the Video Transformer under DESIGN.md §2's checkpoint names,
+// ModelParameters: the parameter table of the Video Transformer under docs/design.md §2's checkpoint names,
 // plus typed offsets into the flat buffer so the model reads like the paper. On a device mesh with a
-// model axis (DESIGN §4) a rank's table holds its shard: the same names, with the heads and d_ff axes cut
+// model axis (docs/design.md §4) a rank's table holds its shard: the same names, with the heads and d_ff axes cut
 // to heads/M and d_ff/M (`ModelSharding`); `ShardLayout` maps shards to full tensors and back.
 
 import Kernels

@@ -1,4 +1,4 @@
-// ModelSharding: the model axis of the device mesh (DESIGN.md §4, Megatron / Mesh-TensorFlow layout).
+// ModelSharding: the model axis of the device mesh (docs/design.md §4, Megatron / Mesh-TensorFlow layout).
 // Rank m of a model group of M holds heads m·H/M ..< (m+1)·H/M and FFN hidden units m·F/M ..< (m+1)·F/M
 // of every layer: query/key/value and ffn/hidden column-split, attention/output and ffn/output row-split,
 // the relative biases split by head. Everything else is replicated. A layer then needs one sum over the

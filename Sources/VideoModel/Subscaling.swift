@@ -1,5 +1,5 @@
 // Subscaling: slices of a video under subscale factors s = (st, sh, sw), and which pixels each slice's
-// encoder may see (DESIGN.md §2). Videos are UInt8 [T, H, W, C] row-major.
+// encoder may see (docs/design.md §2). Videos are UInt8 [T, H, W, C] row-major.
 //
 //   slice (a, b, c) = V[a::st, b::sh, c::sw],  k = (a·sh + b)·sw + c   (c fastest)
 //   k(t, h, w)     = ((t mod st)·sh + h mod sh)·sw + w mod sw

@@ -1,4 +1,4 @@
-// One pre-LayerNorm block-local layer (DESIGN.md §2), forward and backward side by side:
+// One pre-LayerNorm block-local layer (docs/design.md §2), forward and backward side by side:
 //
 //   z' = z + unblock(BlockAttention(LN1(z) in block order)·Wo)      attention (relative biases; causal in the decoder)
 //   z'' = z' + relu(LN2(z')·W1 + b1)·W2 + b2                         feed-forward

@@ -1,4 +1,4 @@
-// The decoder (DESIGN.md §2): the true slice's channel embeddings (teacher forcing), the masked 13-tap shift
+// The decoder (docs/design.md §2): the true slice's channel embeddings (teacher forcing), the masked 13-tap shift
 // convolution (im2col + one product), per-axis positions, conditioning on the encoder output, `decoder_layers`
 // causal block-local layers and a final LayerNorm → `decoder.output` [B·N, D]. `decodeBackward` runs the
 // same steps in reverse and hands the encoder d(encoder output).

@@ -1,4 +1,4 @@
-// The encoder (DESIGN.md §2): the visible video as a one-hot 3-D convolution centred on the slice's pixels
+// The encoder (docs/design.md §2): the visible video as a one-hot 3-D convolution centred on the slice's pixels
 // (a gather-sum of embedding rows) plus the slice embedding, the input projection, per-axis positions,
 // `encoder_layers` unmasked block-local layers and a final LayerNorm → `encoder.output` [B·N, D].
 // `encodeBackward` runs the same steps in reverse. `stackForward`/`stackBackward` (layers and final

@@ -1,4 +1,4 @@
-// The channel head and the loss (DESIGN.md §2): for channel c, hid = relu(y·H_c + b_c + Σ_{c'<c} G_c[c', x[p,c']]),
+// The channel head and the loss (docs/design.md §2): for channel c, hid = relu(y·H_c + b_c + Σ_{c'<c} G_c[c', x[p,c']]),
 // logits = hid·P_c + q_c, NLL = −log softmax(logits)[x[p,c]]; a video's loss is the mean NLL over its slice's
 // non-primed sub-pixels. `headBackward` hands the decoder d(decoder output). With `recompute: layer` the
 // three channels share one set of buffers and backward re-runs each channel's forward just before its backward.

@@ -1,4 +1,4 @@
-// VideoTransformer: the Video Transformer of DESIGN.md §2 — forward and backward for a batch of (video, slice
+// VideoTransformer: the Video Transformer of docs/design.md §2 — forward and backward for a batch of (video, slice
 // index) pairs with teacher forcing. Read in this order:
 //
 //   VideoTransformer.swift                 the model's state, `forward` and `backward` (this file)
@@ -8,7 +8,7 @@
 //   VideoTransformer+AttentionLayer.swift  one block-local layer, forward and backward, and recomputation
 //   ActivationPlan.swift                   every activation buffer, described once
 //
-// Precision (DESIGN.md §8) is the kernels' business: the model hands products `Operand`s — the fp32
+// Precision (docs/design.md §8) is the kernels' business: the model hands products `Operand`s — the fp32
 // parameters or, in bf16 runs, their bf16 rounding (`weight(_:)`), and activations kept in the precision
 // their products read (`ProductActivation`) — so forward and backward read the same in both precisions.
 // With a model shard (ModelSharding.swift) each layer runs its own heads and d_ff columns and sums the
@@ -48,9 +48,9 @@ public final class VideoTransformer {
     public let parameters: FloatBuffer
     public let gradients: FloatBuffer
     public let maxBatch: Int
-    /// Precision of the matrix products (DESIGN.md §8); everything else is fp32 either way.
+    /// Precision of the matrix products (docs/design.md §8); everything else is fp32 either way.
     public let precision: Precision
-    /// What backward keeps from forward (DESIGN.md §9).
+    /// What backward keeps from forward (docs/design.md §9).
     public let recompute: Recompute
     public let sharding: ModelSharding
     /// Sums over the model group (nil when unsharded).

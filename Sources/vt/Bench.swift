@@ -62,7 +62,7 @@ struct Bench: ParsableCommand {
                     print("  " + name.padding(toLength: 19, withPad: " ", startingAt: 0)
                           + String(format: "%.3f s  (%4.1f%%)", seconds, 100 * seconds / report.stepSecondsMedian))
                 }
-                print(String(format: "model FLOPs / step   %.1f GFLOP (DESIGN §7; MFU counts these)", report.modelFlopsPerStep / 1e9))
+                print(String(format: "model FLOPs / step   %.1f GFLOP (docs/design.md §7; MFU counts these)", report.modelFlopsPerStep / 1e9))
                 print(String(format: "  not run            %.1f GFLOP (causal blocks' masked triangle, skipped by the tiled attention)",
                              report.skippedFlopsPerStep / 1e9))
                 print(String(format: "  run again          %.1f GFLOP (attention backward's scores%@)", report.recomputedFlopsPerStep / 1e9,

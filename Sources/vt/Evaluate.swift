@@ -7,7 +7,7 @@ import Foundation
 import Kernels
 import Training
 
-/// The metrics `vt evaluate` computes (DESIGN.md §2, §10).
+/// The metrics `vt evaluate` computes (docs/design.md §2, §10).
 enum EvaluationMetric: String, CaseIterable {
     case bpd, psnr, ssim, fvd
 }
@@ -32,7 +32,7 @@ struct Evaluate: ParsableCommand {
     @OptionGroup var sampling: SamplingOptions
     @Option(help: "Folder the samples go to (default: next to the checkpoint, named after it, the seed, the temperature and the precision).")
     var output: String?
-    @Option(help: "Score this samples.h5 (DESIGN.md §10) instead of drawing samples.") var samples: String?
+    @Option(help: "Score this samples.h5 (docs/design.md §10) instead of drawing samples.") var samples: String?
     @Option(help: ArgumentHelp("FVD trials: trial s scores sample s of every video (default: one per sample index).", valueName: "n"))
     var fvdTrials: Int?
     @Option(help: "Frames of each video I3D sees: all (default; primed frames included, as most papers do) or generated.")

@@ -47,7 +47,7 @@ struct CheckpointReport {
     let tensors: [TensorReport]
     /// The stored config as a JSON object (nil if it is not JSON).
     let config: [String: Any]?
-    /// The model hyper-parameters under DESIGN §2's names.
+    /// The model hyper-parameters under docs/design.md §2's names.
     let model: [String: Any]?
 
     static let modelKeys = ["frames", "height", "width", "subscale", "prime_frames", "embedding_size", "hidden_size", "heads",

@@ -236,7 +236,7 @@ extension MeshSimulate {
         let cost = simulator.cost, settings = simulator.settings
         let batch = settings.globalBatch
         print("vt mesh simulate: \(config) on \(settings.chip.name) chips (global batch \(batch), accumulation \(settings.accumulationSteps))")
-        var work = String(format: "model: %@ parameters (%@ split by the model axis); forward %.2f TFLOP per video; training step %.1f TFLOP (DESIGN §7)",
+        var work = String(format: "model: %@ parameters (%@ split by the model axis); forward %.2f TFLOP per video; training step %.1f TFLOP (docs/design.md §7)",
                           cost.parameterCount.formatted(), cost.shardedParameterCount.formatted(), cost.forwardFlopsPerVideo / 1e12,
                           FLOPCount.trainingStep(runConfig.model, batch: batch) / 1e12)
         if settings.recompute == .layer {

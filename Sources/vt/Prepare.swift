@@ -1,4 +1,4 @@
-// vt prepare bair|kinetics|synthetic: turn data sets into the HDF5 video shards of DESIGN §3.
+// vt prepare bair|kinetics|synthetic: turn data sets into the HDF5 video shards of docs/design.md §3.
 //
 // Under mpirun the ranks share the work: BAIR files are dealt round-robin (rank r converts files r, r+D,
 // ...); Kinetics clips likewise, into hidden per-rank part files that rank 0 merges into the one output

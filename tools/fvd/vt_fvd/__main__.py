@@ -19,7 +19,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv=None) -> int:
-    parser = _Parser(prog="python -m vt_fvd", description="FVD of vt's samples.h5 (DESIGN.md §10)")
+    parser = _Parser(prog="python -m vt_fvd", description="FVD of vt's samples.h5 (docs/design.md §10)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     score = commands.add_parser("score", help="FVD of a samples.h5; one JSON object on stdout")
     score.add_argument("--samples", required=True, help="samples.h5 written by vt sample --all")

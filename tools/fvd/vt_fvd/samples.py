@@ -1,4 +1,4 @@
-"""Reads and checks samples.h5 as `vt sample --all` writes it (DESIGN.md §10):
+"""Reads and checks samples.h5 as `vt sample --all` writes it (docs/design.md §10):
 
     samples       uint8 [videos, K, T, H, W, 3]   K samples continuing each test video's primed frames
     ground_truth  uint8 [videos, T, H, W, 3]      the real test videos
@@ -41,7 +41,7 @@ class SamplesFile:
 
         item = self.file.get(name)
         if not isinstance(item, h5py.Dataset):
-            raise UserError(f"{self.path}: has no dataset {name} (DESIGN.md §10: {name} uint8 {shape})")
+            raise UserError(f"{self.path}: has no dataset {name} (docs/design.md §10: {name} uint8 {shape})")
         if item.dtype != np.uint8 or item.ndim != rank or item.shape[-1] != 3:
             raise UserError(f"{self.path}: dataset {name} is {item.dtype} {list(item.shape)}, not uint8 {shape}")
         return item

@@ -1,4 +1,4 @@
-"""FVD of a samples.h5 (DESIGN.md §10): one trial per sample index s < trials, trial s comparing sample s
+"""FVD of a samples.h5 (docs/design.md §10): one trial per sample index s < trials, trial s comparing sample s
 of every test video with the real videos; mean ± population std (ddof 0) over trials.
 
 Frames: 'all' (default, primed frames included as most papers do) or 'generated' (only the frames not in

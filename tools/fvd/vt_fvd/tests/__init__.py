@@ -13,7 +13,7 @@ PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_
 
 
 def write_samples(path, samples, ground_truth, prime_frames=(0,), seed=7, temperature=1.0):
-    """samples.h5 per DESIGN.md §10: samples [videos, K, T, H, W, 3], ground_truth [videos, T, H, W, 3]."""
+    """samples.h5 per docs/design.md §10: samples [videos, K, T, H, W, 3], ground_truth [videos, T, H, W, 3]."""
     import h5py
 
     with h5py.File(path, "w") as file:
