@@ -20,6 +20,7 @@
 // model axis's activation all-reduces (inside the model's forward and backward), checkpoints.
 
 import Distribution
+import Kernels
 import VideoModel
 
 protocol GradientSynchronization: AnyObject {
@@ -45,6 +46,26 @@ protocol GradientSynchronization: AnyObject {
 
 extension GradientSynchronization {
     var optimizerShards: FlatPartition? { nil }
+}
+
+/// A way with several data ranks: they start from data rank 0's parameters and check, by checksum, that
+/// they still hold the same ones (and every model shard the same replicated tensors).
+protocol DataParallelSynchronization: GradientSynchronization {
+    var dataAxis: any Communicator { get }
+    var modelGroup: ModelGroup { get }
+    var parameters: FloatBuffer { get }
+}
+
+extension DataParallelSynchronization {
+    func broadcastParameters() throws {
+        try dataAxis.broadcast(UnsafeMutableBufferPointer(start: parameters.pointer, count: parameters.count), root: 0)
+    }
+
+    func verifyParameters(step: Int) throws -> UInt64 {
+        let checksum = try ParameterChecksum.verify(parameters, communicator: dataAxis, step: step, axis: "data")
+        try modelGroup.verifyReplicatedTensors(parameters, step: step)
+        return checksum
+    }
 }
 
 /// The way for this mesh and config: one data rank (whatever the model axis), ZeRO-1 when

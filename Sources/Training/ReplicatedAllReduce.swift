@@ -18,11 +18,12 @@ import Distribution
 import Kernels
 import VideoModel
 
-final class ReplicatedAllReduce: GradientSynchronization {
-    private let dataAxis: any Communicator
+final class ReplicatedAllReduce: DataParallelSynchronization {
+    let dataAxis: any Communicator
     private let reducer: BucketedAllReducer
-    private let modelGroup: ModelGroup
-    private let parameters: FloatBuffer, gradients: FloatBuffer
+    let modelGroup: ModelGroup
+    let parameters: FloatBuffer
+    private let gradients: FloatBuffer
 
     /// Collective over `dataAxis` (the reducer duplicates it). `bucketBytes`: `distribution.bucket_megabytes`.
     init(model: VideoTransformer, dataAxis: any Communicator, modelGroup: ModelGroup, bucketBytes: Int) throws {
@@ -48,13 +49,4 @@ final class ReplicatedAllReduce: GradientSynchronization {
 
     func parametersUpdated(trace: inout StepTrace) throws {}
 
-    func broadcastParameters() throws {
-        try dataAxis.broadcast(UnsafeMutableBufferPointer(start: parameters.pointer, count: parameters.count), root: 0)
-    }
-
-    func verifyParameters(step: Int) throws -> UInt64 {
-        let checksum = try ParameterChecksum.verify(parameters, communicator: dataAxis, step: step, axis: "data")
-        try modelGroup.verifyReplicatedTensors(parameters, step: step)
-        return checksum
-    }
 }

@@ -28,12 +28,13 @@ import Kernels
 import Optimization
 import VideoModel
 
-final class ShardedOptimizer: GradientSynchronization {
+final class ShardedOptimizer: DataParallelSynchronization {
     private let shards: FlatPartition
-    private let dataAxis: any Communicator
+    let dataAxis: any Communicator
     private let reducer: BucketedAllReducer
-    private let modelGroup: ModelGroup
-    private let parameters: FloatBuffer, gradients: FloatBuffer
+    let modelGroup: ModelGroup
+    let parameters: FloatBuffer
+    private let gradients: FloatBuffer
     /// This step's gradient norm: found by `synchronize` (its partials travel with the loss), handed out
     /// once by `gradientNorm()`.
     private var norm: Double?
@@ -86,13 +87,4 @@ final class ShardedOptimizer: GradientSynchronization {
         trace.record(.allGatherParameters, from: start, to: end)
     }
 
-    func broadcastParameters() throws {
-        try dataAxis.broadcast(UnsafeMutableBufferPointer(start: parameters.pointer, count: parameters.count), root: 0)
-    }
-
-    func verifyParameters(step: Int) throws -> UInt64 {
-        let checksum = try ParameterChecksum.verify(parameters, communicator: dataAxis, step: step, axis: "data")
-        try modelGroup.verifyReplicatedTensors(parameters, step: step)
-        return checksum
-    }
 }
