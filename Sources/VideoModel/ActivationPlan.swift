@@ -83,6 +83,17 @@ public struct ActivationPlan: Sendable {
         add("decoder/final_rstd", .float32, rows, "[R]")
         add("decoder/output", product, rows * d, "[R, D] decoder output after its final LayerNorm (the channel head's input)")
 
+        // Conditioning (docs/design.md §11): c_t per (video, frame), each stack's per-(video, frame) terms and
+        // backward's sums of d(stream) per (video, frame).
+        if config.actions > 0 {
+            add("conditioning/frame_actions", .float32, maxBatch * config.frames * config.actions, "[B, T, A] c_t: the action that led to frame t (0 at t = 0)")
+        }
+        if config.isConditioned {
+            add("conditioning/encoder_terms", .float32, maxBatch * config.frames * d, "[B, T, D] c_t·Wa + ba + class row, encoder")
+            add("conditioning/decoder_terms", .float32, maxBatch * config.frames * d, "[B, T, D] the same, decoder")
+            add("conditioning/term_gradients", .float32, maxBatch * config.frames * d, "[B, T, D] d(stream) summed per (video, frame)")
+        }
+
         // Attention layers: each its own set, or (recompute: layer) one set refilled before each layer's backward.
         func layer(_ prefix: String, blockLength nb: Int) {
             add("\(prefix)/attention_mean", .float32, rows, "[R] LN1 statistics", grows: true)

@@ -43,6 +43,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var decoderLayers: Int
     public var encoderKernel: Triple
     public var blocks: [Triple]
+    /// Width A of each frame's action vector (docs/design.md §11; BAIR: 4); 0: not action-conditioned.
+    public var actions: Int
+    /// Number K of classes (docs/design.md §11); 0: not class-conditioned. Row K of each class table is
+    /// "no label" (what label dropout trains, and what guidance's unconditional pass reads).
+    public var classes: Int
 
     public static let channels = 3
     public static let defaultEncoderKernel = Triple(5, 3, 3)
@@ -52,18 +57,19 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         case frames, height, width, subscale
         case primeFrames = "prime_frames", embeddingSize = "embedding_size", hiddenSize = "hidden_size"
         case heads, headSize = "head_size", ffnSize = "ffn_size", encoderLayers = "encoder_layers"
-        case decoderLayers = "decoder_layers", encoderKernel = "encoder_kernel", blocks
+        case decoderLayers = "decoder_layers", encoderKernel = "encoder_kernel", blocks, actions, classes
     }
 
     public init(frames: Int, height: Int, width: Int, subscale: Triple, primeFrames: [Int], embeddingSize: Int,
                 hiddenSize: Int, heads: Int, headSize: Int, ffnSize: Int, encoderLayers: Int,
                 decoderLayers: Int, encoderKernel: Triple = ModelConfig.defaultEncoderKernel,
-                blocks: [Triple] = ModelConfig.defaultBlocks) {
+                blocks: [Triple] = ModelConfig.defaultBlocks, actions: Int = 0, classes: Int = 0) {
         self.frames = frames; self.height = height; self.width = width; self.subscale = subscale
         self.primeFrames = primeFrames; self.embeddingSize = embeddingSize; self.hiddenSize = hiddenSize
         self.heads = heads; self.headSize = headSize; self.ffnSize = ffnSize
         self.encoderLayers = encoderLayers; self.decoderLayers = decoderLayers
         self.encoderKernel = encoderKernel; self.blocks = blocks
+        self.actions = actions; self.classes = classes
     }
 
     public init(from decoder: Decoder) throws {
@@ -83,7 +89,26 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         decoderLayers = try c.decode(Int.self, forKey: .decoderLayers)
         encoderKernel = try c.decodeIfPresent(Triple.self, forKey: .encoderKernel) ?? Self.defaultEncoderKernel
         blocks = try c.decodeIfPresent([Triple].self, forKey: .blocks) ?? Self.defaultBlocks
+        actions = try c.decodeIfPresent(Int.self, forKey: .actions) ?? 0
+        classes = try c.decodeIfPresent(Int.self, forKey: .classes) ?? 0
     }
+
+    /// Encodes `actions` and `classes` only when set, so an unconditioned config's stored text is what it
+    /// was before conditioning existed.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(frames, forKey: .frames); try c.encode(height, forKey: .height); try c.encode(width, forKey: .width)
+        try c.encode(subscale, forKey: .subscale); try c.encode(primeFrames, forKey: .primeFrames)
+        try c.encode(embeddingSize, forKey: .embeddingSize); try c.encode(hiddenSize, forKey: .hiddenSize)
+        try c.encode(heads, forKey: .heads); try c.encode(headSize, forKey: .headSize); try c.encode(ffnSize, forKey: .ffnSize)
+        try c.encode(encoderLayers, forKey: .encoderLayers); try c.encode(decoderLayers, forKey: .decoderLayers)
+        try c.encode(encoderKernel, forKey: .encoderKernel); try c.encode(blocks, forKey: .blocks)
+        if actions != 0 { try c.encode(actions, forKey: .actions) }
+        if classes != 0 { try c.encode(classes, forKey: .classes) }
+    }
+
+    /// Whether the model reads anything beside the video (actions or a class).
+    public var isConditioned: Bool { actions > 0 || classes > 0 }
 
     /// Slice grid (T', H', W').
     public var sliceShape: Triple { Triple(frames / subscale.t, height / subscale.h, width / subscale.w) }
@@ -125,6 +150,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             try fail("prime_frames", "frame \(frame) is outside the video's 0..<\(frames)")
         }
         if primeFrames.count >= frames { try fail("prime_frames", "primes every frame, leaving nothing to predict") }
+        if actions < 0 || actions > 1024 { try fail("actions", "must be 0 (none) or an action width up to 1024 (got \(actions))") }
+        if classes < 0 || classes > 1_000_000 { try fail("classes", "must be 0 (none) or a class count up to 1,000,000 (got \(classes))") }
     }
 }
 

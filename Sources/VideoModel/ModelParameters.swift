@@ -19,6 +19,16 @@ public struct StackOffsets: Sendable {
     public let finalNormScale, finalNormBias: Int
 }
 
+/// Offsets of one stack's conditioning tensors (docs/design.md §11): the action projection and the class
+/// table, each nil when the model has no actions or no classes.
+public struct ConditioningOffsets: Sendable {
+    /// `<stack>/action/weight` [A, d] and `<stack>/action/bias` [d].
+    public let actionWeight: Int?, actionBias: Int?
+    /// `<stack>/class_embedding` [K+1, d].
+    public let classEmbedding: Int?
+    public var isEmpty: Bool { actionWeight == nil && classEmbedding == nil }
+}
+
 public struct HeadOffsets: Sendable {
     public let hiddenWeight, hiddenBias: Int
     public let previous: Int?          // channel ≥ 1 only
@@ -29,8 +39,10 @@ public struct ModelParameters: Sendable {
     public let table: ParameterTable
     public let encoderEmbedding, sliceEmbedding, inputWeight, inputBias: Int
     public let encoder: StackOffsets
+    public let encoderConditioning: ConditioningOffsets
     public let decoderEmbedding, shiftWeight, shiftBias, condition: Int
     public let decoder: StackOffsets
+    public let decoderConditioning: ConditioningOffsets
     public let head: [HeadOffsets]
 
     public let config: ModelConfig
@@ -86,20 +98,33 @@ public struct ModelParameters: Sendable {
                                 finalNormBias: add("\(name)/final_norm/bias", [d]))
         }
 
+        /// A stack's conditioning tensors (none unless the config asks for actions or classes).
+        func conditioning(_ name: String) -> ConditioningOffsets {
+            let actions = config.actions, classes = config.classes
+            return ConditioningOffsets(actionWeight: actions > 0 ? add("\(name)/action/weight", [actions, d]) : nil,
+                                       actionBias: actions > 0 ? add("\(name)/action/bias", [d]) : nil,
+                                       classEmbedding: classes > 0 ? add("\(name)/class_embedding", [classes + 1, d]) : nil)
+        }
         var encoderEmbedding = 0, sliceEmbedding = 0, inputWeight = 0, inputBias = 0
+        var encoderConditioning = ConditioningOffsets(actionWeight: nil, actionBias: nil, classEmbedding: nil)
         encoder = stack("encoder", layers: config.encoderLayers) {
             encoderEmbedding = add("encoder/embedding", [k.t, k.h, k.w, c, 256, e])
             sliceEmbedding = add("encoder/slice_embedding", [config.sliceCount, e])
             inputWeight = add("encoder/input/weight", [e, d])
             inputBias = add("encoder/input/bias", [d])
+            encoderConditioning = conditioning("encoder")
         }
         var decoderEmbedding = 0, shiftWeight = 0, shiftBias = 0, condition = 0
+        var decoderConditioning = encoderConditioning
         decoder = stack("decoder", layers: config.decoderLayers) {
             decoderEmbedding = add("decoder/embedding", [c, 256, e])
             shiftWeight = add("decoder/shift/weight", [ShiftConvolution.taps.count, e, d])
             shiftBias = add("decoder/shift/bias", [d])
             condition = add("decoder/condition", [d, d])
+            decoderConditioning = conditioning("decoder")
         }
+        self.encoderConditioning = encoderConditioning
+        self.decoderConditioning = decoderConditioning
         var head: [HeadOffsets] = []
         for channel in 0..<c {
             let p = "head/channel_\(channel)"

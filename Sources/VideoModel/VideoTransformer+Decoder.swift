@@ -24,6 +24,10 @@ extension VideoTransformer {
         addPositions(y, layout.decoder)
         Linear.forward(out: y, input: encoder.output.operand, weight: weight(layout.condition), bias: nil, rows: rows,
                        inputs: hiddenSize, outputs: hiddenSize, accumulate: true)
+        if let terms = conditioningInput.decoderTerms {
+            makeConditioningTerms(layout.decoderConditioning, into: terms)
+            addConditioning(y, terms: terms)
+        }
         stackForward(decoder, weights: layout.decoder)
     }
 
@@ -33,6 +37,7 @@ extension VideoTransformer {
         stackBackward(decoder, weights: layout.decoder, name: "decoder")
         let dY = scratch.stream.pointer  // d(decoder input y0)
         positionBackward(dY, layout.decoder)
+        conditioningBackward(dY, layout.decoderConditioning)
         Linear.backward(dInput: scratch.rows.pointer, dWeight: gradient(layout.condition), dBias: nil, dOut: dY,
                         input: encoder.output.operand, weight: weight(layout.condition), rows: rows, inputs: d, outputs: d,
                         scratch: scratch.products)

@@ -21,6 +21,10 @@ extension VideoTransformer {
         Linear.forward(out: x, input: encoderInput.embedded.round(count: rows * e), weight: weight(layout.inputWeight),
                        bias: parameter(layout.inputBias), rows: rows, inputs: e, outputs: hiddenSize)
         addPositions(x, layout.encoder)
+        if let terms = conditioningInput.encoderTerms {
+            makeConditioningTerms(layout.encoderConditioning, into: terms)
+            addConditioning(x, terms: terms)
+        }
         stackForward(encoder, weights: layout.encoder)
     }
 
@@ -30,6 +34,7 @@ extension VideoTransformer {
         stackBackward(encoder, weights: layout.encoder, name: "encoder")
         let dX = scratch.stream.pointer, dEmbedded = scratch.embeddingGradient.pointer
         positionBackward(dX, layout.encoder)
+        conditioningBackward(dX, layout.encoderConditioning)
         Linear.backward(dInput: dEmbedded, dWeight: gradient(layout.inputWeight), dBias: gradient(layout.inputBias), dOut: dX,
                         input: encoderInput.embedded.operand, weight: weight(layout.inputWeight), rows: rows, inputs: e,
                         outputs: hiddenSize, scratch: scratch.products)

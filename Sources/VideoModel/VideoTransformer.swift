@@ -99,6 +99,9 @@ public final class VideoTransformer {
     let decoder: StackActivations
     let head: HeadActivations
     let scratch: Scratch
+    let conditioningInput: ConditioningInput
+    /// The batch's class labels (classes > 0).
+    var batchLabels: [Int] = []
 
     /// `sharding` and `modelAxisReduce` (which sums over the ranks holding the other shards) make this
     /// one shard of a model split over a model axis; a config whose heads or d_ff the axis does not
@@ -151,6 +154,7 @@ public final class VideoTransformer {
         decoder = StackActivations(arena, stack: "decoder", layers: Array(layers[config.encoderLayers...]))
         head = HeadActivations(arena, recompute: recompute)
         scratch = Scratch(arena)
+        conditioningInput = ConditioningInput(arena)
     }
 
     /// Groups of table entries whose gradients are final together: the head, each stack's input part, each
@@ -168,13 +172,14 @@ public final class VideoTransformer {
 
     // MARK: - Forward
 
-    /// Runs the model on `videos` (UInt8 [B, T, H, W, 3]) for slice `slices[b]` of video b.
+    /// Runs the model on `videos` (UInt8 [B, T, H, W, 3]) for slice `slices[b]` of video b, conditioned on
+    /// `conditioning` (actions and labels, when the config has them).
     /// In training mode the loss of video b is weighted by 1/`lossNormalizer` (default B) so that gradients
     /// from several ranks or micro-batches sum to the gradient of the global mean.
     @discardableResult
-    public func forward(videos: UnsafePointer<UInt8>, slices: [Int], mode: ForwardMode,
+    public func forward(videos: UnsafePointer<UInt8>, slices: [Int], conditioning: Conditioning = .none, mode: ForwardMode,
                         lossNormalizer: Double? = nil) -> BatchResult {
-        prepare(slices: slices, mode: mode)
+        prepare(slices: slices, conditioning: conditioning, mode: mode)
         if precision == .bf16 && (mode == .evaluation || !roundedWeightsCurrent) { refreshLowPrecisionWeights() }
         var clock = Stopwatch()
         encode(videos: videos)
@@ -186,11 +191,12 @@ public final class VideoTransformer {
         return result
     }
 
-    /// Sets the batch's slices and mode (what `encode` and `decode` read).
-    func prepare(slices: [Int], mode: ForwardMode) {
+    /// Sets the batch's slices, conditioning and mode (what `encode` and `decode` read).
+    func prepare(slices: [Int], conditioning: Conditioning = .none, mode: ForwardMode) {
         precondition(!slices.isEmpty && slices.count <= maxBatch, "batch \(slices.count) outside 1...\(maxBatch)")
         precondition(slices.allSatisfy { (0..<config.sliceCount).contains($0) }, "slice index out of range")
         batch = slices.count; self.slices = slices; self.mode = mode
+        prepareConditioning(conditioning, batch: batch)
     }
 
     // MARK: - Backward

@@ -30,13 +30,16 @@ private func trainingSlices(_ model: VideoTransformer, videos: Int) -> [Int] {
     return (0..<videos).map { trainable[$0 * (trainable.count - 1) / max(1, videos - 1)] }
 }
 
-private func trainingLoss(_ model: VideoTransformer, _ videos: [UInt8], _ slices: [Int]) -> Double {
-    videos.withUnsafeBufferPointer { model.forward(videos: $0.baseAddress!, slices: slices, mode: .training).loss }
+private func trainingLoss(_ model: VideoTransformer, _ videos: [UInt8], _ slices: [Int], _ conditioning: Conditioning = .none) -> Double {
+    videos.withUnsafeBufferPointer { model.forward(videos: $0.baseAddress!, slices: slices, conditioning: conditioning, mode: .training).loss }
 }
 
 /// Per-channel NLLs of one evaluation forward of slice `slice` for every video.
-private func evaluationNLL(_ model: VideoTransformer, _ videos: [UInt8], slice: Int, count: Int) -> [Double] {
-    videos.withUnsafeBufferPointer { _ = model.forward(videos: $0.baseAddress!, slices: Array(repeating: slice, count: count), mode: .evaluation) }
+private func evaluationNLL(_ model: VideoTransformer, _ videos: [UInt8], slice: Int, count: Int,
+                           _ conditioning: Conditioning = .none) -> [Double] {
+    videos.withUnsafeBufferPointer {
+        _ = model.forward(videos: $0.baseAddress!, slices: Array(repeating: slice, count: count), conditioning: conditioning, mode: .evaluation)
+    }
     return (0..<ModelConfig.channels).flatMap { channel in (0..<(count * model.positions)).map { model.nll[channel][$0] } }
 }
 
@@ -65,7 +68,7 @@ private func evaluationNLL(_ model: VideoTransformer, _ videos: [UInt8], slice: 
     /// at the parameters each multiplied by 1 ± 2⁻⁹ (random signs; bf16 rounds by up to 2⁻⁹ relative, so
     /// this is a typical rounding), mean over `draws` of each tensor's 1 − cosine with `reference`'s gradient.
     static func roundingSensitivity(_ reference: VideoTransformer, videos: [UInt8], slices: [Int], draws: Int = 4,
-                                    seed: UInt64) throws -> [Double] {
+                                    seed: UInt64, conditioning: Conditioning = .none) throws -> [Double] {
         let perturbed = try VideoTransformer(config: reference.config, maxBatch: slices.count)
         var random = Xoshiro256(seed: seed)
         var total = [Double](repeating: 0, count: reference.layout.table.entries.count)
@@ -73,7 +76,7 @@ private func evaluationNLL(_ model: VideoTransformer, _ videos: [UInt8], slice: 
             for i in 0..<perturbed.parameters.count {
                 perturbed.parameters[i] = reference.parameters[i] * (random.nextUniform() < 0.5 ? 1 - 0x1p-9 : 1 + 0x1p-9)
             }
-            _ = trainingLoss(perturbed, videos, slices)
+            _ = trainingLoss(perturbed, videos, slices, conditioning)
             perturbed.gradients.zero(); perturbed.backward()
             for (index, row) in gradientDeviations(reference, perturbed).enumerated() { total[index] += row.deviation / Double(draws) }
         }
@@ -89,9 +92,9 @@ private func evaluationNLL(_ model: VideoTransformer, _ videos: [UInt8], slice: 
     /// the activations alone (fp32 and bf16 models on the same bf16-representable weights) to 0.994–0.999,
     /// so cosine ≥ 0.999 for every tensor is out of reach there for any bf16 implementation.
     static func checkGradients(_ fp32: VideoTransformer, _ bf16: VideoTransformer, videos: [UInt8], slices: [Int],
-                               label: String) throws -> String {
+                               label: String, conditioning: Conditioning = .none) throws -> String {
         let rows = gradientDeviations(fp32, bf16)
-        let sensitivity = try roundingSensitivity(fp32, videos: videos, slices: slices, seed: 77)
+        let sensitivity = try roundingSensitivity(fp32, videos: videos, slices: slices, seed: 77, conditioning: conditioning)
         let names = fp32.layout.table.entries.map(\.name)
         let largest = rows.map(\.norm).max() ?? 0
         let checked = rows.indices.filter { rows[$0].norm >= negligible * largest }
@@ -119,17 +122,23 @@ private func evaluationNLL(_ model: VideoTransformer, _ videos: [UInt8], slice: 
             + "their largest (1 − cos) / sensitivity \(worstRatio.map { "\(ratio($0)) (\(names[$0]))" } ?? "-")"
     }
 
-    @Test(arguments: ["A", "B", "C"])
+    @Test(arguments: ["A", "B", "C", "F"])
     func trainingLossAndGradientsAgreeWithFP32OnTheFixture(caseName: String) throws {
         let (fp32, bf16, videos, fixture) = try fixtureModels(caseName)
+        try fixture.withConditioning { try checkTraining(fp32, bf16, videos, fixture, caseName: caseName, conditioning: $0) }
+    }
+
+    func checkTraining(_ fp32: VideoTransformer, _ bf16: VideoTransformer, _ videos: [UInt8], _ fixture: ReferenceFile.Case,
+                       caseName: String, conditioning: Conditioning) throws {
         let slices = trainingSlices(fp32, videos: fixture.videos.count)
-        let loss32 = trainingLoss(fp32, videos, slices), loss16 = trainingLoss(bf16, videos, slices)
+        let loss32 = trainingLoss(fp32, videos, slices, conditioning), loss16 = trainingLoss(bf16, videos, slices, conditioning)
         let relative = abs(loss16 - loss32) / abs(loss32)
         #expect(relative <= 1e-2, "case \(caseName) slices \(slices): bf16 loss \(loss16) vs fp32 \(loss32) (relative \(relative))")
         #expect(loss16 != loss32, "case \(caseName): the bf16 loss is bitwise the fp32 one — the bf16 path did not run")
         fp32.gradients.zero(); bf16.gradients.zero()
         fp32.backward(); bf16.backward()
-        let summary = try Self.checkGradients(fp32, bf16, videos: videos, slices: slices, label: "case \(caseName)")
+        let summary = try Self.checkGradients(fp32, bf16, videos: videos, slices: slices, label: "case \(caseName)",
+                                              conditioning: conditioning)
         print("bf16 model case \(caseName): loss fp32 \(loss32) bf16 \(loss16) (relative \(relative)); \(summary)")
     }
 
@@ -165,10 +174,12 @@ private func evaluationNLL(_ model: VideoTransformer, _ videos: [UInt8], slice: 
 
     /// Exact-evaluation NLLs (every slice, every non-primed sub-pixel): bits/dim within 1e-2 relative and
     /// every sub-pixel's NLL within 2% of its fp32 value plus 0.02 nats.
-    @Test(arguments: ["A", "B", "C"])
+    @Test(arguments: ["A", "B", "C", "F"])
     func evaluationNLLsAgreeWithFP32(caseName: String) throws {
         let (fp32, bf16, _, fixture) = try fixtureModels(caseName)
-        let nll32 = fp32.fullNLL(videos: fixture.videos), nll16 = bf16.fullNLL(videos: fixture.videos)
+        let (nll32, nll16) = fixture.withConditioning {
+            (fp32.fullNLL(videos: fixture.videos, conditioning: $0), bf16.fullNLL(videos: fixture.videos, conditioning: $0))
+        }
         var worst = (excess: 0.0, a: 0.0, b: 0.0, at: ""), sum32 = 0.0, sum16 = 0.0, largest = 0.0
         for v in 0..<nll32.count {
             for i in 0..<nll32[v].count {

@@ -10,15 +10,21 @@ import Kernels
 @testable import VideoModel
 
 @Suite struct ModelGradientTests {
-    @Test func everyParameterTensorMatchesFiniteDifferences() throws {
+    /// Case A (the unconditioned model's 107 tensors) and F (actions and classes: the conditioning tensors of
+    /// both stacks; video 0 labelled, video 1 "no label", so both class rows get gradients).
+    @Test(arguments: [("A", [3, 7], 107), ("F", [1, 2], 68)])
+    func everyParameterTensorMatchesFiniteDifferences(caseName: String, slices: [Int], tensors: Int) throws {
         let file = try ReferenceFile.load()
-        let fixture = try #require(file.cases.first { $0.name == "A" })
+        let fixture = try #require(file.cases.first { $0.name == caseName })
         let model = try VideoTransformer(config: fixture.config, maxBatch: 2)
         try model.load(fixture.parameters)
         let videos = fixture.videos.flatMap { $0 }
-        let slices = [3, 7]
         func loss() -> Double {
-            videos.withUnsafeBufferPointer { model.forward(videos: $0.baseAddress!, slices: slices, mode: .training).loss }
+            fixture.withConditioning { conditioning in
+                videos.withUnsafeBufferPointer {
+                    model.forward(videos: $0.baseAddress!, slices: slices, conditioning: conditioning, mode: .training).loss
+                }
+            }
         }
         /// Signs of every ReLU input of the last forward.
         func reluSigns() -> [Bool] {
@@ -64,9 +70,9 @@ import Kernels
             smallestStep = min(smallestStep, epsilon)
             if error > 2e-2 { failures.append("\(entry.name): numeric \(numeric) vs analytic \(analytic) (relative \(error), ε \(epsilon), smooth \(smooth))") }
         }
-        #expect(model.layout.table.entries.count == 107)
+        #expect(model.layout.table.entries.count == tensors)
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
-        print("gradient check: worst relative error \(worst.error) (\(worst.name)); smallest step \(smallestStep)")
+        print("gradient check \(caseName): worst relative error \(worst.error) (\(worst.name)); smallest step \(smallestStep)")
     }
 
     @Test func gradientsAccumulateAndAreDeterministic() throws {

@@ -14,6 +14,18 @@ struct ReferenceFile: Decodable {
         let nll: [[Double]]
         let bits_per_dim: [Double]
         let slice_loss: [[Double?]]
+        /// Conditioned cases (docs/design.md §11): flat [T, A] actions per video, a label per video (K: none).
+        let actions: [[Double]]?
+        let labels: [Int]?
+
+        /// Runs `body` with the conditioning of videos `videos` (all by default).
+        func withConditioning<Result>(videos: [Int]? = nil, _ body: (Conditioning) throws -> Result) rethrows -> Result {
+            let chosen = videos ?? Array(0..<self.videos.count)
+            let flat = actions.map { actions in chosen.flatMap { actions[$0].map(Float.init) } } ?? []
+            return try flat.withUnsafeBufferPointer { buffer in
+                try body(Conditioning(actions: actions == nil ? nil : buffer.baseAddress, labels: labels.map { labels in chosen.map { labels[$0] } }))
+            }
+        }
     }
     let cases: [Case]
 
@@ -42,13 +54,15 @@ extension VideoTransformer {
     }
 
     /// Per-sub-pixel NLL of whole videos (all slices), [video][T·H·W·C], 0 at primed sub-pixels.
-    func fullNLL(videos: [[UInt8]]) -> [[Double]] {
+    func fullNLL(videos: [[UInt8]], conditioning: Conditioning = .none) -> [[Double]] {
         let c = ModelConfig.channels
         let flat = videos.flatMap { $0 }
         var result = videos.map { [Double](repeating: 0, count: $0.count) }
         let shape = subscaling.sliceShape
         for k in 0..<config.sliceCount {
-            flat.withUnsafeBufferPointer { _ = forward(videos: $0.baseAddress!, slices: Array(repeating: k, count: videos.count), mode: .evaluation) }
+            flat.withUnsafeBufferPointer {
+                _ = forward(videos: $0.baseAddress!, slices: Array(repeating: k, count: videos.count), conditioning: conditioning, mode: .evaluation)
+            }
             let origin = subscaling.offset(ofSlice: k)
             for v in 0..<videos.count {
                 for position in 0..<positions where !subscaling.isPrimed(slice: k, position: position) {

@@ -1,4 +1,5 @@
-// The model against an independent NumPy float64 reference (golden fixtures), and the zero-head check.
+// The model against an independent NumPy float64 reference (golden fixtures: A–C unconditioned, D actions,
+// E classes, F both), and the zero-head check.
 
 import Foundation
 import Testing
@@ -6,13 +7,13 @@ import Kernels
 @testable import VideoModel
 
 @Suite struct ReferenceTests {
-    @Test(arguments: ["A", "B", "C"])
+    @Test(arguments: ["A", "B", "C", "D", "E", "F"])
     func everySubpixelNLLMatchesTheReference(caseName: String) throws {
         let file = try ReferenceFile.load()
         let fixture = try #require(file.cases.first { $0.name == caseName })
         let model = try VideoTransformer(config: fixture.config, maxBatch: fixture.videos.count)
         try model.load(fixture.parameters)
-        let nll = model.fullNLL(videos: fixture.videos)
+        let nll = fixture.withConditioning { model.fullNLL(videos: fixture.videos, conditioning: $0) }
         var worst = 0.0, worstIndex = (0, 0)
         for v in 0..<nll.count {
             for i in 0..<nll[v].count {
@@ -25,8 +26,11 @@ import Kernels
         // Training-mode per-slice losses agree with the reference's slice means too.
         let flat = fixture.videos.flatMap { $0 }
         for k in 0..<fixture.config.sliceCount {
-            let result = flat.withUnsafeBufferPointer {
-                model.forward(videos: $0.baseAddress!, slices: Array(repeating: k, count: fixture.videos.count), mode: .training)
+            let result = fixture.withConditioning { conditioning in
+                flat.withUnsafeBufferPointer {
+                    model.forward(videos: $0.baseAddress!, slices: Array(repeating: k, count: fixture.videos.count),
+                                  conditioning: conditioning, mode: .training)
+                }
             }
             for v in 0..<fixture.videos.count {
                 guard let expected = fixture.slice_loss[v][k] else { continue }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Independent float64 reference of the Video Transformer forward pass (DESIGN.md section 2).
+"""Independent float64 reference of the Video Transformer forward pass (docs/design.md section 2).
 
-What it implements, exactly as DESIGN.md section 2 defines it:
+What it implements, exactly as docs/design.md section 2 defines it:
   * spatio-temporal subscaling into S = st*sh*sw slices, slice index k = (a*sh + b)*sw + c;
   * priming frames (visible to every slice's encoder, excluded from loss and bits/dim);
   * encoder: visibility mask, the one-hot 3-D convolution with stride s written as a gather-sum of
@@ -11,6 +11,9 @@ What it implements, exactly as DESIGN.md section 2 defines it:
     grid, its own positions, conditioning enc @ W_cond, causally masked block-local layers, final LN;
   * channel head (R, G, B in order, each conditioned on the earlier channels of the same pixel);
   * per-sub-pixel NLL in nats with teacher forcing, bits/dim and per-slice losses.
+  * conditioning (section 11): per frame t, c_t = the clip's action t-1 (0 for t = 0), projected per stack
+    (c_t @ Wa + ba) and a class-table row (row K = "no label"), added to every position of frame t in the
+    encoder (after the input projection, beside the positions) and the decoder (after enc @ W_cond).
 What it leaves out: no backward pass, no gradients, no training/optimizer, no sampling, no data
 loading, no distribution.  All arithmetic is float64; every parameter is rounded to float32 first,
 so a float32 implementation holds exactly the same numbers.
@@ -44,6 +47,17 @@ CASES = [
     ("C", dict(frames=2, height=4, width=6, subscale=[2, 2, 3], prime_frames=[], embedding_size=2,
                hidden_size=4, heads=2, head_size=2, ffn_size=3, encoder_layers=1, decoder_layers=1,
                encoder_kernel=[1, 3, 5], blocks=[[1, 2, 2]])),
+    # Conditioned (section 11): actions (subscale 2 in time, so slices see different frames' actions),
+    # classes (one video labelled, one "no label"), and both together.
+    ("D", dict(frames=4, height=4, width=4, subscale=[2, 2, 1], prime_frames=[0], embedding_size=3,
+               hidden_size=5, heads=1, head_size=3, ffn_size=4, encoder_layers=1, decoder_layers=2,
+               encoder_kernel=[3, 3, 1], blocks=[[2, 2, 2]], actions=3)),
+    ("E", dict(frames=2, height=4, width=4, subscale=[1, 2, 2], prime_frames=[], embedding_size=2,
+               hidden_size=4, heads=2, head_size=2, ffn_size=3, encoder_layers=1, decoder_layers=1,
+               encoder_kernel=[1, 3, 3], blocks=[[2, 1, 2]], classes=3)),
+    ("F", dict(frames=4, height=2, width=4, subscale=[2, 1, 2], prime_frames=[0], embedding_size=2,
+               hidden_size=4, heads=1, head_size=4, ffn_size=5, encoder_layers=1, decoder_layers=1,
+               encoder_kernel=[3, 1, 3], blocks=[[2, 2, 2]], actions=2, classes=2)),
 ]
 
 # ----------------------------------------------------------------------------- geometry
@@ -93,7 +107,7 @@ def blocks_in_raster_order(grid, block):
 
 # ----------------------------------------------------------------------------- parameters
 def parameter_specs(cfg):
-    """(name, shape, kind) in DESIGN's table order; kind selects the random initialisation."""
+    """(name, shape, kind) in design.md's table order; kind selects the random initialisation."""
     kt, kh, kw = cfg["encoder_kernel"]
     de, d, nh, dh, dff = (cfg[x] for x in ("embedding_size", "hidden_size", "heads", "head_size", "ffn_size"))
     gt, gh, gw = slice_grid(cfg)
@@ -120,10 +134,20 @@ def parameter_specs(cfg):
                   (p + "ffn/output/weight", [dff, d], "weight"), (p + "ffn/output/bias", [d], "bias")]
         return s + [(f"{L}/final_norm/scale", [d], "scale"), (f"{L}/final_norm/bias", [d], "bias")]
 
+    def conditioning(L):
+        s = []
+        if cfg.get("actions", 0):
+            s += [(f"{L}/action/weight", [cfg["actions"], d], "weight"), (f"{L}/action/bias", [d], "bias")]
+        if cfg.get("classes", 0):
+            s.append((f"{L}/class_embedding", [cfg["classes"] + 1, d], "embed"))
+        return s
+
+    specs += conditioning("encoder")
     specs += stack("encoder")
     specs += [("decoder/embedding", [C, VALUES, de], "embed"),
               ("decoder/shift/weight", [13, de, d], "weight"), ("decoder/shift/bias", [d], "bias"),
               ("decoder/condition", [d, d], "weight")]
+    specs += conditioning("decoder")
     specs += stack("decoder")
     for c in range(C):
         p = f"head/channel_{c}/"
@@ -206,6 +230,29 @@ def run_stack(x, params, stack, cfg, masked):
         x = attention_layer(x, params, f"{stack}/layer_{i}/", block, cfg, masked)
     return layer_norm(x, params[f"{stack}/final_norm/scale"], params[f"{stack}/final_norm/bias"])
 
+# ----------------------------------------------------------------------------- conditioning (section 11)
+def conditioning_term(cond, params, stack, cfg):
+    """[T', H', W', d] for slice (a, b, c) positions: term[t] = c_t @ Wa + ba + class_embedding[label],
+    with c_t = actions[t-1] (t >= 1), c_0 = 0; position (i, j, l) of the slice lies in frame a + i*st."""
+    k, actions, label = cond
+    st = cfg["subscale"][0]
+    a = slice_origin(k, cfg)[0]
+    gt, gh, gw = slice_grid(cfg)
+    term = np.zeros((gt, gh, gw, cfg["hidden_size"]))
+    for i in range(gt):
+        t = a + i * st
+        v = np.zeros(cfg["hidden_size"])
+        if cfg.get("actions", 0):
+            c = actions[t - 1] if t >= 1 else np.zeros(cfg["actions"])
+            v = v + c @ params[f"{stack}/action/weight"] + params[f"{stack}/action/bias"]
+        if cfg.get("classes", 0):
+            v = v + params[f"{stack}/class_embedding"][label]
+        term[i] = v
+    return term
+
+def is_conditioned(cfg):
+    return bool(cfg.get("actions", 0) or cfg.get("classes", 0))
+
 # ----------------------------------------------------------------------------- encoder
 def encoder_embedding(video, k, params, cfg):
     """E[i,j,l] = sum over window offsets, channels of visible in-range p of Wemb[dt,dh,dw,ch,V[p,ch]],
@@ -227,9 +274,11 @@ def encoder_embedding(video, k, params, cfg):
                         E[i, j, l] += W[dt, dh, dw, ch, video[t, h, w, ch]]
     return E + params["encoder/slice_embedding"][k]
 
-def encode(video, k, params, cfg):
+def encode(video, k, params, cfg, cond=None):
     E = encoder_embedding(video, k, params, cfg)
     x = add_positions(E @ params["encoder/input/weight"] + params["encoder/input/bias"], params, "encoder")
+    if is_conditioned(cfg):
+        x = x + conditioning_term((k,) + cond, params, "encoder", cfg)
     return run_stack(x, params, "encoder", cfg, masked=False)
 
 # ----------------------------------------------------------------------------- decoder + head
@@ -245,10 +294,12 @@ def shift_convolution(e, params):
                 u[t, h, w] += e[tt, hh, ww] @ W[n]
     return u
 
-def decode(x_slice, enc, params, cfg):
+def decode(x_slice, enc, params, cfg, k=None, cond=None):
     Wdec = params["decoder/embedding"]
     e = sum(Wdec[ch][x_slice[..., ch]] for ch in range(C))          # [T',H',W',d_e]
     y0 = add_positions(shift_convolution(e, params), params, "decoder") + enc @ params["decoder/condition"]
+    if is_conditioned(cfg):
+        y0 = y0 + conditioning_term((k,) + cond, params, "decoder", cfg)
     return run_stack(y0, params, "decoder", cfg, masked=True)
 
 def channel_head_nll(y, x_slice, params):
@@ -264,9 +315,11 @@ def channel_head_nll(y, x_slice, params):
             nll[t, h, w, ch] = -log_softmax(logits)[x_slice[t, h, w, ch]]
     return nll
 
-def slice_nll(video, k, params, cfg):
+def slice_nll(video, k, params, cfg, cond=None):
+    """cond = (actions [T, A] or None, label or None) for a conditioned model."""
     x_slice = extract_slice(video, k, cfg)
-    return channel_head_nll(decode(x_slice, encode(video, k, params, cfg), params, cfg), x_slice, params)
+    enc = encode(video, k, params, cfg, cond)
+    return channel_head_nll(decode(x_slice, enc, params, cfg, k, cond), x_slice, params)
 
 # ----------------------------------------------------------------------------- whole video
 def primed_mask(cfg):
@@ -274,13 +327,13 @@ def primed_mask(cfg):
     m[cfg["prime_frames"]] = True
     return m
 
-def video_nll(video, params, cfg):
+def video_nll(video, params, cfg, cond=None):
     """NLL of every sub-pixel at its video position (teacher forcing, every slice); 0 at primed."""
     st, sh, sw = cfg["subscale"]
     out = np.zeros(video.shape)
     for k in range(num_slices(cfg)):
         a, b, c = slice_origin(k, cfg)
-        out[a::st, b::sh, c::sw] = slice_nll(video, k, params, cfg)
+        out[a::st, b::sh, c::sw] = slice_nll(video, k, params, cfg, cond)
     out[primed_mask(cfg)] = 0.0
     return out
 
@@ -294,12 +347,12 @@ def summarize(nll, cfg):
     return bits, losses
 
 # ----------------------------------------------------------------------------- self-checks
-def check_zero_head(video, params, cfg):
+def check_zero_head(video, params, cfg, cond=None):
     zeroed = dict(params)
     for c in range(C):
         for n in ("logits/weight", "logits/bias"):
             zeroed[f"head/channel_{c}/{n}"] = np.zeros_like(params[f"head/channel_{c}/{n}"])
-    bits, _ = summarize(video_nll(video, zeroed, cfg), cfg)
+    bits, _ = summarize(video_nll(video, zeroed, cfg, cond), cfg)
     assert bits == 8.0, f"zero head must give exactly 8 bits/dim, got {bits!r}"
 
 def check_dense_convolution(video, k, params, cfg):
@@ -322,6 +375,28 @@ def check_dense_convolution(video, k, params, cfg):
                           c + dw: c + dw + gw * sw: sw]
                 E += np.einsum("ijlcv,cvd->ijld", win, params["encoder/embedding"][dt, dh, dw])
     assert np.allclose(E, encoder_embedding(video, k, params, cfg), rtol=0, atol=1e-12)
+
+def check_conditioning_matters(video, params, cfg, cond, rng):
+    """Changing the actions of a frame >= 1, or the label, changes the NLL; a conditioned model with zero
+    conditioning tensors equals the same model without them."""
+    base = video_nll(video, params, cfg, cond)
+    actions, label = cond
+    if cfg.get("actions", 0):
+        moved = actions.copy()
+        moved[0] += 1.0                      # action 0 leads to frame 1
+        assert not np.array_equal(base, video_nll(video, params, cfg, (moved, label))), "actions had no effect"
+        last = actions.copy()
+        last[-1] += 1.0                      # the last action leads to no frame of the clip
+        assert np.array_equal(base, video_nll(video, params, cfg, (last, label))), "the last action leaked"
+    if cfg.get("classes", 0):
+        other = (label + 1) % (cfg["classes"] + 1)
+        assert not np.array_equal(base, video_nll(video, params, cfg, (actions, other))), "the label had no effect"
+    plain_cfg = {key: value for key, value in cfg.items() if key not in ("actions", "classes")}
+    zeroed = {name: (np.zeros_like(value) if ("/action/" in name or "class_embedding" in name) else value)
+              for name, value in params.items()}
+    plain = {name: value for name, value in params.items() if "/action/" not in name and "class_embedding" not in name}
+    assert np.array_equal(video_nll(video, zeroed, cfg, cond), video_nll(video, plain, plain_cfg)), \
+        "zero conditioning must be the unconditioned model"
 
 def check_causality(video, params, cfg, rng):
     st, sh, sw = cfg["subscale"]
@@ -358,7 +433,7 @@ def check_causality(video, params, cfg, rng):
 def fmt(values, digits):
     return "[" + ",".join(("%." + str(digits) + "g") % v for v in np.asarray(values).reshape(-1)) + "]"
 
-def case_json(name, cfg, params, videos, results):
+def case_json(name, cfg, params, videos, results, conds):
     compact = lambda x: json.dumps(x, separators=(",", ":"))
     plist = ",".join('{"name":%s,"shape":%s,"values":%s}' % (compact(n), compact(s), fmt(params[n], 9))
                      for n, s, _ in parameter_specs(cfg))
@@ -367,8 +442,13 @@ def case_json(name, cfg, params, videos, results):
     bits = fmt([r[1] for r in results], 17)
     loss = ",".join("[" + ",".join("null" if x is None else "%.17g" % x for x in r[2]) + "]"
                     for r in results)
+    extra = ""
+    if cfg.get("actions", 0):
+        extra += ',"actions":[%s]' % ",".join(fmt(c[0], 9) for c in conds)
+    if cfg.get("classes", 0):
+        extra += ',"labels":%s' % compact([int(c[1]) for c in conds])
     return ('{"name":%s,"config":%s,"parameters":[%s],"videos":[%s],"nll":[%s],"bits_per_dim":%s,'
-            '"slice_loss":[%s]}' % (compact(name), compact(cfg), plist, vids, nll, bits, loss))
+            '"slice_loss":[%s]%s}' % (compact(name), compact(cfg), plist, vids, nll, bits, loss, extra))
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -381,25 +461,34 @@ def main():
         params = init_parameters(cfg, rng)
         shape = (cfg["frames"], cfg["height"], cfg["width"], C)
         videos = [rng.integers(0, VALUES, size=shape).astype(np.uint8) for _ in range(2)]
+        conds = [None, None]
+        if is_conditioned(cfg):      # actions float32-exact; video 0 labelled, video 1 "no label" (row K)
+            conds = [((rng.standard_normal((cfg["frames"], cfg["actions"])).astype(np.float32).astype(np.float64)
+                       if cfg.get("actions", 0) else None),
+                      (int(rng.integers(cfg["classes"])) if v == 0 else cfg["classes"]) if cfg.get("classes", 0) else None)
+                     for v in range(2)]
         results = []
-        for video in videos:
-            nll = video_nll(video, params, cfg)
+        for video, cond in zip(videos, conds):
+            nll = video_nll(video, params, cfg, cond)
             results.append((nll,) + summarize(nll, cfg))
         spread = np.std(np.concatenate([r[0][~primed_mask(cfg)] for r in results]))
         assert spread > 0.3, f"case {name}: NLL spread {spread} too small"
-        check_zero_head(videos[0], params, cfg)
+        check_zero_head(videos[0], params, cfg, conds[0])
         for k in range(num_slices(cfg)):
             check_dense_convolution(videos[0], k, params, cfg)
         if name == "A":
             check_causality(videos[0], params, cfg, np.random.default_rng(7))
+        if is_conditioned(cfg):
+            check_conditioning_matters(videos[0], params, cfg, conds[0], np.random.default_rng(8))
         count = sum(p.size for p in params.values())
         print(f"case {name}: {count} parameters, bits/dim " + ", ".join("%.6f" % r[1] for r in results)
               + f", NLL std {spread:.3f}")
-        cases.append(case_json(name, cfg, params, videos, results))
-    description = ("Float64 reference forward pass of the Video Transformer (DESIGN.md section 2): "
+        cases.append(case_json(name, cfg, params, videos, results, conds))
+    description = ("Float64 reference forward pass of the Video Transformer (docs/design.md sections 2 and 11): "
                    "per-sub-pixel NLL in nats (teacher forcing, every slice; 0 at primed sub-pixels), "
                    "bits/dim over non-primed sub-pixels, mean NLL per slice (null if fully primed). "
-                   "Parameters are float32 values; videos and nll are flat row-major [T,H,W,C].")
+                   "Parameters are float32 values; videos and nll are flat row-major [T,H,W,C]; conditioned "
+                   "cases add actions (flat [T,A] per video, clip-aligned) and labels (K = no label).")
     text = '{"generator":%s,"description":%s,"cases":[%s]}\n' % (
         json.dumps("Tests/Fixtures/Generators/reference_model.py"), json.dumps(description), ",".join(cases))
     json.loads(text)
