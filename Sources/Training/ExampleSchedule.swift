@@ -4,6 +4,7 @@
 // The example stream is the concatenation of per-epoch permutations of 0..<N, the permutation of epoch e
 // seeded with seed + e (docs/design.md §3). Global step s uses stream positions s·B ..< (s+1)·B; data rank r of D
 // takes the positions whose offset within the step is r mod D (every D-th). No video repeats in an epoch.
+// Label dropout (classifier-free guidance's "no label" examples) is drawn per example from the same hash.
 
 import Kernels
 
@@ -14,6 +15,8 @@ public struct Example: Equatable, Sendable {
     public let video: Int
     public let startFrame: Int
     public let slice: Int
+    /// Whether this example trains the "no label" class instead of the video's (`training.label_dropout`).
+    public var dropsLabel = false
 }
 
 public final class ExampleSchedule {
@@ -23,13 +26,17 @@ public final class ExampleSchedule {
     /// Frames available per video and frames per clip (random temporal crop when the video is longer).
     public let videoFrames: Int, clipFrames: Int
     public let trainableSlices: [Int]
+    /// Probability of `Example.dropsLabel` (0: never).
+    public let labelDropout: Double
     private var cachedEpoch = -1
     private var permutation: [Int] = []
 
-    public init(videoCount: Int, globalBatch: Int, seed: UInt64, videoFrames: Int, clipFrames: Int, trainableSlices: [Int]) {
+    public init(videoCount: Int, globalBatch: Int, seed: UInt64, videoFrames: Int, clipFrames: Int, trainableSlices: [Int],
+                labelDropout: Double = 0) {
         precondition(videoCount > 0 && globalBatch > 0 && clipFrames <= videoFrames && !trainableSlices.isEmpty)
         self.videoCount = videoCount; self.globalBatch = globalBatch; self.seed = seed
         self.videoFrames = videoFrames; self.clipFrames = clipFrames; self.trainableSlices = trainableSlices
+        self.labelDropout = labelDropout
     }
 
     /// The examples of global step `step` that data rank `rank` of `ranks` computes, in order.
@@ -55,6 +62,9 @@ public final class ExampleSchedule {
         var choice = Xoshiro256(seed: (seed ^ 0x5DEE_CE66_D1CE_5EED) &+ UInt64(position) &* 0x9E37_79B9_7F4A_7C15)
         let start = videoFrames > clipFrames ? choice.nextInt(below: videoFrames - clipFrames + 1) : 0
         let slice = trainableSlices[choice.nextInt(below: trainableSlices.count)]
-        return Example(position: position, epoch: epoch, video: permutation[position % videoCount], startFrame: start, slice: slice)
+        var example = Example(position: position, epoch: epoch, video: permutation[position % videoCount], startFrame: start, slice: slice)
+        // Drawn after the crop and the slice, so a run without dropout makes exactly the same choices.
+        if labelDropout > 0 { example.dropsLabel = choice.nextUniform() < labelDropout }
+        return example
     }
 }

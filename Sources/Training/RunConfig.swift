@@ -24,17 +24,22 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     /// What backward keeps from forward (docs/design.md §9): `none` keeps every layer's activations, `layer`
     /// keeps each attention layer's input and re-runs its forward just before its backward (bitwise equal).
     public var recompute: Recompute
+    /// Probability that a training video's label is replaced by "no label" (class K), so the model also
+    /// learns the unconditional distribution classifier-free guidance needs (docs/design.md §11). A pure
+    /// function of (seed, the example's place in the stream): resume and any rank count see the same drops.
+    public var labelDropout: Double
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case batchSize = "batch_size", steps, seed, logEvery = "log_every", accumulationSteps = "accumulation_steps"
-        case evalEvery = "eval_every", evalVideos = "eval_videos", precision, recompute
+        case evalEvery = "eval_every", evalVideos = "eval_videos", precision, recompute, labelDropout = "label_dropout"
     }
 
     public init(batchSize: Int, steps: Int, seed: UInt64 = 0, logEvery: Int = 10, accumulationSteps: Int = 1,
-                evalEvery: Int = 0, evalVideos: Int? = nil, precision: Precision = .fp32, recompute: Recompute = .none) {
+                evalEvery: Int = 0, evalVideos: Int? = nil, precision: Precision = .fp32, recompute: Recompute = .none,
+                labelDropout: Double = 0) {
         self.batchSize = batchSize; self.steps = steps; self.seed = seed; self.logEvery = logEvery
         self.accumulationSteps = accumulationSteps; self.evalEvery = evalEvery; self.evalVideos = evalVideos
-        self.precision = precision; self.recompute = recompute
+        self.precision = precision; self.recompute = recompute; self.labelDropout = labelDropout
     }
 
     public init(from decoder: Decoder) throws {
@@ -57,6 +62,17 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
             throw ConfigError("training.recompute: must be one of \(Recompute.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(recomputeName)')")
         }
         self.recompute = recompute
+        labelDropout = try c.decodeIfPresent(Double.self, forKey: .labelDropout) ?? 0
+    }
+
+    /// Encodes `label_dropout` only when set, so older runs' stored configs read as before.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(batchSize, forKey: .batchSize); try c.encode(steps, forKey: .steps); try c.encode(seed, forKey: .seed)
+        try c.encode(logEvery, forKey: .logEvery); try c.encode(accumulationSteps, forKey: .accumulationSteps)
+        try c.encode(evalEvery, forKey: .evalEvery); try c.encodeIfPresent(evalVideos, forKey: .evalVideos)
+        try c.encode(precision, forKey: .precision); try c.encode(recompute, forKey: .recompute)
+        if labelDropout != 0 { try c.encode(labelDropout, forKey: .labelDropout) }
     }
 }
 
@@ -138,6 +154,12 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if training.accumulationSteps < 1 { try fail("accumulation_steps", "must be at least 1 (got \(training.accumulationSteps))") }
         if training.batchSize % training.accumulationSteps != 0 {
             try fail("batch_size", "\(training.batchSize) is not divisible by accumulation_steps \(training.accumulationSteps)")
+        }
+        if !(0..<1).contains(training.labelDropout) {
+            try fail("label_dropout", "must be a probability in [0, 1) (got \(training.labelDropout))")
+        }
+        if training.labelDropout > 0 && model.classes == 0 {
+            try fail("label_dropout", "drops class labels, but model.classes is 0 (the model has no classes)")
         }
         if data.train == nil && data.syntheticVideos < 1 {
             throw ConfigError("data.synthetic_videos: must be at least 1 (got \(data.syntheticVideos))")

@@ -29,7 +29,8 @@ public final class TrainingData {
         ranks = dataAxis.size
         microBatch = training.batchSize / (ranks * training.accumulationSteps)
         schedule = ExampleSchedule(videoCount: source.count, globalBatch: training.batchSize, seed: training.seed,
-                                   videoFrames: source.frames, clipFrames: config.model.frames, trainableSlices: trainableSlices)
+                                   videoFrames: source.frames, clipFrames: config.model.frames, trainableSlices: trainableSlices,
+                                   labelDropout: training.labelDropout)
         prefetcher = ClipPrefetcher(source: source, frameCount: config.model.frames,
                                     capacity: microBatch * training.accumulationSteps)
     }
