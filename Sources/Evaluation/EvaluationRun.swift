@@ -13,8 +13,21 @@ public final class PrefixVideoSource: VideoSource, @unchecked Sendable {
     public var height: Int { base.height }
     public var width: Int { base.width }
     public init(_ base: VideoSource, count: Int) { self.base = base; self.count = min(count, base.count) }
+    public var actionWidth: Int { base.actionWidth }
+    public var labelNames: [String]? { base.labelNames }
     public func read(index: Int, startFrame: Int, frameCount: Int, into buffer: UnsafeMutablePointer<UInt8>) throws {
         try base.read(index: index, startFrame: startFrame, frameCount: frameCount, into: buffer)
+    }
+    public func readActions(index: Int, startFrame: Int, frameCount: Int, into buffer: UnsafeMutablePointer<Float>) throws {
+        guard (0..<count).contains(index) else { throw outside(index) }
+        try base.readActions(index: index, startFrame: startFrame, frameCount: frameCount, into: buffer)
+    }
+    public func label(index: Int) throws -> Int {
+        guard (0..<count).contains(index) else { throw outside(index) }
+        return try base.label(index: index)
+    }
+    private func outside(_ index: Int) -> DatasetError {
+        DatasetError(.invalidRequest("video \(index) is outside the first \(count) videos (--videos \(count))"))
     }
 }
 

@@ -93,6 +93,7 @@ private func labelAccuracy(_ generator: SyntheticVideoGenerator, videos: Int, no
             for index in 0..<4 { try source.read(index: index, startFrame: 0, frameCount: 8, into: buffer.baseAddress! + index * classic.bytesPerVideo) }
         }
         #expect(sha256Hex(bytes) == "e97f9dad539dab7147a5742a7be03aa8a65946f401abfda01d17df3bf5a8a1ab")
+        #expect(source.actionWidth == 0 && source.labelNames == nil)
         // Asking for the gripper's positions does not change the pixels.
         #expect(render(classic, 2).pixels == classic.video(index: 2))
         #expect(classic.isClassic && classic.labelNames == nil && classic.label(index: 0) == nil)
@@ -154,7 +155,7 @@ private func labelAccuracy(_ generator: SyntheticVideoGenerator, videos: Int, no
         #expect((surprise / 1200).squareRoot() > 0.5, "the unpredictable part of a step is \((surprise / 1200).squareRoot()) units")
     }
 
-    @Test func labelsArePureFunctionsAndEveryClassOccurs() {
+    @Test func labelsArePureFunctionsAndEveryClassOccurs() throws {
         let generator = SyntheticVideoGenerator(frames: 2, height: 16, width: 16, seed: 9, classes: 6)
         #expect(generator.labelNames == ["red table", "orange table", "yellow table", "green table", "teal table", "blue table"])
         #expect(SyntheticVideoGenerator(frames: 1, height: 8, width: 8, seed: 9, classes: 2).labelNames == ["red table", "orange table"])
@@ -172,6 +173,15 @@ private func labelAccuracy(_ generator: SyntheticVideoGenerator, videos: Int, no
         let a = SyntheticVideoGenerator(frames: 4, height: 32, width: 32, seed: 9, actions: true, classes: 6)
         #expect(a.video(index: 7) == SyntheticVideoGenerator(frames: 4, height: 32, width: 32, seed: 9, actions: true, classes: 6).video(index: 7))
         #expect(a.gripperPath(index: 7).actions == SyntheticVideoGenerator(frames: 4, height: 32, width: 32, seed: 9, actions: true).gripperPath(index: 7).actions)
+        // In memory: labels and names as the generator says, actions as it renders them.
+        let source = InMemoryVideoSource.synthetic(count: 5, frames: 4, height: 32, width: 32, seed: 9, actions: true, classes: 6)
+        #expect(source.actionWidth == 4 && source.labelNames == a.labelNames)
+        for index in 0..<5 {
+            #expect(try source.label(index: index) == a.label(index: index))
+            var row = [Float](repeating: 0, count: 8)
+            try row.withUnsafeMutableBufferPointer { try source.readActions(index: index, startFrame: 1, frameCount: 2, into: $0.baseAddress!) }
+            #expect(row == Array(render(a, index).actions[4..<12]))
+        }
     }
 
     @Test func measuresFindTheGripperAndTheClass() {
