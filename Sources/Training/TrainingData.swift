@@ -30,17 +30,21 @@ public final class TrainingData {
         microBatch = training.batchSize / (ranks * training.accumulationSteps)
         schedule = ExampleSchedule(videoCount: source.count, globalBatch: training.batchSize, seed: training.seed,
                                    videoFrames: source.frames, clipFrames: config.model.frames, trainableSlices: trainableSlices)
+        // A conditioned model's actions and labels are read with the pixels (docs/design.md §11).
         prefetcher = ClipPrefetcher(source: source, frameCount: config.model.frames,
-                                    capacity: microBatch * training.accumulationSteps)
+                                    capacity: microBatch * training.accumulationSteps,
+                                    actions: config.model.actions > 0, labels: config.model.classes > 0)
     }
 
     /// This rank's examples of global step `step` and their clips; starts reading step `step + 1`'s.
     func batch(step: Int) throws -> Batch {
         let examples = schedule.examples(step: step, rank: rank, ranks: ranks)
-        let videos = try prefetcher.batch(key: step, clips: clips(examples))
+        let clipBatch = try prefetcher.batch(key: step, clips: clips(examples))
         let waited = prefetcher.waitSeconds
         prefetcher.prefetch(key: step + 1, clips: clips(schedule.examples(step: step + 1, rank: rank, ranks: ranks)))
-        return Batch(examples: examples, videos: videos, clipBytes: prefetcher.bytesPerClip, microBatch: microBatch, waitSeconds: waited)
+        return Batch(examples: examples, videos: clipBatch.pixels, clipBytes: prefetcher.bytesPerClip, microBatch: microBatch,
+                     waitSeconds: waited, actions: clipBatch.actions, actionsPerClip: prefetcher.actionsPerClip,
+                     labels: clipBatch.labels)
     }
 
     private func clips(_ examples: [Example]) -> [ClipRequest] {
@@ -58,11 +62,23 @@ struct Batch {
     let microBatch: Int
     /// Seconds the step waited for its clips (0 when the background read was done in time).
     let waitSeconds: Double
+    /// Float [examples, frames, A] clip-aligned actions, when the model takes actions (docs/design.md §11).
+    let actions: UnsafeBufferPointer<Float>?
+    /// frames × A.
+    let actionsPerClip: Int
+    /// Each example's class, when the model takes classes.
+    let labels: [Int]?
 
     var microBatches: Int { examples.count / microBatch }
 
     /// The pixels of micro-batch `index`.
     func videos(_ index: Int) -> UnsafePointer<UInt8> { videos.baseAddress! + index * microBatch * clipBytes }
+
+    /// The actions of micro-batch `index` ([microBatch, frames, A]), nil without actions.
+    func actions(_ index: Int) -> UnsafePointer<Float>? { actions.map { $0.baseAddress! + index * microBatch * actionsPerClip } }
+
+    /// The labels of micro-batch `index`, nil without classes.
+    func labels(_ index: Int) -> [Int]? { labels.map { Array($0[(index * microBatch)..<((index + 1) * microBatch)]) } }
 
     /// The slice each video of micro-batch `index` trains.
     func slices(_ index: Int) -> [Int] { examples[(index * microBatch)..<((index + 1) * microBatch)].map(\.slice) }

@@ -1,7 +1,7 @@
 // What videos are conditioned on (docs/design.md §11), as sources read it: per-frame actions cropped with the
 // clip and a label per video, from memory and from shards (A read from the file's shape); folders whose shards
 // disagree on A or on label_names are one error naming the file; damaged or lying shards are errors naming
-// the file and the video, never traps.
+// the file and the video, never traps; and the prefetcher returns actions and labels with the pixels.
 
 import Datasets
 import Foundation
@@ -36,6 +36,29 @@ private func actions(_ source: VideoSource, _ video: Int, _ start: Int, _ length
 private final class PlainSource: VideoSource, @unchecked Sendable {
     let count = 2, frames = 3, height = 2, width = 2
     func read(index: Int, startFrame: Int, frameCount: Int, into buffer: UnsafeMutablePointer<UInt8>) throws {}
+}
+
+/// Wraps a source; reading the label of a video in `failing` fails.
+private final class FailingLabels: VideoSource, @unchecked Sendable {
+    let inner: VideoSource
+    var failing: Set<Int> = []
+    init(_ inner: VideoSource) { self.inner = inner }
+    var count: Int { inner.count }
+    var frames: Int { inner.frames }
+    var height: Int { inner.height }
+    var width: Int { inner.width }
+    var actionWidth: Int { inner.actionWidth }
+    var labelNames: [String]? { inner.labelNames }
+    func read(index: Int, startFrame: Int, frameCount: Int, into buffer: UnsafeMutablePointer<UInt8>) throws {
+        try inner.read(index: index, startFrame: startFrame, frameCount: frameCount, into: buffer)
+    }
+    func readActions(index: Int, startFrame: Int, frameCount: Int, into buffer: UnsafeMutablePointer<Float>) throws {
+        try inner.readActions(index: index, startFrame: startFrame, frameCount: frameCount, into: buffer)
+    }
+    func label(index: Int) throws -> Int {
+        if failing.contains(index) { throw DatasetError(.ioFailed(reason: "injected label failure for video \(index)")) }
+        return try inner.label(index: index)
+    }
 }
 
 /// A shard written by hand (not by VideoShardWriter), so it can hold what no writer writes.
@@ -232,5 +255,65 @@ private func writeConditionedShard(_ path: String, count: Int, first: Int = 0, f
         #expect(try actions(source, 1, 0, 2) == [Float](repeating: 0.5, count: 8))
         let action = try #require(throws: DatasetError.self) { try actions(source, 1, 1, 2) }
         #expect(action.file == lying && action.description.contains("video 1: 'actions' frame 2 holds nan"), "\(action)")
+
+        // Through the prefetcher: the failing clip's batch reports it, prefetched or not; the next batch is fine.
+        let prefetcher = ClipPrefetcher(source: source, frameCount: 2, capacity: 2, actions: true, labels: true)
+        let good = [ClipRequest(video: 0, startFrame: 0), ClipRequest(video: 1, startFrame: 0)]
+        let bad = [ClipRequest(video: 0, startFrame: 1), ClipRequest(video: 1, startFrame: 1)]
+        #expect(throws: DatasetError.self) { try prefetcher.batch(key: 0, clips: good) }   // label 7
+        let actionsOnly = ClipPrefetcher(source: source, frameCount: 2, capacity: 2, actions: true)
+        #expect(try actionsOnly.batch(key: 0, clips: good).actions.map(Array.init) == [Float](repeating: 0.5, count: 16))
+        actionsOnly.prefetch(key: 1, clips: bad)
+        let prefetched = try #require(throws: DatasetError.self) { try actionsOnly.batch(key: 1, clips: bad) }
+        #expect(prefetched.description.contains("video 1: 'actions' frame 2"))
+        #expect(try actionsOnly.batch(key: 2, clips: good).actions?.count == 16)
+    }
+
+    @Test func prefetcherReadsActionsAndLabelsWithThePixels() throws {
+        let source = FailingLabels(conditionedSource(count: 9, frames: 6, width: 3, classes: 4))
+        let prefetcher = ClipPrefetcher(source: source, frameCount: 4, capacity: 3, actions: true, labels: true)
+        #expect(prefetcher.actionWidth == 3 && prefetcher.readsLabels)
+        func request(_ step: Int) -> [ClipRequest] {
+            (0..<3).map { ClipRequest(video: (step * 4 + $0 * 5) % 9, startFrame: (step + $0) % 3) }
+        }
+        func check(_ batch: ClipBatch, _ clips: [ClipRequest], _ note: String) throws {
+            var pixels = [UInt8](repeating: 0, count: clips.count * 4 * source.bytesPerFrame)
+            try pixels.withUnsafeMutableBufferPointer { buffer in
+                for (slot, clip) in clips.enumerated() {
+                    try source.read(index: clip.video, startFrame: clip.startFrame, frameCount: 4,
+                                    into: buffer.baseAddress! + slot * 4 * source.bytesPerFrame)
+                }
+            }
+            #expect(Array(batch.pixels) == pixels, "\(note)")
+            let expected = try clips.flatMap { try actions(source, $0.video, $0.startFrame, 4) }
+            #expect(batch.actions.map(Array.init) == expected, "\(note)")
+            #expect(batch.labels == clips.map { $0.video % 4 }, "\(note)")
+        }
+        for step in 0..<5 {
+            try check(try prefetcher.batch(key: step, clips: request(step)), request(step), "step \(step)")
+            prefetcher.prefetch(key: step + 1, clips: request(step + 1))
+        }
+        // A prefetch for another step is dropped; more clips than the capacity are read at once.
+        try check(try prefetcher.batch(key: 30, clips: request(30)), request(30), "jumped")
+        let many = (0..<7).map { ClipRequest(video: $0, startFrame: 2) }
+        prefetcher.prefetch(key: 31, clips: many)
+        try check(try prefetcher.batch(key: 31, clips: many), many, "grown")
+        // A failed label read surfaces on the batch that needed it, and only there.
+        source.failing = [request(40)[1].video]
+        prefetcher.prefetch(key: 40, clips: request(40))
+        let error = try #require(throws: DatasetError.self) { try prefetcher.batch(key: 40, clips: request(40)) }
+        #expect(error.description.contains("injected label failure"))
+        source.failing = []
+        try check(try prefetcher.batch(key: 40, clips: request(40)), request(40), "after the failure")
+
+        // Not asked for, or not in the source: nil, and nothing extra read.
+        let pixelsOnly = ClipPrefetcher(source: source, frameCount: 4, capacity: 3)
+        let batch = try pixelsOnly.batch(key: 0, clips: request(0))
+        #expect(batch.actions == nil && batch.labels == nil && pixelsOnly.actionWidth == 0 && !pixelsOnly.readsLabels)
+        let plain = InMemoryVideoSource(count: 2, frames: 4, height: 4, width: 4,
+                                        storage: (0..<2).flatMap { testVideo($0, frames: 4, height: 4, width: 4) })
+        let unconditioned = ClipPrefetcher(source: plain, frameCount: 4, actions: true, labels: true)
+        let plainBatch = try unconditioned.batch(key: 0, clips: [ClipRequest(video: 1, startFrame: 0)])
+        #expect(plainBatch.actions == nil && plainBatch.labels == nil && plainBatch.pixels.count == 4 * 48)
     }
 }
