@@ -1,8 +1,8 @@
-// The conditioned synthetic corpora (SyntheticVideos.swift, docs/design.md §11): the classic corpus is byte
-// for byte what it was before they existed; the action-driven scene is deterministic and its actions ARE
-// the gripper's motion (integrating them gives the stored positions); labels are a pure function of (seed,
-// index, K); and the pixel measures (SyntheticMeasures) find the gripper and the class on the corpus, also
-// through noise.
+// The conditioned synthetic corpora (SyntheticVideos.swift, SyntheticShard.swift, docs/design.md §11): the
+// classic corpus is byte for byte what it was before they existed; the action-driven scene is deterministic
+// and its actions ARE the gripper's motion (integrating them gives the stored positions); labels are a pure
+// function of (seed, index, K); the shards hold what the scenes made; and the pixel measures
+// (SyntheticMeasures) find the gripper and the class on the corpus, also through noise.
 
 import Datasets
 import Foundation
@@ -182,6 +182,48 @@ private func labelAccuracy(_ generator: SyntheticVideoGenerator, videos: Int, no
             try row.withUnsafeMutableBufferPointer { try source.readActions(index: index, startFrame: 1, frameCount: 2, into: $0.baseAddress!) }
             #expect(row == Array(render(a, index).actions[4..<12]))
         }
+    }
+
+    @Test func shardsHoldWhatTheScenesMade() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let generator = SyntheticVideoGenerator(frames: 6, height: 16, width: 16, seed: 4, actions: true, classes: 3)
+        let path = directory.appendingPathComponent("both.h5").path
+        #expect(try generator.writeShard(videos: 37, to: path, split: "test", batch: 8) == 37)
+        let shard = try VideoShard(path: path)
+        #expect(shard.source == "synthetic" && shard.split == "test" && shard.actionWidth == 4 && shard.hasEndEffectorPositions)
+        #expect(shard.labelNames == ["red table", "orange table", "yellow table"])
+        #expect(try shard.datasetNames() == ["actions", "endeffector_positions", "labels", "videos"])
+        let attributes = try shard.attributes()
+        #expect(attributes["seed"] == .int64(4) && attributes["synthetic_classes"] == .int64(3))
+        #expect(attributes["synthetic_actions"] == .string(SyntheticVideoGenerator.actionUnits))
+        for index in [0, 8, 36] {
+            let video = render(generator, index)
+            #expect(try shard.video(index) == video.pixels)
+            #expect(try shard.actions(index) == video.actions)
+            #expect(try shard.endEffectorPositions(index) == video.positions)
+            #expect(try shard.label(index) == generator.label(index: index))
+            // The shard's own actions reproduce its own positions.
+            let actions = try shard.actions(index), positions = try shard.endEffectorPositions(index)
+            var x = positions[0], y = positions[1]
+            for t in 0..<5 {
+                x += actions[4 * t]; y += actions[4 * t + 1]
+                #expect(abs(x - positions[3 * t + 3]) < 1e-3 && abs(y - positions[3 * t + 4]) < 1e-3)
+            }
+        }
+        // Each mode alone; and the classic corpus as a plain shard of the same pixels as always.
+        let actionsOnly = directory.appendingPathComponent("actions.h5").path
+        try SyntheticVideoGenerator(frames: 6, height: 16, width: 16, seed: 4, actions: true).writeShard(videos: 3, to: actionsOnly, split: "train")
+        #expect(try VideoShard(path: actionsOnly).datasetNames() == ["actions", "endeffector_positions", "videos"])
+        let classesOnly = directory.appendingPathComponent("classes.h5").path
+        try SyntheticVideoGenerator(frames: 6, height: 16, width: 16, seed: 4, classes: 2).writeShard(videos: 3, to: classesOnly, split: "train")
+        #expect(try VideoShard(path: classesOnly).datasetNames() == ["labels", "videos"])
+        let classicPath = directory.appendingPathComponent("classic.h5").path
+        let classic = SyntheticVideoGenerator(frames: 8, height: 32, width: 32, seed: 0)
+        try classic.writeShard(videos: 4, to: classicPath, split: "train")
+        let plain = try VideoShard(path: classicPath)
+        #expect(try plain.datasetNames() == ["videos"] && !plain.hasActions && plain.labelNames == nil)
+        #expect(sha256Hex(try (0..<4).flatMap { try plain.video($0) }) == "e97f9dad539dab7147a5742a7be03aa8a65946f401abfda01d17df3bf5a8a1ab")
     }
 
     @Test func measuresFindTheGripperAndTheClass() {
