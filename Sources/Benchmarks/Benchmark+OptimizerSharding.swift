@@ -46,8 +46,7 @@ extension Benchmark {
         MatMul.configureThreads()
         var base = config
         base.training.accumulationSteps = 1
-        let source = InMemoryVideoSource.synthetic(count: config.training.batchSize, frames: config.model.frames,
-                                                   height: config.model.height, width: config.model.width, seed: 7)
+        let source = try ConditioningCheck.syntheticSource(for: config.model, count: config.training.batchSize, seed: 7, standIn: true)
         var replicatedConfig = base, shardedConfig = base
         replicatedConfig.distribution.shardOptimizer = false
         shardedConfig.distribution.shardOptimizer = true

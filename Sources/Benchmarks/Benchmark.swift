@@ -117,8 +117,7 @@ public enum Benchmark {
         MatMul.configureThreads()
         let precision = config.training.precision
         let batch = config.training.batchSize
-        let source = InMemoryVideoSource.synthetic(count: batch, frames: config.model.frames, height: config.model.height,
-                                                   width: config.model.width, seed: 7)
+        let source = try ConditioningCheck.syntheticSource(for: config.model, count: batch, seed: 7, standIn: true)
         var benchConfig = config
         benchConfig.training.accumulationSteps = 1
         let trainer = try Trainer(config: benchConfig, source: source)
@@ -189,8 +188,7 @@ extension Benchmark {
         // Sampling and evaluation keep nothing for a backward: no recomputation (NaiveSampler reads every channel).
         let model = try VideoTransformer(config: config.model, maxBatch: batch, precision: config.training.precision)
         model.layout.initialize(model.parameters, seed: 1)
-        let videos = InMemoryVideoSource.synthetic(count: batch, frames: config.model.frames, height: config.model.height,
-                                                   width: config.model.width, seed: 3)
+        let videos = try ConditioningCheck.syntheticSource(for: config.model, count: batch, seed: 3, standIn: true)
         let size = config.model.frames * videos.bytesPerFrame
         var buffer = [UInt8](repeating: 0, count: batch * size)
         try buffer.withUnsafeMutableBufferPointer { for v in 0..<batch { try videos.read(index: v, startFrame: 0, frameCount: config.model.frames, into: $0.baseAddress! + v * size) } }

@@ -34,7 +34,7 @@ public enum LoaderBenchmark {
         var step = 0
         var checksum = 0
         while step < 3 || Date().timeIntervalSince(start) < seconds {
-            let pixels = try prefetcher.batch(key: step, clips: clips(step))
+            let pixels = try prefetcher.batch(key: step, clips: clips(step)).pixels
             prefetcher.prefetch(key: step + 1, clips: clips(step + 1))
             checksum &+= Int(pixels[step % pixels.count])   // touch the data
             step += 1

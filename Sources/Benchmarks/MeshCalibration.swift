@@ -163,8 +163,7 @@ public enum MeshCalibration {
         do {
             MatMul.configureThreads()
             let batch = config.training.batchSize
-            let source = InMemoryVideoSource.synthetic(count: batch, frames: config.model.frames, height: config.model.height,
-                                                       width: config.model.width, seed: 7)
+            let source = try ConditioningCheck.syntheticSource(for: config.model, count: batch, seed: 7, standIn: true)
             let trainer = try Trainer(config: config, source: source, communicator: mesh.dataAxis, modelAxis: mesh.modelAxis,
                                       world: mesh.all)
             for index in 0..<(1 + steps) {

@@ -4,9 +4,11 @@
 // A folder contributes every `*.h5` file below it (at any depth) whose name does not start with '.', so the
 // hidden `.partial` files of an interrupted conversion are never read; files are ordered by path with
 // numbers compared numerically (`traj_256_to_511` before `traj_1024_to_1279`), so the index of a video
-// does not depend on the file system. Every shard must have the same frames × height × width; a
-// mismatch names both files. Reads are HDF5 block reads of just the requested frames, safe from any
-// thread (the HDF5 module serialises calls into the library).
+// does not depend on the file system. Every shard must have the same frames × height × width, the same
+// action width A (0 for shards without actions) and the same `label_names` (or none); a mismatch is one
+// error naming the file and what differs. Reads are HDF5 block reads of just the requested frames (and
+// their actions), safe from any thread (the HDF5 module serialises calls into the library); a damaged
+// shard's error names the file and the video.
 //
 // Not here: choosing which videos and frames to read (ExampleSchedule, EvaluationSchedule), prefetching
 // (ClipPrefetcher).
@@ -16,6 +18,10 @@ import Foundation
 public final class ShardVideoSource: VideoSource, @unchecked Sendable {
     public let shards: [VideoShard]
     public let count: Int, frames: Int, height: Int, width: Int
+    /// A of every shard's `actions` [N, T, A] (0: the shards have none).
+    public let actionWidth: Int
+    /// Every shard's `label_names` (nil: the shards are unlabelled).
+    public let labelNames: [String]?
     /// Global index of the first video of each shard, plus the total at the end.
     private let starts: [Int]
 
@@ -34,6 +40,28 @@ public final class ShardVideoSource: VideoSource, @unchecked Sendable {
                                           + "\(first.path) has \(first.frames)×\(first.height)×\(first.width); "
                                           + "one data set must have one video shape"), file: shard.path)
         }
+        func describe(_ shard: VideoShard) -> String {
+            shard.hasActions ? "actions [N, T, \(shard.actionWidth)]" : "no actions"
+        }
+        for shard in shards.dropFirst() where shard.actionWidth != first.actionWidth {
+            throw DatasetError(.notAShard(reason: "it has \(describe(shard)) but \(first.path) has \(describe(first)); "
+                                          + "the videos of one data set carry actions of one width or none"), file: shard.path)
+        }
+        func describe(_ names: [String]?) -> String {
+            guard let names else { return "no labels" }
+            let shown = names.prefix(6).map { "'\($0)'" }.joined(separator: ", ")
+            return "\(names.count) label names [\(shown)\(names.count > 6 ? ", …" : "")]"
+        }
+        for shard in shards.dropFirst() where shard.labelNames != first.labelNames {
+            var difference = ""
+            if let names = shard.labelNames, let firstNames = first.labelNames,
+               let position = zip(names, firstNames).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+                difference = ": class \(position) is '\(names[position])' in it and '\(firstNames[position])' in \(first.path)"
+            }
+            throw DatasetError(.notAShard(reason: "it has \(describe(shard.labelNames)) but \(first.path) has "
+                                          + "\(describe(first.labelNames))\(difference); the videos of one data set share "
+                                          + "one list of classes or have none"), file: shard.path)
+        }
         var starts = [0]
         for shard in shards { starts.append(starts.last! + shard.count) }
         guard starts.last! > 0 else {
@@ -43,6 +71,8 @@ public final class ShardVideoSource: VideoSource, @unchecked Sendable {
         self.starts = starts
         count = starts.last!
         (frames, height, width) = (first.frames, first.height, first.width)
+        actionWidth = first.actionWidth
+        labelNames = first.labelNames
     }
 
     public convenience init(path: String) throws { try self.init(paths: [path]) }
@@ -89,11 +119,32 @@ public final class ShardVideoSource: VideoSource, @unchecked Sendable {
         try shard.readClip(index: local, startFrame: startFrame, frameCount: frameCount, into: buffer)
     }
 
+    public func readActions(index: Int, startFrame: Int, frameCount: Int, into buffer: UnsafeMutablePointer<Float>) throws {
+        guard actionWidth > 0 else { throw noActions(index: index) }
+        guard (0..<count).contains(index) else {
+            throw DatasetError(.invalidRequest("video \(index) is outside the \(count) videos of \(shards.count) shard(s)"))
+        }
+        let (shard, local) = locate(index)
+        try shard.readActions(index: local, startFrame: startFrame, frameCount: frameCount, into: buffer)
+    }
+
+    public func label(index: Int) throws -> Int {
+        guard labelNames != nil else { throw noLabels(index: index) }
+        guard (0..<count).contains(index) else {
+            throw DatasetError(.invalidRequest("video \(index) is outside the \(count) videos of \(shards.count) shard(s)"))
+        }
+        let (shard, local) = locate(index)
+        return try shard.label(local)
+    }
+
     /// "3 shards, 768 videos of 30×64×64 (bair, train)": one line for logs.
     public var summary: String {
         let sources = Set(shards.map(\.source)).sorted().joined(separator: "+")
         let splits = Set(shards.map(\.split)).sorted().joined(separator: "+")
+        var conditioning = ""
+        if actionWidth > 0 { conditioning += ", actions ×\(actionWidth)" }
+        if let labelNames { conditioning += ", \(labelNames.count) classes" }
         return "\(shards.count) shard\(shards.count == 1 ? "" : "s"), \(count) videos of \(frames)×\(height)×\(width) "
-            + "(\(sources), \(splits))"
+            + "(\(sources), \(splits)\(conditioning))"
     }
 }

@@ -15,7 +15,29 @@
 // (+, −, ×, ÷, √, rounding), so the bytes do not depend on the platform. Simulation step t never reads
 // later random draws, so the first T frames of a longer video equal the T-frame video.
 //
-// Not here: writing shards (see the shard writer) and any notion of actions/end-effector states.
+// Conditioned modes (docs/design.md §11), each a separate scene so the classic corpus above stays byte for
+// byte what it always was (tests pin its hashes):
+//
+// - Actions (`actions: true`, `vt prepare synthetic --actions`): the gripper's motion at each step IS the
+//   action. action_t = (dx, dy, dz, dopening) is the displacement from frame t to frame t+1 (after the
+//   tray's walls stopped it), so positions[t+1] = positions[t] + actions[t] exactly: x, y in reference
+//   units (the shorter image side is 64 units, x to the right, y down; one unit is one pixel at 64×64,
+//   half a pixel at 32×32), z the height above the table (0 touches it and pushes, 1 fully raised),
+//   dopening the change of the fingers' opening (0 closed, 1 open). The actions come from a seeded,
+//   smooth process (momentum, pursuit of a target that is often an object, and noise), so a model that
+//   sees them knows where the gripper goes and one that does not can only guess. The action of the last
+//   frame (towards the frame after the video) is simulated too, so a longer video's actions start with
+//   a shorter one's. Objects are pushed as in the classic scene.
+// - Classes (`classes: K`, 1...6, `vt prepare synthetic --classes K`): video i has class label(i), a pure
+//   function of (seed, index, K), and the table has that class's colour (`classNames`: red, orange,
+//   yellow, green, teal, blue), which no lighting variation makes look like another class; objects never
+//   take a colour close to the table's.
+// - In both (and combined) the gripper's body is magenta, a colour nothing else in these scenes has, and
+//   centred on the gripper's position, so `SyntheticMeasures` can find it in pixels; the objects' colours
+//   leave out purple and pink. Everything else (the scene's layout, lighting, texture) is the classic
+//   scene's for the same (seed, index).
+//
+// Not here: writing shards (Prepare.swift with VideoShardWriter), measuring pixels (SyntheticMeasures).
 
 /// Generates the built-in synthetic corpus: seeded, deterministic robot-pushing-like videos.
 public struct SyntheticVideoGenerator: Sendable {
@@ -23,16 +45,46 @@ public struct SyntheticVideoGenerator: Sendable {
     public let height: Int
     public let width: Int
     public let seed: UInt64
+    /// Whether the gripper is moved by actions (the action-driven scene; see the file comment).
+    public let actions: Bool
+    /// K, the number of classes (0: unlabelled, the classic look).
+    public let classes: Int
 
-    /// - Precondition: `frames ≥ 0`, `height ≥ 1`, `width ≥ 1` (videos are meant to be ≥ 8×8).
-    public init(frames: Int, height: Int, width: Int, seed: UInt64) {
+    /// A of the action-driven scene's actions: (dx, dy, dz, dopening).
+    public static let actionWidth = 4
+    /// The most classes `classes` may ask for.
+    public static var maximumClasses: Int { classNames.count }
+    /// Every class's name, in label order: what the class looks like.
+    public static let classNames = ["red table", "orange table", "yellow table", "green table", "teal table", "blue table"]
+
+    /// - Precondition: `frames ≥ 0`, `height ≥ 1`, `width ≥ 1` (videos are meant to be ≥ 8×8),
+    ///   `classes` in 0...maximumClasses.
+    public init(frames: Int, height: Int, width: Int, seed: UInt64, actions: Bool = false, classes: Int = 0) {
         precondition(frames >= 0 && height >= 1 && width >= 1,
                      "SyntheticVideoGenerator: frames must be ≥ 0 and height, width ≥ 1 " +
                      "(got frames \(frames), height \(height), width \(width))")
+        precondition((0...Self.maximumClasses).contains(classes),
+                     "SyntheticVideoGenerator: classes must be in 0...\(Self.maximumClasses) (got \(classes))")
         self.frames = frames
         self.height = height
         self.width = width
         self.seed = seed
+        self.actions = actions
+        self.classes = classes
+    }
+
+    /// Whether this is the classic corpus (no actions, no classes): the pixels every existing shard holds.
+    public var isClassic: Bool { !actions && classes == 0 }
+    /// The class names (the first `classes` of `classNames`), nil without classes.
+    public var labelNames: [String]? { classes > 0 ? Array(Self.classNames.prefix(classes)) : nil }
+    /// Reference units per pixel: 64 / min(height, width).
+    public var unitsPerPixel: Double { 64.0 / Double(min(height, width)) }
+
+    /// The class of video `index` in 0..<classes, a pure function of (seed, index, classes); nil without classes.
+    public func label(index: Int) -> Int? {
+        guard classes > 0 else { return nil }
+        let hash = SplitMix64.mix(SplitMix64.mix(seed ^ 0x4C41_4245_4C5F_4B21) &+ UInt64(bitPattern: Int64(index)))
+        return Int(hash % UInt64(classes))
     }
 
     /// Bytes in one frame: height × width × 3.
@@ -51,15 +103,65 @@ public struct SyntheticVideoGenerator: Sendable {
 
     /// Writes video `index` into `buffer`, which must hold `bytesPerVideo` bytes ([frames, height, width, 3]).
     public func video(index: Int, into buffer: UnsafeMutablePointer<UInt8>) {
+        video(index: index, into: buffer, actions: nil, positions: nil)
+    }
+
+    /// Writes video `index` into `buffer` ([frames, height, width, 3]), and when given its actions into
+    /// `actions` ([frames, 4], row t the action taken at frame t; action-driven scenes only) and the gripper's
+    /// position at every frame into `positions` ([frames, 3]: x, y in reference units, z in [0, 1]).
+    public func video(index: Int, into buffer: UnsafeMutablePointer<UInt8>,
+                      actions actionBuffer: UnsafeMutablePointer<Float>?, positions: UnsafeMutablePointer<Float>?) {
+        precondition(actionBuffer == nil || actions, "SyntheticVideoGenerator: only the action-driven scene has actions")
         let unitsPerPixel = 64.0 / Double(min(height, width))
-        var scene = Scene(seed: seed, index: index,
-                          sceneWidth: Double(width) * unitsPerPixel, sceneHeight: Double(height) * unitsPerPixel)
+        var scene = makeScene(index: index)
         var canvas = Canvas(width: width, height: height, unitsPerPixel: Float(unitsPerPixel))
         defer { canvas.deallocate() }
         canvas.paintBackground(scene)
         for t in 0..<frames {
             canvas.render(scene, into: buffer + t * bytesPerFrame)
-            if t + 1 < frames { scene.advance() }
+            step(&scene, frame: t, actions: actionBuffer, positions: positions)
+        }
+    }
+
+    /// The gripper's path through video `index` without rendering it: positions [frames, 3] (as `video`'s)
+    /// and, in the action-driven scene, the actions [frames, 4].
+    public func gripperPath(index: Int) -> (positions: [Float], actions: [Float]?) {
+        var scene = makeScene(index: index)
+        var positions = [Float](repeating: 0, count: frames * 3)
+        var path = [Float](repeating: 0, count: actions ? frames * Self.actionWidth : 0)
+        positions.withUnsafeMutableBufferPointer { positionBuffer in
+            path.withUnsafeMutableBufferPointer { actionBuffer in
+                for t in 0..<frames {
+                    step(&scene, frame: t, actions: actions ? actionBuffer.baseAddress : nil, positions: positionBuffer.baseAddress)
+                }
+            }
+        }
+        return (positions, actions ? path : nil)
+    }
+
+    /// The scene of video `index`, in this generator's mode.
+    func makeScene(index: Int) -> Scene {
+        let unitsPerPixel = 64.0 / Double(min(height, width))
+        return Scene(seed: seed, index: index, sceneWidth: Double(width) * unitsPerPixel, sceneHeight: Double(height) * unitsPerPixel,
+                     style: SceneStyle(marked: !isClassic, label: label(index: index)))
+    }
+
+    /// After frame `t` is drawn: records the gripper's position, then moves the scene on — the classic scene
+    /// only while frames follow, the action-driven one also after the last (its action is the video's last row).
+    private func step(_ scene: inout Scene, frame t: Int, actions actionBuffer: UnsafeMutablePointer<Float>?,
+                      positions: UnsafeMutablePointer<Float>?) {
+        if let positions {
+            positions[3 * t] = Float(scene.gripper.x)
+            positions[3 * t + 1] = Float(scene.gripper.y)
+            positions[3 * t + 2] = Float(scene.gripper.z)
+        }
+        if actions {
+            let action = scene.advanceDriven()
+            if let row = actionBuffer.map({ $0 + t * Self.actionWidth }) {
+                row[0] = Float(action.dx); row[1] = Float(action.dy); row[2] = Float(action.dz); row[3] = Float(action.dOpening)
+            }
+        } else if t + 1 < frames {
+            scene.advance()
         }
     }
 }
@@ -190,8 +292,35 @@ private let objectColours: [(Float, Float, Float)] = [
     (0.95, 0.45, 0.10), (0.10, 0.68, 0.70), (0.92, 0.92, 0.90), (0.20, 0.20, 0.23), (0.88, 0.42, 0.62),
 ]
 
+/// The conditioned scenes' palettes: objects without purple and pink (nothing may look like the magenta
+/// gripper), and the class tables (albedo), far apart in chromaticity and none near magenta.
+let markedObjectColours: [(Float, Float, Float)] = objectColours.enumerated().filter { ![4, 9].contains($0.offset) }.map(\.element)
+let classTables: [(Float, Float, Float)] = [
+    (0.76, 0.28, 0.24), (0.80, 0.52, 0.22), (0.74, 0.70, 0.28), (0.36, 0.62, 0.32), (0.24, 0.60, 0.58), (0.30, 0.42, 0.76),
+]
+/// The gripper body's colour in the conditioned scenes.
+let markerColour: (Float, Float, Float) = (0.95, 0.12, 0.88)
+
+/// Chromaticity (r, g) = (R, G) / (R + G + B) of a colour: what lighting (a common factor) leaves alone.
+func chromaticity(_ red: Float, _ green: Float, _ blue: Float) -> (Float, Float) {
+    let sum = max(red + green + blue, 1e-6)
+    return (red / sum, green / sum)
+}
+
+/// How a scene differs from the classic one. `.classic` draws exactly the classic scene.
+struct SceneStyle {
+    /// The magenta gripper and the palette without purple and pink.
+    var marked = false
+    /// The video's class: the table's colour (nil: the classic table tones).
+    var label: Int? = nil
+
+    static let classic = SceneStyle()
+}
+
 struct Scene {
     let sceneWidth: Double, sceneHeight: Double
+    /// Whether the gripper's body is the magenta marker (conditioned scenes).
+    let marked: Bool
     /// Width of the tray rim.
     let rim: Double
     /// Direction the light travels (shadows fall this way), unit length.
@@ -213,10 +342,14 @@ struct Scene {
     var minY: Double { rim + 2 }
     var maxY: Double { sceneHeight - rim - 2 }
 
-    init(seed: UInt64, index: Int, sceneWidth: Double, sceneHeight: Double) {
+    init(seed: UInt64, index: Int, sceneWidth: Double, sceneHeight: Double, style: SceneStyle = .classic) {
         var random = SplitMix64(seed: SplitMix64.mix(seed ^ 0x5649_4445_4F53_594E)
                                       &+ SplitMix64.mix(UInt64(bitPattern: Int64(index)) &+ 0x632B_E59B_D9B4_E019))
         _ = random.next()
+        // The conditioned styles draw from their own stream, so the classic stream (and scene) is untouched.
+        var styleRandom = SplitMix64(seed: SplitMix64.mix(seed ^ 0x434F_4E44_5354_594C)
+                                           &+ SplitMix64.mix(UInt64(bitPattern: Int64(index)) &+ 0x2545_F491_4F6C_DD1D))
+        marked = style.marked
         self.sceneWidth = sceneWidth
         self.sceneHeight = sceneHeight
         rim = random.uniform(3.5, 6.0)
@@ -225,9 +358,14 @@ struct Scene {
         lightY = PortableMath.sin(lightAngle)
 
         let tone = tableTones[random.integer(below: tableTones.count)]
-        tableRed = tone.0 + Float(random.uniform(-0.04, 0.04))
-        tableGreen = tone.1 + Float(random.uniform(-0.04, 0.04))
-        tableBlue = tone.2 + Float(random.uniform(-0.04, 0.04))
+        var table = (tone.0 + Float(random.uniform(-0.04, 0.04)), tone.1 + Float(random.uniform(-0.04, 0.04)),
+                     tone.2 + Float(random.uniform(-0.04, 0.04)))
+        if let label = style.label {
+            let classTone = classTables[label]
+            table = (classTone.0 + Float(styleRandom.uniform(-0.03, 0.03)), classTone.1 + Float(styleRandom.uniform(-0.03, 0.03)),
+                     classTone.2 + Float(styleRandom.uniform(-0.03, 0.03)))
+        }
+        (tableRed, tableGreen, tableBlue) = table
         noiseCells = 4
         let points = (noiseCells + 1) * (noiseCells + 1)
         var luminance = [Float](), red = [Float](), blue = [Float]()
@@ -277,6 +415,20 @@ struct Scene {
             }
             objects.append(object)
         }
+        if style.marked {
+            // Recoloured from the marked palette, leaving out colours near the table's (same chromaticity).
+            let tableColour = chromaticity(table.0, table.1, table.2)
+            let palette = markedObjectColours.filter { colour in
+                let c = chromaticity(colour.0, colour.1, colour.2)
+                let (dr, dg) = (c.0 - tableColour.0, c.1 - tableColour.1)
+                return style.label == nil || dr * dr + dg * dg > 0.1 * 0.1
+            }
+            for i in objects.indices {
+                let colour = palette[styleRandom.integer(below: palette.count)]
+                let shade = Float(styleRandom.uniform(0.85, 1.05))
+                (objects[i].red, objects[i].green, objects[i].blue) = (colour.0 * shade, colour.1 * shade, colour.2 * shade)
+            }
+        }
         self.objects = objects
 
         gripper = Gripper(x: random.uniform(rim + 6, sceneWidth - rim - 6),
@@ -289,12 +441,40 @@ struct Scene {
 
     /// One simulation step: move the gripper towards its target, push what it touches, separate objects.
     mutating func advance() {
-        // Choose a new target now and then: mostly "through" an object (so it gets pushed), else anywhere.
+        let (dx, dy) = retarget(objectChance: 0.7)
+
+        // Smooth pursuit with momentum and a little noise.
+        let distance = max((dx * dx + dy * dy).squareRoot(), 1e-6)
+        let desired = min(gripper.speed, distance)
+        gripper.velocityX = 0.7 * gripper.velocityX + 0.3 * desired * dx / distance + 0.3 * random.normal()
+        gripper.velocityY = 0.7 * gripper.velocityY + 0.3 * desired * dy / distance + 0.3 * random.normal()
+        moveGripper(distance: distance)
+        pushAndSeparate()
+    }
+
+    /// One step of the action-driven scene: like `advance`, with livelier motion (more noise, objects less
+    /// often the target). Returns the action: the gripper's displacement (dx, dy, dz) and the change of
+    /// its fingers' opening, as made (after the walls stopped it).
+    mutating func advanceDriven() -> (dx: Double, dy: Double, dz: Double, dOpening: Double) {
+        let (x, y, z, opening) = (gripper.x, gripper.y, gripper.z, gripper.opening)
+        let (dx, dy) = retarget(objectChance: 0.5)
+        let distance = max((dx * dx + dy * dy).squareRoot(), 1e-6)
+        let desired = min(gripper.speed, distance)
+        gripper.velocityX = 0.65 * gripper.velocityX + 0.35 * desired * dx / distance + 0.8 * random.normal()
+        gripper.velocityY = 0.65 * gripper.velocityY + 0.35 * desired * dy / distance + 0.8 * random.normal()
+        moveGripper(distance: distance)
+        pushAndSeparate()
+        return (gripper.x - x, gripper.y - y, gripper.z - z, gripper.opening - opening)
+    }
+
+    /// Chooses a new target now and then — mostly "through" an object (so it gets pushed), else anywhere —
+    /// and returns the offset from the gripper to the target.
+    mutating func retarget(objectChance: Double) -> (Double, Double) {
         var dx = gripper.targetX - gripper.x, dy = gripper.targetY - gripper.y
         gripper.stepsToRetarget -= 1
         if gripper.stepsToRetarget <= 0 || dx * dx + dy * dy < 6 {
             gripper.stepsToRetarget = 5 + random.integer(below: 8)
-            if !objects.isEmpty && random.uniform() < 0.7 {
+            if !objects.isEmpty && random.uniform() < objectChance {
                 let chosen = random.integer(below: objects.count)
                 let object = objects[chosen]
                 var ox = object.x - gripper.x, oy = object.y - gripper.y
@@ -311,12 +491,12 @@ struct Scene {
             }
             dx = gripper.targetX - gripper.x; dy = gripper.targetY - gripper.y
         }
+        return (dx, dy)
+    }
 
-        // Smooth pursuit with momentum and a little noise.
-        let distance = max((dx * dx + dy * dy).squareRoot(), 1e-6)
-        let desired = min(gripper.speed, distance)
-        gripper.velocityX = 0.7 * gripper.velocityX + 0.3 * desired * dx / distance + 0.3 * random.normal()
-        gripper.velocityY = 0.7 * gripper.velocityY + 0.3 * desired * dy / distance + 0.3 * random.normal()
+    /// Moves the gripper by its velocity (stopped by the walls), lowers it near a target object and raises it
+    /// otherwise, and lets its fingers drift.
+    mutating func moveGripper(distance: Double) {
         gripper.x += gripper.velocityX
         gripper.y += gripper.velocityY
         if gripper.x < minX { gripper.x = minX; gripper.velocityX *= -0.3 }
@@ -330,7 +510,10 @@ struct Scene {
         gripper.velocityZ = 0.55 * gripper.velocityZ + 0.2 * (targetZ - gripper.z) + 0.04 * random.normal()
         gripper.z = min(max(gripper.z + gripper.velocityZ, 0), 1)
         gripper.opening = min(max(gripper.opening + 0.15 * random.normal(), 0), 1)
+    }
 
+    /// Pushes what a lowered gripper touches and separates the objects.
+    mutating func pushAndSeparate() {
         // Push: a lowered gripper moves every object it overlaps out of its way (at most 3 units a step),
         // turning it a little according to where it was hit.
         if gripper.z < Gripper.pushHeight {
@@ -513,8 +696,8 @@ struct Canvas {
         let scale = 1 + 0.35 * g.z
         let shadowOffset = 1.5 + 6 * g.z
         drawArm(g, scale: scale, offsetX: shadowOffset * lightX, offsetY: shadowOffset * lightY, shadow: true,
-                lightX: lightX, lightY: lightY)
-        drawArm(g, scale: scale, offsetX: 0, offsetY: 0, shadow: false, lightX: lightX, lightY: lightY)
+                lightX: lightX, lightY: lightY, marked: scene.marked)
+        drawArm(g, scale: scale, offsetX: 0, offsetY: 0, shadow: false, lightX: lightX, lightY: lightY, marked: scene.marked)
 
         // Light and quantise.
         for pixel in 0..<(width * height) {
@@ -567,9 +750,10 @@ struct Canvas {
     }
 
     /// Draws the arm (or its shadow, displaced by the offset): a link from above the top edge to the
-    /// gripper, the gripper body, and two fingers.
+    /// gripper, the gripper body, and two fingers. `marked`: the body is flat magenta, centred on the
+    /// gripper's position and drawn over the fingers, so the magenta pixels' centroid is the position.
     func drawArm(_ g: Gripper, scale: Double, offsetX: Double, offsetY: Double, shadow: Bool,
-                 lightX: Double, lightY: Double) {
+                 lightX: Double, lightY: Double, marked: Bool = false) {
         let gx = g.x + offsetX, gy = g.y + offsetY
         let bodyHalfWidth = 4.2 * scale, bodyHalfHeight = 2.6 * scale
         // Link: a capsule from the base (above the image) to the top of the gripper body.
@@ -598,20 +782,27 @@ struct Canvas {
             let shade = 0.85 + 0.25 * across * (lx >= 0 ? -1 : 1) - 0.15 * across * across
             blend(pixel, 0.34 * shade, 0.35 * shade, 0.38 * shade, a)
         }
-        // Body: a dark rounded box.
-        let bodyY = gy - 0.3 * scale
-        boxPass(gx, bodyY, bodyHalfWidth, bodyHalfHeight, corner: 0.8 * scale) { pixel, d, _, v in
-            if shadow {
-                let a = coverage(d, softness: 1.5)
-                if a > 0 { darken(pixel, 0.3 * a) }
-                return
-            }
-            let a = coverage(d)
-            if a > 0 {
-                let shade = 1 - 0.25 * v
-                blend(pixel, 0.17 * shade, 0.17 * shade, 0.19 * shade, a)
+        // Body: a dark rounded box (marked: flat magenta, after the fingers).
+        let bodyY = marked ? gy : gy - 0.3 * scale
+        func drawBody() {
+            boxPass(gx, bodyY, bodyHalfWidth, bodyHalfHeight, corner: 0.8 * scale) { pixel, d, _, v in
+                if shadow {
+                    let a = coverage(d, softness: 1.5)
+                    if a > 0 { darken(pixel, 0.3 * a) }
+                    return
+                }
+                let a = coverage(d)
+                if a > 0 {
+                    if marked {
+                        blend(pixel, markerColour.0, markerColour.1, markerColour.2, a)
+                    } else {
+                        let shade = 1 - 0.25 * v
+                        blend(pixel, 0.17 * shade, 0.17 * shade, 0.19 * shade, a)
+                    }
+                }
             }
         }
+        if !marked { drawBody() }
         // Fingers: two light bars below the body, opening and closing.
         let spread = (1.6 + 1.6 * g.opening) * scale
         for side in [-1.0, 1.0] {
@@ -630,6 +821,7 @@ struct Canvas {
                 }
             }
         }
+        if marked { drawBody() }
     }
 
     /// Axis-aligned rounded box: calls `body(pixel, signedDistance, u, v)` with (u, v) ∈ [-1, 1] the

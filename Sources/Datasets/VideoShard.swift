@@ -2,9 +2,10 @@
 //
 // Layout (written by VideoShardWriter, checked here on open):
 //     videos                 UInt8   [N, T, H, W, 3]   chunked one video per chunk
-//     actions                Float32 [N, T, 4]         BAIR only
-//     endeffector_positions  Float32 [N, T, 3]         BAIR only
-//     labels                 Int32   [N]               Kinetics only; attribute `label_names` (strings)
+//     actions                Float32 [N, T, A]         BAIR (A = 4), synthetic --actions (A = 4); row t: the
+//                                                      action taken at frame t; A is read from the shape
+//     endeffector_positions  Float32 [N, T, 3]         with actions only (BAIR, synthetic --actions)
+//     labels                 Int32   [N]               Kinetics, synthetic --classes; attribute `label_names`
 //     youtube_ids            UTF-8 strings [N]         Kinetics only (variable length)
 //     time_start, time_end   Int32   [N]               Kinetics only: the clip's window in its YouTube video
 //     annotation_lines       Int32   [N]               Kinetics only: the clip's line in the annotation CSV
@@ -27,6 +28,9 @@ public enum VideoShardFormat {
     public static let version: Int64 = 1
     /// The file extension of shards; a folder is searched for files with it.
     public static let fileExtension = "h5"
+    /// The widest action a shard may hold (A of `actions` [N, T, A]); BAIR's is 4. Like the video size, the
+    /// width comes from the file and sizes the loader's buffers, so a damaged shape is refused on open.
+    public static let maximumActionWidth = 1024
     /// The largest video (T × H × W × 3 bytes) a shard may hold: 1 GiB, thousands of times the paper's 16×64×64
     /// clips. Sizes come from the file, so they are checked before anything is allocated from them.
     public static let maximumVideoBytes = 1 << 30
@@ -42,9 +46,14 @@ public final class VideoShard: @unchecked Sendable {
     /// Root attributes `source` ("bair", "kinetics", "synthetic", ...) and `split` ("train", "test", ...).
     public let source: String, split: String
     public let formatVersion: Int
-    /// Whether the BAIR datasets `actions` [N,T,4] and `endeffector_positions` [N,T,3] are present.
-    public let hasActions: Bool
-    /// The class names of a Kinetics shard (attribute `label_names` of `labels`), nil without labels.
+    /// Width A of `actions` [N, T, A] (BAIR: 4), 0 when the shard has no actions.
+    public let actionWidth: Int
+    /// Whether the shard has `actions` (BAIR, synthetic --actions).
+    public var hasActions: Bool { actionWidth > 0 }
+    /// Whether the shard has `endeffector_positions` [N, T, 3] (only with actions).
+    public let hasEndEffectorPositions: Bool
+    /// The class names of a labelled shard (attribute `label_names` of `labels`: Kinetics, synthetic
+    /// --classes), nil without labels.
     public let labelNames: [String]?
     let file: HDF5File
     let videos: HDF5Dataset
@@ -130,16 +139,32 @@ public final class VideoShard: @unchecked Sendable {
             guard found == expected else { throw invalid("'\(name)' has shape \(found), expected \(expected)") }
             return true
         }
-        let actions = try check("actions", .float32, [count, frames, 4])
-        let positions = try check("endeffector_positions", .float32, [count, frames, 3])
-        guard actions == positions else {
-            throw invalid("'actions' and 'endeffector_positions' must both be present or both absent")
+        // actions [N, T, A]: A from the file, within limits, so that a lying shape cannot size the loader's buffers.
+        var width = 0
+        if try root.kind(of: "actions") == .dataset {
+            let found = try root.dataset("actions").shape()
+            guard found.count == 3, (1...VideoShardFormat.maximumActionWidth).contains(found[2]) else {
+                throw invalid("'actions' has shape \(found), expected [\(count), \(frames), A] with A in "
+                              + "1...\(VideoShardFormat.maximumActionWidth)")
+            }
+            width = found[2]
+            _ = try check("actions", .float32, [count, frames, width])
+        } else {
+            _ = try check("actions", .float32, [count, frames, 4])   // a group named 'actions': refused
         }
-        hasActions = actions
+        actionWidth = width
+        hasEndEffectorPositions = try check("endeffector_positions", .float32, [count, frames, 3])
+        guard !hasEndEffectorPositions || width > 0 else {
+            throw invalid("'endeffector_positions' without 'actions': the positions are the actions' result, "
+                          + "so a shard has both or only 'actions'")
+        }
         if try check("labels", .int32, [count]) {
             let labels = try root.dataset("labels")
             guard let names = try? labels.attribute("label_names", as: [String].self) else {
                 throw invalid("'labels' has no string attribute 'label_names'")
+            }
+            guard !names.isEmpty || count == 0 else {
+                throw invalid("'labels' has an empty 'label_names': no class a video could have")
             }
             labelNames = names
         } else {
@@ -168,10 +193,71 @@ public final class VideoShard: @unchecked Sendable {
         }
     }
 
-    /// Float32 [T, 4] actions of video `index` (BAIR shards).
-    public func actions(_ index: Int) throws -> [Float] { try rows("actions", index) }
-    /// Float32 [T, 3] end-effector positions of video `index` (BAIR shards).
-    public func endEffectorPositions(_ index: Int) throws -> [Float] { try rows("endeffector_positions", index) }
+    /// Float32 [T, A] actions of video `index` (BAIR and synthetic --actions shards).
+    public func actions(_ index: Int) throws -> [Float] {
+        guard hasActions else { throw DatasetError(.notAShard(reason: "this shard has no 'actions'"), file: path) }
+        return try [Float](unsafeUninitializedCapacity: frames * actionWidth) { buffer, initialised in
+            try readActions(index: index, startFrame: 0, frameCount: frames, into: buffer.baseAddress!)
+            initialised = frames * actionWidth
+        }
+    }
+
+    /// Float32 [T, 3] end-effector positions of video `index` (BAIR and synthetic --actions shards).
+    public func endEffectorPositions(_ index: Int) throws -> [Float] {
+        guard hasEndEffectorPositions else {
+            throw DatasetError(.notAShard(reason: "this shard has no 'endeffector_positions'"), file: path)
+        }
+        guard (0..<count).contains(index) else {
+            throw DatasetError(.invalidRequest("video \(index) is outside the shard's \(count) videos"), file: path)
+        }
+        do {
+            return try file.root.dataset("endeffector_positions").readRows(index..<index + 1, as: Float.self)
+        } catch {
+            throw DatasetError(.ioFailed(reason: "video \(index): reading 'endeffector_positions': \(error)"), file: path)
+        }
+    }
+
+    /// Copies the actions of frames `startFrame ..< startFrame + frameCount` of video `index` into `buffer`
+    /// (Float32 [frameCount, A]; row t: the action taken at frame startFrame + t); reads only those rows. A
+    /// non-finite action is an error naming the video and frame: a damaged file never reaches the model.
+    public func readActions(index: Int, startFrame: Int, frameCount: Int, into buffer: UnsafeMutablePointer<Float>) throws {
+        guard hasActions else { throw DatasetError(.notAShard(reason: "this shard has no 'actions'"), file: path) }
+        guard (0..<count).contains(index), startFrame >= 0, frameCount >= 0, startFrame <= frames - frameCount else {
+            throw DatasetError(.invalidRequest("the actions of video \(index) frames \(startFrame)..<\(startFrame + frameCount) "
+                                               + "are outside \(count) videos × \(frames) frames"), file: path)
+        }
+        let values = frameCount * actionWidth
+        do {
+            try file.root.dataset("actions").readBlock(
+                start: [index, startFrame, 0], count: [1, frameCount, actionWidth],
+                into: UnsafeMutableRawBufferPointer(start: buffer, count: values * MemoryLayout<Float>.stride))
+        } catch {
+            throw DatasetError(.ioFailed(reason: "video \(index): reading 'actions': \(error)"), file: path)
+        }
+        for offset in 0..<values where !buffer[offset].isFinite {
+            throw DatasetError(.notAShard(reason: "video \(index): 'actions' frame \(startFrame + offset / actionWidth) "
+                                          + "holds \(buffer[offset]) (damaged data?)"), file: path)
+        }
+    }
+
+    /// The class of video `index`, checked against `label_names` (Kinetics and synthetic --classes shards).
+    public func label(_ index: Int) throws -> Int {
+        guard let labelNames else { throw DatasetError(.notAShard(reason: "this shard has no 'labels'"), file: path) }
+        guard (0..<count).contains(index) else {
+            throw DatasetError(.invalidRequest("video \(index) is outside the shard's \(count) videos"), file: path)
+        }
+        let value: Int32
+        do {
+            value = try file.root.dataset("labels").readRows(index..<index + 1, as: Int32.self)[0]
+        } catch {
+            throw DatasetError(.ioFailed(reason: "video \(index): reading 'labels': \(error)"), file: path)
+        }
+        guard (0..<labelNames.count).contains(Int(value)) else {
+            throw DatasetError(.notAShard(reason: "video \(index): label \(value) is outside the \(labelNames.count) "
+                                          + "classes of 'label_names' (damaged data?)"), file: path)
+        }
+        return Int(value)
+    }
 
     /// The class index of every video (Kinetics shards).
     public func labels() throws -> [Int32] { try file.root.dataset("labels").read(as: Int32.self) }
@@ -190,10 +276,5 @@ public final class VideoShard: @unchecked Sendable {
     /// The report of skipped inputs the writer stored (root attribute `skipped`), empty if none.
     public func skipped() throws -> [String] {
         try file.root.hasAttribute("skipped") ? try file.root.attribute("skipped", as: [String].self) : []
-    }
-
-    private func rows(_ name: String, _ index: Int) throws -> [Float] {
-        guard hasActions else { throw DatasetError(.notAShard(reason: "this shard has no '\(name)'"), file: path) }
-        return try file.root.dataset(name).readRows(index..<index + 1, as: Float.self)
     }
 }

@@ -28,6 +28,19 @@ public enum VideoShardKind: Sendable, Equatable {
     case bair
     /// Kinetics: `labels` (with `label_names`), `youtube_ids`, `time_start`, `time_end`, `annotation_lines`.
     case kinetics(labelNames: [String])
+    /// Conditioned videos without Kinetics' clip fields (the synthetic `--actions` / `--classes` corpora):
+    /// BAIR's `actions` [N,T,4] and `endeffector_positions` [N,T,3] when `actions`, and `labels` with
+    /// `label_names` when `labelNames` is given.
+    case conditioned(actions: Bool, labelNames: [String]?)
+
+    /// Whether the shard has `actions` [N,T,4] and `endeffector_positions` [N,T,3].
+    var writesActions: Bool {
+        switch self {
+        case .bair: return true
+        case .conditioned(let actions, _): return actions
+        case .plain, .kinetics: return false
+        }
+    }
 }
 
 /// The per-video fields of a Kinetics clip.
@@ -59,6 +72,7 @@ public final class VideoShardWriter {
     private var pendingVideos: [UInt8] = []
     private var pendingActions: [Float] = [], pendingPositions: [Float] = []
     private var kinetics: [KineticsClipFields] = []
+    private var labels: [Int32] = []
     private var attributes: [(String, HDF5AttributeValue)] = []
     private var finished = false
     private let overwrite: Bool
@@ -72,6 +86,9 @@ public final class VideoShardWriter {
         guard frames >= 1, height >= 1, width >= 1 else {
             throw DatasetError(.invalidRequest("a shard needs frames, height and width of at least 1 "
                                                + "(got \(frames)×\(height)×\(width))"), file: path)
+        }
+        if case .conditioned(_, let names?) = kind, names.isEmpty {
+            throw DatasetError(.invalidRequest("a labelled shard needs at least one label name"), file: path)
         }
         if !overwrite && FileManager.default.fileExists(atPath: path) {
             throw DatasetError(.cannotOpen(reason: "the output already exists (pass --overwrite to replace it)"), file: path)
@@ -92,7 +109,7 @@ public final class VideoShardWriter {
             file = try HDF5File.create(temporaryPath, exclusive: true)
             videos = try file.root.createDataset("videos", elementType: .uint8, shape: [0, frames, height, width, 3],
                                                  chunkShape: [1, frames, height, width, 3], growable: true)
-            if kind == .bair {
+            if kind.writesActions {
                 try file.root.createDataset("actions", elementType: .float32, shape: [0, frames, 4],
                                             chunkShape: [64, frames, 4], growable: true)
                 try file.root.createDataset("endeffector_positions", elementType: .float32, shape: [0, frames, 3],
@@ -111,10 +128,11 @@ public final class VideoShardWriter {
         if !finished { abandon() }
     }
 
-    /// Appends one video (UInt8 [T, H, W, 3]); BAIR shards also take its actions [T,4] and end-effector
-    /// positions [T,3], Kinetics shards its clip fields.
+    /// Appends one video (UInt8 [T, H, W, 3]); BAIR shards (and conditioned ones with actions) also take its
+    /// actions [T,4] and end-effector positions [T,3], Kinetics shards its clip fields, conditioned shards with
+    /// labels its `label`.
     public func append(video: UnsafeRawBufferPointer, actions: [Float]? = nil, endEffectorPositions: [Float]? = nil,
-                       clip: KineticsClipFields? = nil) throws {
+                       clip: KineticsClipFields? = nil, label: Int? = nil) throws {
         guard !finished else { throw DatasetError(.invalidRequest("the shard is already finished"), file: path) }
         guard video.count == bytesPerVideo else {
             throw DatasetError(.invalidRequest("a video of \(video.count) bytes does not fit "
@@ -122,23 +140,44 @@ public final class VideoShardWriter {
         }
         switch kind {
         case .plain:
-            guard actions == nil, endEffectorPositions == nil, clip == nil else {
+            guard actions == nil, endEffectorPositions == nil, clip == nil, label == nil else {
                 throw DatasetError(.invalidRequest("a plain shard takes videos only"), file: path)
             }
         case .bair:
             guard let actions, let endEffectorPositions, actions.count == frames * 4,
-                  endEffectorPositions.count == frames * 3, clip == nil else {
+                  endEffectorPositions.count == frames * 3, clip == nil, label == nil else {
                 throw DatasetError(.invalidRequest("a BAIR shard needs \(frames)×4 actions and \(frames)×3 "
                                                    + "end-effector positions per video"), file: path)
             }
             pendingActions += actions
             pendingPositions += endEffectorPositions
         case .kinetics(let names):
-            guard let clip, actions == nil, endEffectorPositions == nil, (0..<Int32(names.count)).contains(clip.label) else {
+            guard let clip, actions == nil, endEffectorPositions == nil, label == nil,
+                  (0..<Int32(names.count)).contains(clip.label) else {
                 throw DatasetError(.invalidRequest("a Kinetics shard needs the clip's fields with a label in "
                                                    + "0..<\(names.count)"), file: path)
             }
             kinetics.append(clip)
+        case .conditioned(let hasActions, let names):
+            if hasActions {
+                guard let actions, let endEffectorPositions, actions.count == frames * 4, endEffectorPositions.count == frames * 3 else {
+                    throw DatasetError(.invalidRequest("this shard needs \(frames)×4 actions and \(frames)×3 "
+                                                       + "end-effector positions per video"), file: path)
+                }
+                pendingActions += actions
+                pendingPositions += endEffectorPositions
+            } else if actions != nil || endEffectorPositions != nil {
+                throw DatasetError(.invalidRequest("this shard has no actions"), file: path)
+            }
+            guard clip == nil else { throw DatasetError(.invalidRequest("only Kinetics shards take clip fields"), file: path) }
+            if let names {
+                guard let label, (0..<names.count).contains(label) else {
+                    throw DatasetError(.invalidRequest("this shard needs a label in 0..<\(names.count) per video"), file: path)
+                }
+                labels.append(Int32(label))
+            } else if label != nil {
+                throw DatasetError(.invalidRequest("this shard has no labels"), file: path)
+            }
         }
         pendingVideos.append(contentsOf: video)
         count += 1
@@ -146,9 +185,9 @@ public final class VideoShardWriter {
     }
 
     public func append(video: [UInt8], actions: [Float]? = nil, endEffectorPositions: [Float]? = nil,
-                       clip: KineticsClipFields? = nil) throws {
+                       clip: KineticsClipFields? = nil, label: Int? = nil) throws {
         try video.withUnsafeBytes {
-            try append(video: $0, actions: actions, endEffectorPositions: endEffectorPositions, clip: clip)
+            try append(video: $0, actions: actions, endEffectorPositions: endEffectorPositions, clip: clip, label: label)
         }
     }
 
@@ -172,6 +211,10 @@ public final class VideoShardWriter {
                 try file.root.createDataset("time_start", shape: [count], values: kinetics.map(\.timeStart))
                 try file.root.createDataset("time_end", shape: [count], values: kinetics.map(\.timeEnd))
                 try file.root.createDataset("annotation_lines", shape: [count], values: kinetics.map(\.annotationLine))
+            }
+            if case .conditioned(_, let names?) = kind {
+                let labelSet = try file.root.createDataset("labels", shape: [count], values: labels)
+                try labelSet.setAttribute("label_names", names)
             }
             var all = attributes
             all.append(("videos", .int64(Int64(count))))
@@ -214,7 +257,7 @@ public final class VideoShardWriter {
         guard !pendingVideos.isEmpty else { return }
         try videos.appendRows(pendingVideos)
         pendingVideos.removeAll(keepingCapacity: true)
-        if kind == .bair {
+        if kind.writesActions {
             try file.root.dataset("actions").appendRows(pendingActions)
             try file.root.dataset("endeffector_positions").appendRows(pendingPositions)
             pendingActions.removeAll(keepingCapacity: true)

@@ -7,14 +7,27 @@ import VideoModel
 
 /// Videos 0..<count of another source (for `--videos N`).
 public final class PrefixVideoSource: VideoSource, @unchecked Sendable {
-    let base: VideoSource
+    public let base: VideoSource
     public let count: Int
     public var frames: Int { base.frames }
     public var height: Int { base.height }
     public var width: Int { base.width }
     public init(_ base: VideoSource, count: Int) { self.base = base; self.count = min(count, base.count) }
+    public var actionWidth: Int { base.actionWidth }
+    public var labelNames: [String]? { base.labelNames }
     public func read(index: Int, startFrame: Int, frameCount: Int, into buffer: UnsafeMutablePointer<UInt8>) throws {
         try base.read(index: index, startFrame: startFrame, frameCount: frameCount, into: buffer)
+    }
+    public func readActions(index: Int, startFrame: Int, frameCount: Int, into buffer: UnsafeMutablePointer<Float>) throws {
+        guard (0..<count).contains(index) else { throw outside(index) }
+        try base.readActions(index: index, startFrame: startFrame, frameCount: frameCount, into: buffer)
+    }
+    public func label(index: Int) throws -> Int {
+        guard (0..<count).contains(index) else { throw outside(index) }
+        return try base.label(index: index)
+    }
+    private func outside(_ index: Int) -> DatasetError {
+        DatasetError(.invalidRequest("video \(index) is outside the first \(count) videos (--videos \(count))"))
     }
 }
 
@@ -26,11 +39,14 @@ public enum EvaluationRun {
         let schedule = try EvaluationSchedule(videoCount: source.count, videoFrames: source.frames,
                                               clipFrames: model.config.frames, batchPerRank: batchPerRank,
                                               ranks: communicator.size)
-        let batches = try EvaluationBatches(source: source, schedule: schedule, rank: communicator.rank)
+        let batches = try EvaluationBatches(source: source, schedule: schedule, rank: communicator.rank,
+                                            actions: model.config.actions > 0, labels: model.config.classes > 0)
         let evaluator = Evaluator(model: model)
         var totals = EvaluationTotals(frames: model.config.frames, slices: model.config.sliceCount)
         while let batch = try batches.next() {
-            totals.add(evaluator.evaluate(videos: UnsafePointer(batch.pixels.baseAddress!), mask: batch.items.map { !$0.isPadding }))
+            let conditioning = Conditioning(actions: batch.actions.map { UnsafePointer($0.baseAddress!) }, labels: batch.labels)
+            totals.add(evaluator.evaluate(videos: UnsafePointer(batch.pixels.baseAddress!), conditioning: conditioning,
+                                          mask: batch.items.map { !$0.isPadding }))
             progress?(batch.index + 1, schedule.batchCount)
         }
         return try totals.summed(over: communicator)

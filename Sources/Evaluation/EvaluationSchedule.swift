@@ -77,12 +77,15 @@ public struct EvaluationSchedule: Sendable, Equatable {
 }
 
 /// One batch of an evaluation: the items (padding flagged), a weight per item (1 real, 0 padding) and the
-/// pixels [batchPerRank, clipFrames, H, W, 3], valid until the next `next()`.
+/// pixels [batchPerRank, clipFrames, H, W, 3], valid until the next `next()` — with, when asked for, the
+/// clips' actions [batchPerRank, clipFrames, A] and labels (padding holds video 0's).
 public struct EvaluationBatch {
     public let index: Int
     public let items: [EvaluationItem]
     public var weights: [Float] { items.map { $0.isPadding ? 0 : 1 } }
     public let pixels: UnsafeBufferPointer<UInt8>
+    public let actions: UnsafeBufferPointer<Float>?
+    public let labels: [Int]?
 }
 
 /// This rank's evaluation batches in order, each read while the previous one is evaluated.
@@ -92,7 +95,8 @@ public final class EvaluationBatches {
     private let prefetcher: ClipPrefetcher
     private var nextBatch = 0
 
-    public init(source: VideoSource, schedule: EvaluationSchedule, rank: Int = 0) throws {
+    /// `actions`, `labels`: read the clips' actions and labels too, when the source has them (docs/design.md §11).
+    public init(source: VideoSource, schedule: EvaluationSchedule, rank: Int = 0, actions: Bool = false, labels: Bool = false) throws {
         guard (0..<schedule.ranks).contains(rank) else {
             throw DatasetError(.invalidRequest("rank \(rank) is outside the schedule's \(schedule.ranks) ranks"))
         }
@@ -102,7 +106,8 @@ public final class EvaluationBatches {
         }
         self.schedule = schedule
         self.rank = rank
-        prefetcher = ClipPrefetcher(source: source, frameCount: schedule.clipFrames, capacity: schedule.batchPerRank)
+        prefetcher = ClipPrefetcher(source: source, frameCount: schedule.clipFrames, capacity: schedule.batchPerRank,
+                                    actions: actions, labels: labels)
     }
 
     /// Seconds the last `next()` waited for its pixels.
@@ -113,12 +118,12 @@ public final class EvaluationBatches {
         let index = nextBatch
         nextBatch += 1
         let items = schedule.items(batch: index, rank: rank)
-        let pixels = try prefetcher.batch(key: index, clips: items.map { ClipRequest(video: $0.video, startFrame: $0.startFrame) })
+        let clips = try prefetcher.batch(key: index, clips: items.map { ClipRequest(video: $0.video, startFrame: $0.startFrame) })
         if nextBatch < schedule.batchCount {
             prefetcher.prefetch(key: nextBatch, clips: schedule.items(batch: nextBatch, rank: rank).map {
                 ClipRequest(video: $0.video, startFrame: $0.startFrame)
             })
         }
-        return EvaluationBatch(index: index, items: items, pixels: pixels)
+        return EvaluationBatch(index: index, items: items, pixels: clips.pixels, actions: clips.actions, labels: clips.labels)
     }
 }

@@ -1,7 +1,8 @@
 // Evaluator: the exact bits per dimension (docs/design.md §2) — for every video, every slice is run with teacher
 // forcing and every non-primed sub-pixel's NLL is summed; nothing is estimated from a random slice.
 // Totals are plain sums (bits, counts) per frame and per slice, so they add across batches and ranks;
-// padded batch entries are masked out, so the result does not depend on batch size or rank count.
+// padded batch entries are masked out, so the result does not depend on batch size or rank count. A conditioned
+// model (docs/design.md §11) is evaluated given each video's actions and label.
 
 import Foundation
 import VideoModel
@@ -51,14 +52,15 @@ public final class Evaluator {
     public let model: VideoTransformer
     public init(model: VideoTransformer) { self.model = model }
 
-    /// Totals for `mask.count` videos (UInt8 [count, T, H, W, 3]); `mask[b] == false` marks padding.
-    public func evaluate(videos: UnsafePointer<UInt8>, mask: [Bool]) -> EvaluationTotals {
+    /// Totals for `mask.count` videos (UInt8 [count, T, H, W, 3]) conditioned on `conditioning` (docs/design.md
+    /// §11); `mask[b] == false` marks padding.
+    public func evaluate(videos: UnsafePointer<UInt8>, conditioning: Conditioning = .none, mask: [Bool]) -> EvaluationTotals {
         let config = model.config, subscaling = model.subscaling, n = config.positionsPerSlice, c = ModelConfig.channels
         let shape = config.sliceShape
         var totals = EvaluationTotals(frames: config.frames, slices: config.sliceCount)
         totals.videos = mask.filter { $0 }.count
         for k in 0..<config.sliceCount {
-            model.forward(videos: videos, slices: Array(repeating: k, count: mask.count), mode: .evaluation)
+            model.forward(videos: videos, slices: Array(repeating: k, count: mask.count), conditioning: conditioning, mode: .evaluation)
             let frameOrigin = subscaling.offset(ofSlice: k).t
             for (b, real) in mask.enumerated() where real {
                 for position in 0..<n where !subscaling.isPrimed(slice: k, position: position) {

@@ -14,7 +14,8 @@
 // log_likelihood float64 [videos, K] (nats, Σ log p of the generated sub-pixels under the untempered
 // model), psnr and ssim float64 [videos, K, G] per generated frame, generated_frames int64 [G];
 // attributes format "vt-samples", samples_per_video, seed, temperature, prime_frames, precision,
-// parameters_crc32c, step, checkpoint.
+// parameters_crc32c, step, checkpoint, guidance, conditioning. A conditioned model's samples add what they
+// were given (docs/design.md §11): actions float32 [videos, K, T, A] and labels int32 [videos, K].
 
 import Foundation
 import Checkpointing
@@ -172,9 +173,11 @@ public final class SampleStore {
     }
 
     /// Writes samples.h5 for videos 0..<videos × samples 0..<k from `stored` (which must hold them all),
-    /// with `groundTruth(v, buffer)` filling video v's real clip; then deletes the parts it made redundant.
+    /// with `groundTruth(v, buffer)` filling video v's real clip and `conditions(v)` giving what its samples were
+    /// conditioned on (conditioned models); then deletes the parts it made redundant.
     public func assemble(videos: Int, samplesPerVideo k: Int, stored: [SampleItem: StoredSample],
-                         groundTruth: (Int, UnsafeMutablePointer<UInt8>) throws -> Void) throws {
+                         groundTruth: (Int, UnsafeMutablePointer<UInt8>) throws -> Void,
+                         conditions: ((Int) throws -> (actions: [Float]?, labels: [Int]?))? = nil) throws {
         let clip = sampling.clipBytes
         var used = Set<String>()
         let reader = PixelReader(clipShape: clipShape)
@@ -200,6 +203,7 @@ public final class SampleStore {
             try file.root.createDataset("psnr", shape: [videos, k, generated], values: psnr)
             try file.root.createDataset("ssim", shape: [videos, k, generated], values: ssim)
             try file.root.createDataset("generated_frames", shape: [generated], values: sampling.generatedFrames.map(Int64.init))
+            if let conditions { try writeConditions(file, videos: videos, samplesPerVideo: k, conditions) }
             try file.root.setAttribute("format", "vt-samples")
             try file.root.setAttribute("samples_per_video", Int64(k))
             try sampling.write(to: file.root)
@@ -212,6 +216,25 @@ public final class SampleStore {
         if let left = try? FileManager.default.contentsOfDirectory(atPath: partsDirectory.path), left.isEmpty {
             try? FileManager.default.removeItem(at: partsDirectory)
         }
+    }
+
+    /// `actions` [videos, K, T, A] and `labels` [videos, K]: each sample's conditioning (the same for a video's K).
+    func writeConditions(_ file: HDF5File, videos: Int, samplesPerVideo k: Int,
+                         _ conditions: (Int) throws -> (actions: [Float]?, labels: [Int]?)) throws {
+        var actions: [Float] = [], labels: [Int32] = [], width = 0, labelled = false
+        for v in 0..<videos {
+            let given = try conditions(v)
+            if let row = given.actions {
+                width = row.count / sampling.frames
+                for _ in 0..<k { actions += row }
+            }
+            if let label = given.labels?.first {
+                labelled = true
+                labels += Array(repeating: Int32(label), count: k)
+            }
+        }
+        if width > 0 { try file.root.createDataset("actions", shape: [videos, k, sampling.frames, width], values: actions) }
+        if labelled { try file.root.createDataset("labels", shape: [videos, k], values: labels) }
     }
 
     // MARK: - Files

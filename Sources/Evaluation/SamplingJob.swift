@@ -7,7 +7,9 @@
 // rank that drew them) are gathered on rank 0, which writes them as one part file (SampleStore). After
 // the last round rank 0 assembles samples.h5. Every sample is drawn from its own random stream
 // (SampleItem.stream), and a video's sample does not depend on its batch mates, so the result is the same
-// for any number of ranks, any batch size and any number of interruptions.
+// for any number of ranks, any batch size and any number of interruptions. A conditioned model (docs/design.md
+// §11) is given each video's actions and label (or the overrides of `SamplingConditioning`), with guidance
+// if asked; samples.h5 then records them (`actions`, `labels`).
 
 import Foundation
 import Datasets
@@ -50,16 +52,27 @@ public final class SamplingJob {
     public let communicator: any Communicator
     public let store: SampleStore
     public let options: SamplingJobOptions
+    public let conditioning: SamplingConditioning
 
     public init(model: VideoTransformer, source: VideoSource, communicator: any Communicator, store: SampleStore,
-                options: SamplingJobOptions) throws {
+                options: SamplingJobOptions, conditioning: SamplingConditioning = SamplingConditioning()) throws {
         guard options.videos >= 1, options.videos <= source.count else {
             throw EvaluationError("the data holds \(source.count) videos; the job asks for \(options.videos)")
         }
         guard options.samplesPerVideo >= 1, options.batch >= 1, options.batch <= model.maxBatch else {
             throw EvaluationError("samples per video (\(options.samplesPerVideo)) and batch (\(options.batch)) must be ≥ 1 and the batch ≤ the model's \(model.maxBatch)")
         }
+        try conditioning.check(model.config)
         self.model = model; self.source = source; self.communicator = communicator; self.store = store; self.options = options
+        self.conditioning = conditioning
+    }
+
+    /// What `videos` are conditioned on: actions [count, T, A] and labels, as the model needs them.
+    func conditions(_ videos: [Int]) throws -> (actions: [Float]?, labels: [Int]?) {
+        let config = model.config
+        let actions = config.actions > 0 ? try videos.flatMap { try conditioning.actions(video: $0, source: source, model: config)! } : nil
+        let labels = config.classes > 0 ? try videos.map { try conditioning.label(video: $0, source: source, model: config)! } : nil
+        return (actions, labels)
     }
 
     public var sampling: SamplingProtocol { store.sampling }
@@ -102,11 +115,17 @@ public final class SamplingJob {
                     }
                 }
                 let real = pixels
-                if sampler?.batch != chunk.count { sampler = CachedSampler(model: model, batch: chunk.count) }
+                if sampler?.batch != chunk.count {
+                    sampler = CachedSampler(model: model, batch: chunk.count, guidance: conditioning.guidance)
+                }
+                let given = try conditions(chunk.map(\.video))
                 clock = Date()
-                let result = pixels.withUnsafeMutableBufferPointer {
-                    sampler!.sample(videos: $0.baseAddress!, videoIDs: chunk.map(\.stream), random: SubpixelRandom(seed: sampling.seed),
-                                    temperature: sampling.temperature)
+                let result = (given.actions ?? []).withUnsafeBufferPointer { actions in
+                    pixels.withUnsafeMutableBufferPointer {
+                        sampler!.sample(videos: $0.baseAddress!, videoIDs: chunk.map(\.stream), random: SubpixelRandom(seed: sampling.seed),
+                                        temperature: sampling.temperature,
+                                        conditioning: Conditioning(actions: given.actions == nil ? nil : actions.baseAddress, labels: given.labels))
+                    }
                 }
                 samplingSeconds += Date().timeIntervalSince(clock)
                 clock = Date()
@@ -132,9 +151,9 @@ public final class SamplingJob {
         }
         try communicator.agree("writing samples.h5") {
             guard isRoot else { return }
-            try store.assemble(videos: videos, samplesPerVideo: k, stored: stored) { video, buffer in
+            try store.assemble(videos: videos, samplesPerVideo: k, stored: stored, groundTruth: { video, buffer in
                 try source.read(index: video, startFrame: 0, frameCount: sampling.frames, into: buffer)
-            }
+            }, conditions: model.config.isConditioned ? { video in try self.conditions([video]) } : nil)
         }
         var seconds = [samplingSeconds, scoringSeconds]
         try communicator.allReduceSum(&seconds)

@@ -1,5 +1,6 @@
 // SamplingProtocol: everything a drawn sample depends on besides its (video, sample) index — the weights,
-// the priming frames, the seed, the temperature and the precision of the products. Stored as attributes
+// the priming frames, the seed, the temperature, the precision of the products, and (conditioned models)
+// the guidance weight and what the samples were conditioned on. Stored as attributes
 // of every file the sampling job writes, so a resumed job refuses to mix samples of another protocol.
 //
 // SampleItem: one (test video, sample index). Its random stream is the sampler's per-sub-pixel hash of
@@ -32,12 +33,18 @@ public struct SamplingProtocol: Equatable, Sendable {
     public var checkpoint: String
     /// Clip geometry: frames, height, width.
     public var frames: Int, height: Int, width: Int
+    /// Classifier-free guidance weight (0: none) and what the samples were conditioned on
+    /// (SamplingConditioning.description: "data" by default); docs/design.md §11.
+    public var guidance: Double
+    public var conditioning: String
 
     public init(seed: UInt64, temperature: Double, primeFrames: [Int], precision: String, parametersCRC: UInt32,
-                step: Int, checkpoint: String, frames: Int, height: Int, width: Int) {
+                step: Int, checkpoint: String, frames: Int, height: Int, width: Int, guidance: Double = 0,
+                conditioning: String = "data") {
         self.seed = seed; self.temperature = temperature; self.primeFrames = primeFrames; self.precision = precision
         self.parametersCRC = parametersCRC; self.step = step; self.checkpoint = checkpoint
         self.frames = frames; self.height = height; self.width = width
+        self.guidance = guidance; self.conditioning = conditioning
     }
 
     /// The frames that are generated (and scored by PSNR/SSIM): every frame not primed.
@@ -52,6 +59,8 @@ public struct SamplingProtocol: Equatable, Sendable {
         try group.setAttribute("parameters_crc32c", Int64(parametersCRC))
         try group.setAttribute("step", Int64(step))
         try group.setAttribute("checkpoint", checkpoint)
+        try group.setAttribute("guidance", guidance)
+        try group.setAttribute("conditioning", conditioning)
     }
 
     /// The protocol stored in `group` (geometry from the caller, who reads it off the datasets).
@@ -63,7 +72,9 @@ public struct SamplingProtocol: Equatable, Sendable {
                          parametersCRC: UInt32(truncatingIfNeeded: (try? group.attribute("parameters_crc32c", as: Int64.self)) ?? -1),
                          step: Int((try? group.attribute("step", as: Int64.self)) ?? -1),
                          checkpoint: (try? group.attribute("checkpoint", as: String.self)) ?? "unknown",
-                         frames: frames, height: height, width: width)
+                         frames: frames, height: height, width: width,
+                         guidance: (try? group.attribute("guidance", as: Double.self)) ?? 0,
+                         conditioning: (try? group.attribute("conditioning", as: String.self)) ?? "data")
     }
 
     /// What differs between the protocol that wrote a file (`self`) and `other`, or nil when they match.
@@ -76,6 +87,8 @@ public struct SamplingProtocol: Equatable, Sendable {
         if parametersCRC != other.parametersCRC {
             differences.append("the weights of \(checkpoint) (step \(step)), not those of \(other.checkpoint) (step \(other.step))")
         }
+        if guidance != other.guidance { differences.append("guidance \(guidance), not \(other.guidance)") }
+        if conditioning != other.conditioning { differences.append("conditioning \(conditioning), not \(other.conditioning)") }
         if (frames, height, width) != (other.frames, other.height, other.width) {
             differences.append("\(frames)×\(height)×\(width) clips, not \(other.frames)×\(other.height)×\(other.width)")
         }

@@ -77,6 +77,7 @@ public final class Trainer {
         guard source.frames >= config.model.frames else {
             throw TrainingError("the data's videos have \(source.frames) frames but the model needs clips of \(config.model.frames)")
         }
+        try ConditioningCheck.require(config.model, from: source, role: "data.train")
         self.config = config
         self.communicator = communicator
         self.modelAxis = modelAxis
@@ -118,7 +119,8 @@ public final class Trainer {
         var lossSum = 0.0, phases = PhaseTimes()
         for microBatch in 0..<batch.microBatches {
             let start = monotonicSeconds()
-            let result = model.forward(videos: batch.videos(microBatch), slices: batch.slices(microBatch), mode: .training,
+            let result = model.forward(videos: batch.videos(microBatch), slices: batch.slices(microBatch),
+                                       conditioning: batch.conditioning(microBatch), mode: .training,
                                        lossNormalizer: Double(config.training.batchSize))
             if microBatch == batch.microBatches - 1 {
                 try synchronization.backward(model)  // each gradient is final as backward makes it: its sum starts at once

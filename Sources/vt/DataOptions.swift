@@ -31,8 +31,7 @@ struct DataOptions: ParsableArguments {
             source = shards
         } else {
             log("data: built-in synthetic corpus, \(config.data.syntheticVideos) videos (seed \(config.data.syntheticSeed))")
-            source = InMemoryVideoSource.synthetic(count: config.data.syntheticVideos, frames: model.frames,
-                                                   height: model.height, width: model.width, seed: config.data.syntheticSeed)
+            source = try ConditioningCheck.syntheticSource(for: model, count: config.data.syntheticVideos, seed: config.data.syntheticSeed)
         }
         var evaluation: VideoSource? = nil
         if let eval = config.data.eval {
@@ -43,6 +42,7 @@ struct DataOptions: ParsableArguments {
                 throw TrainingError("data.eval (\(eval)): its videos are \(shards.frames)×\(shards.height)×\(shards.width) "
                                     + "but the model needs clips of \(model.frames)×\(model.height)×\(model.width)")
             }
+            try ConditioningCheck.require(model, from: shards, role: "data.eval")
         }
         return (source, evaluation)
     }

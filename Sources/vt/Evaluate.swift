@@ -99,6 +99,7 @@ struct Evaluate: ParsableCommand {
                 loaded = try ranks.agree("loading the checkpoint") { try CheckpointedModel(path: checkpoint, maxBatch: batch, precision: precision) }
                 source = try ranks.agree("opening the data") {
                     let shards = try loaded!.data(data, role: "evaluation")
+                    if chosen.contains(.bpd) { try ConditioningCheck.require(loaded!.config.model, from: shards, role: "the evaluation data") }
                     if let videos, videos > shards.count { throw TrainingError("\(shards.summary) holds \(shards.count) videos; --videos asks for \(videos)") }
                     return videos.map { PrefixVideoSource(shards, count: $0) } ?? shards
                 }

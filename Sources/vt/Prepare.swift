@@ -217,6 +217,13 @@ struct PrepareSynthetic: ParsableCommand {
             The defaults (16 frames of 32×32) fit Configs/tiny.yaml (8×32×32 clips, cropped at random from the 16 \
             frames). For BAIR-sized videos use --frames 30 --height 64 --width 64. A video is a pure function of \
             (seed, index, frames, height, width): the same command always writes the same pixels.
+
+            Conditioned corpora (docs/design.md §11), separate scenes with a magenta gripper: --actions moves the \
+            gripper by the stored actions, actions [N,T,4] = (dx, dy, dz, dopening) per frame (x, y in units of \
+            1/64 of the shorter side, z in 0...1) with endeffector_positions [N,T,3], and positions[t+1] = \
+            positions[t] + actions[t]. --classes K (1...\(SyntheticVideoGenerator.maximumClasses)) gives every video one of \
+            K table colours and writes labels [N] with label_names. They combine; without either the corpus is \
+            the classic one, byte for byte.
             """)
 
     @Option(help: "Number of videos.") var videos: Int
@@ -226,10 +233,17 @@ struct PrepareSynthetic: ParsableCommand {
     @Option(help: "Frame height.") var height: Int = 32
     @Option(help: "Frame width.") var width: Int = 32
     @Option(help: "The shard's split attribute.") var split: String = "train"
+    @Flag(help: "The action-driven scene: the gripper moves by the stored actions [N,T,4] (with endeffector_positions [N,T,3]).")
+    var actions = false
+    @Option(help: "Classes K: each video gets one of K table colours and its label (labels [N], label_names).")
+    var classes: Int = 0
     @OptionGroup var options: PrepareOptions
 
     func validate() throws {
         if videos < 1 { throw ValidationError("--videos must be at least 1 (got \(videos))") }
+        if !(0...SyntheticVideoGenerator.maximumClasses).contains(classes) {
+            throw ValidationError("--classes must be in 1...\(SyntheticVideoGenerator.maximumClasses) (got \(classes))")
+        }
         if frames < 1 || height < 8 || width < 8 {
             throw ValidationError("--frames must be at least 1 and --height, --width at least 8 (got \(frames), \(height), \(width))")
         }
@@ -242,26 +256,14 @@ struct PrepareSynthetic: ParsableCommand {
             let clock = Date()
             let url = URL(fileURLWithPath: output)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            let generator = SyntheticVideoGenerator(frames: frames, height: height, width: width, seed: seed)
-            let writer = try VideoShardWriter(path: output, frames: frames, height: height, width: width, kind: .plain,
-                                              source: "synthetic", split: split, overwrite: options.overwrite)
-            writer.setAttribute("seed", Int64(bitPattern: seed))
-            let batch = 32
-            let size = generator.bytesPerVideo
-            var pixels = [UInt8](repeating: 0, count: batch * size)
-            for first in stride(from: 0, to: videos, by: batch) {
-                let count = min(batch, videos - first)
-                pixels.withUnsafeMutableBufferPointer { buffer in
-                    let base = buffer.baseAddress!
-                    DispatchQueue.concurrentPerform(iterations: count) { generator.video(index: first + $0, into: base + $0 * size) }
-                }
-                for slot in 0..<count {
-                    try pixels.withUnsafeBytes { try writer.append(video: UnsafeRawBufferPointer(rebasing: $0[(slot * size)..<((slot + 1) * size)])) }
-                }
-            }
-            try writer.finish()
+            let generator = SyntheticVideoGenerator(frames: frames, height: height, width: width, seed: seed,
+                                                    actions: actions, classes: classes)
+            try generator.writeShard(videos: videos, to: output, split: split, overwrite: options.overwrite)
             let seconds = Date().timeIntervalSince(clock)
-            print("prepared \(videos) synthetic videos (\(frames)×\(height)×\(width), seed \(seed)) into \(output) in "
+            var mode = ""
+            if actions { mode += ", with actions" }
+            if classes > 0 { mode += ", \(classes) classes" }
+            print("prepared \(videos) synthetic videos (\(frames)×\(height)×\(width), seed \(seed)\(mode)) into \(output) in "
                   + "\(String(format: "%.2f", seconds)) s")
         } catch {
             throw fail(error)

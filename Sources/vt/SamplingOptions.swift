@@ -8,25 +8,46 @@ import Datasets
 import Evaluation
 import Foundation
 import Training
+import VideoModel
 
 struct SamplingOptions: ParsableArguments {
     @Option(help: "Random seed of the samples.") var seed: UInt64 = 0
     @Option(help: "Softmax temperature (> 0; 1 samples the model's distribution).") var temperature: Double = 1
     @Option(help: ArgumentHelp("Samples drawn per test video (K; best of K and FVD trials use them).", valueName: "k"))
     var samplesPerVideo: Int = 1
+    @Option(help: ArgumentHelp("Classifier-free guidance weight w of a class-conditioned model: sub-pixels are drawn from softmax(((1+w)·ℓ_cond − w·ℓ_uncond)/temperature); 0 is plain conditional sampling.", valueName: "w"))
+    var guidance: Double = 0
+    @Option(help: ArgumentHelp("Generate every video for this class (a name of the data's classes, or an index) instead of the video's own label.", valueName: "name|index"))
+    var label: String?
+    @Option(help: ArgumentHelp("Drive an action-conditioned model with this action sequence (.npy, .json or .h5, [T, A]) instead of each test video's own actions.", valueName: "file"))
+    var actions: String?
 
     func validate() throws {
         if !(temperature > 0) || !temperature.isFinite { throw ValidationError("--temperature must be a positive number (got \(temperature))") }
         if samplesPerVideo < 1 { throw ValidationError("--samples-per-video must be at least 1 (got \(samplesPerVideo))") }
+        if !guidance.isFinite { throw ValidationError("--guidance must be a finite number (got \(guidance))") }
     }
 
-    /// The protocol of samples drawn from `loaded` with these options.
-    func samplingProtocol(_ loaded: CheckpointedModel) -> SamplingProtocol {
+    /// What the samples are conditioned on (docs/design.md §11): the overrides checked against the model and the data.
+    func conditioning(model: ModelConfig, source: VideoSource) throws -> SamplingConditioning {
+        var result = SamplingConditioning(guidance: guidance)
+        if let label { result.label = try SamplingConditioning.parseLabel(label, names: source.labelNames, classes: model.classes) }
+        if let actions {
+            result.actions = try SamplingConditioning.readActions(path: actions, frames: model.frames, width: model.actions)
+            result.actionsSource = URL(fileURLWithPath: actions).lastPathComponent
+        }
+        try result.check(model)
+        return result
+    }
+
+    /// The protocol of samples drawn from `loaded` with these options under `conditioning`.
+    func samplingProtocol(_ loaded: CheckpointedModel, conditioning: SamplingConditioning) -> SamplingProtocol {
         let model = loaded.model, config = loaded.config.model
         let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: model.parameters.pointer, count: model.parameters.count * 4))
         return SamplingProtocol(seed: seed, temperature: temperature, primeFrames: config.primeFrames,
                                 precision: model.precision.rawValue, parametersCRC: crc, step: loaded.step,
-                                checkpoint: loaded.path, frames: config.frames, height: config.height, width: config.width)
+                                checkpoint: loaded.path, frames: config.frames, height: config.height, width: config.width,
+                                guidance: conditioning.guidance, conditioning: conditioning.description)
     }
 }
 
@@ -35,10 +56,17 @@ enum SamplingRunner {
     static func run(loaded: CheckpointedModel, source: VideoSource, ranks: RunWorld, directory: URL, options: SamplingOptions,
                     videos: Int, batch: Int, resume: Bool) throws -> SamplingOutcome {
         try ranks.agree("preparing the output folder") { try checkWritable(directory) }
-        let store = SampleStore(directory: directory, protocol: options.samplingProtocol(loaded))
+        let conditioning = try ranks.agree("checking the conditioning") {
+            let conditioning = try options.conditioning(model: loaded.config.model, source: source)
+            try ConditioningCheck.require(loaded.config.model, from: source, role: "the sampled data",
+                                          actions: conditioning.actions == nil, labels: conditioning.label == nil)
+            return conditioning
+        }
+        let store = SampleStore(directory: directory, protocol: options.samplingProtocol(loaded, conditioning: conditioning))
         let job = try ranks.agree("planning the sampling job") {
             try SamplingJob(model: loaded.model, source: source, communicator: ranks.world, store: store,
-                            options: SamplingJobOptions(videos: videos, samplesPerVideo: options.samplesPerVideo, batch: batch, resume: resume))
+                            options: SamplingJobOptions(videos: videos, samplesPerVideo: options.samplesPerVideo, batch: batch, resume: resume),
+                            conditioning: conditioning)
         }
         let live = ranks.isLeader && isatty(STDERR_FILENO) != 0
         var lastLine = Date.distantPast

@@ -73,6 +73,28 @@ struct DataCommandLineTests {
         #expect(result.status != 0 && result.output.contains("data.eval (\(big)): its videos are 16×16×16"), "\(result.output)")
     }
 
+    @Test func conditionedSyntheticCorpora() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let shard = directory.appendingPathComponent("data/conditioned.h5").path
+        var result = try runVT(["prepare", "synthetic", "--videos", "5", "--output", shard, "--frames", "6", "--height", "16",
+                                "--width", "16", "--seed", "3", "--actions", "--classes", "3"])
+        #expect(result.status == 0 && result.output.contains("seed 3, with actions, 3 classes"), "\(result.output)")
+        let read = try VideoShard(path: shard)
+        let generator = SyntheticVideoGenerator(frames: 6, height: 16, width: 16, seed: 3, actions: true, classes: 3)
+        #expect(read.count == 5 && read.actionWidth == 4 && read.labelNames == generator.labelNames)
+        for index in [0, 4] {
+            #expect(try read.video(index) == generator.video(index: index))
+            #expect(try read.actions(index) == generator.gripperPath(index: index).actions!)
+            #expect(try read.label(index) == generator.label(index: index))
+        }
+        result = try runVT(["inspect", "data", shard, "--no-contact-sheet"])
+        #expect(result.status == 0 && result.output.contains("datasets: actions, endeffector_positions, labels, videos"), "\(result.output)")
+        #expect(result.output.contains("actions ×4, 3 classes"), "\(result.output)")
+        result = try runVT(["prepare", "synthetic", "--videos", "1", "--output", shard, "--classes", "9", "--overwrite"])
+        #expect(result.status != 0 && result.output.contains("--classes must be"), "\(result.output)")
+    }
+
     @Test func bairConversionAndItsErrors() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

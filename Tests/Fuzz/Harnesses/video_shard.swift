@@ -1,7 +1,8 @@
 // Fuzz harness `video_shard`: a prepared shard (HDF5) opened as training and `vt inspect data` open it —
 // VideoShard(path:) with its layout checks, ShardVideoSource over it — then its metadata (datasets, root
 // attributes, skipped report, labels, YouTube ids, the Int32 columns) and its videos, whole and as clips,
-// with their actions and end-effector positions. Mutations are file-level: the fuzzer's bytes are the file.
+// with their actions and end-effector positions, and the source's per-clip actions and labels. Mutations
+// are file-level: the fuzzer's bytes are the file.
 
 import Datasets
 
@@ -39,6 +40,18 @@ public func fuzzVideoShard(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         }
         let source = try ShardVideoSource(paths: [path])
         _ = source.summary
+        // The conditioning a training step reads with a clip: its actions and its video's label.
+        for index in indices.sorted() {
+            if source.actionWidth > 0 && source.frames > 1 {
+                FuzzInput.tolerate {
+                    var actions = [Float](repeating: 0, count: 2 * source.actionWidth)
+                    try actions.withUnsafeMutableBufferPointer {
+                        try source.readActions(index: index, startFrame: source.frames - 2, frameCount: 2, into: $0.baseAddress!)
+                    }
+                }
+            }
+            if source.labelNames != nil { FuzzInput.tolerate { _ = try source.label(index: index) } }
+        }
     }
     return 0
 }

@@ -100,6 +100,10 @@ struct MakeSeeds {
                     try writer.append(video: video, clip: KineticsClipFields(label: Int32(v % 2), youtubeID: "abcdefghij\(v)",
                                                                                timeStart: Int32(v), timeEnd: Int32(v + 10),
                                                                                annotationLine: Int32(v + 2)))
+                case .conditioned(let actions, let names):
+                    try writer.append(video: video, actions: actions ? (0..<frames * 4).map { Float($0) } : nil,
+                                      endEffectorPositions: actions ? (0..<frames * 3).map { Float(-$0) } : nil,
+                                      label: names.map { v % $0.count })
                 }
             }
             if name.hasPrefix("bair") { writer.setAttribute("skipped", ["record 3: bad data CRC"]) }
@@ -108,6 +112,7 @@ struct MakeSeeds {
         try shard("plain.h5", kind: .plain, videos: 1)
         try shard("bair.h5", kind: .bair, videos: 2)
         try shard("kinetics.h5", kind: .kinetics(labelNames: ["baking cookies", "frying eggs"]), videos: 2, frames: 1, side: 2)
+        try shard("conditioned.h5", kind: .conditioned(actions: true, labelNames: ["red table", "blue table"]), videos: 2)
 
         // Edge cases: shapes that no video shard has, which the reader must refuse before allocating. Chunked
         // and never written, so the files stay a few kilobytes whatever the shape says.
