@@ -1,9 +1,9 @@
 // MetricSummary: how per-frame scores of K samples per test video are reported (docs/design.md §10, §11) —
 // the mean over samples and the best of K (per video, the sample with the best mean over its generated
 // frames: the highest for PSNR and SSIM, the lowest for LPIPS, as `better` says), per generated frame and
-// overall, each as the mean over videos with its standard deviation over videos (population, ddof 0). PSNR of an identical frame is +∞; a mean containing it is +∞ and
-// `infiniteFrames` says how many there were (JSON writes "inf"). Encoded with snake_case keys
-// (EvaluationReport's encoder).
+// overall, each as the mean over videos with its standard deviation over videos (population, ddof 0).
+// PSNR of an identical frame is +∞; a mean containing it is +∞ and `infiniteFrames` says how many there
+// were (JSON writes "inf"). Encoded with snake_case keys (EvaluationReport's encoder).
 
 import Foundation
 
