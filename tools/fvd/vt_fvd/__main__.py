@@ -1,12 +1,15 @@
 """python -m vt_fvd score --samples PATH [--trials N] [--frames all|generated] [--cache PATH] [--batch B]
+python -m vt_fvd lpips --samples PATH [--cache PATH] [--batch B]
 python -m vt_fvd selftest
 
-`score` prints one JSON object on stdout; progress and warnings go to stderr. User errors (arguments, the
-file) are one line on stderr and exit code 2, without a traceback.
+`score` (FVD) and `lpips` print one JSON object on stdout; progress and warnings go to stderr. User errors
+(arguments, the file) are one line on stderr and exit code 2, without a traceback. SIGTERM ends a run like
+^C, so the caches keep what was computed.
 """
 import argparse
 import json
 import resource
+import signal
 import sys
 
 from . import UserError
@@ -30,6 +33,10 @@ def main(argv=None) -> int:
     score.add_argument("--batch", type=int, default=1,
                        help="videos per I3D call (default 1: on 2 cores batches of 1, 2 and 4 run equally fast, "
                             "and 1 needs the least memory)")
+    lpips = commands.add_parser("lpips", help="LPIPS of every generated frame of a samples.h5; one JSON object on stdout")
+    lpips.add_argument("--samples", required=True, help="samples.h5 (docs/design.md §10)")
+    lpips.add_argument("--cache", help="LPIPS score cache (default: lpips_scores.h5 beside the samples file)")
+    lpips.add_argument("--batch", type=int, default=64, help="generated frames per network call (default 64)")
     commands.add_parser("selftest", help="run the package's tests (unittest)")
     args = parser.parse_args(argv)
 
@@ -42,6 +49,10 @@ def main(argv=None) -> int:
         start = os.path.dirname(tests.__file__)
         suite = unittest.defaultTestLoader.discover(start, top_level_dir=os.path.dirname(os.path.dirname(start)))
         return 0 if unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful() else 1
+
+    signal.signal(signal.SIGTERM, _terminated)
+    if args.command == "lpips":
+        return _lpips(args)
 
     from .score import score as run_score
 
@@ -56,6 +67,28 @@ def main(argv=None) -> int:
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0
+
+
+def _lpips(args) -> int:
+    from .lpips_score import score as run_lpips
+
+    try:
+        result = run_lpips(args.samples, cache_path=args.cache, batch=args.batch)
+    except UserError as error:
+        print(f"vt_fvd: error: {error}", file=sys.stderr)
+        return 2
+    timing = result["timing"]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    rate = f", {timing['frames_per_second']} frames/s" if timing["frames_per_second"] else ""
+    print(f"vt_fvd: LPIPS of {timing['pairs']} frames: {timing['pairs_computed']} computed{rate}, "
+          f"{timing['pairs_cached']} cached; peak RSS {peak:.0f} MiB", file=sys.stderr)
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _terminated(signum, frame):
+    raise KeyboardInterrupt  # unwinds like ^C: `finally` blocks save the caches
 
 
 if __name__ == "__main__":

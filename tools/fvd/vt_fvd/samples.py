@@ -4,7 +4,8 @@
     ground_truth  uint8 [videos, T, H, W, 3]      the real test videos
     attributes    seed, temperature, prime_frames (frame indices given, not generated), samples_per_video
 
-Clips are read one at a time (a file of 256 videos × K = 100 at 64×64 holds 5 GB of samples).
+Clips are read one at a time, or one video's K samples at a time (a file of 256 videos × K = 100 at 64×64
+holds 5 GB of samples).
 Every problem with the file is a UserError naming the file.
 """
 import os
@@ -71,12 +72,16 @@ class SamplesFile:
     def sample(self, video: int, sample: int, frames: list[int]) -> np.ndarray:
         return self._read(self.samples, (video, sample), frames)
 
-    def _read(self, dataset, index: tuple, frames: list[int]) -> np.ndarray:
+    def samples_of(self, video: int, frames: list[int]) -> np.ndarray:
+        """All K samples of one video, [K, len(frames), H, W, 3], in one read (LPIPS scores them together)."""
+        return self._read(self.samples, (video,), frames, axis=1)
+
+    def _read(self, dataset, index: tuple, frames: list[int], axis: int = 0) -> np.ndarray:
         try:
             clip = dataset[index]
         except OSError as error:
             raise UserError(f"{self.path}: cannot read {dataset.name.lstrip('/')}{list(index)} ({_first_line(error)})") from None
-        return np.ascontiguousarray(clip if len(frames) == clip.shape[0] else clip[frames])
+        return np.ascontiguousarray(clip if len(frames) == clip.shape[axis] else np.take(clip, frames, axis=axis))
 
     def close(self):
         self.file.close()
