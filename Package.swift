@@ -62,17 +62,20 @@ let libraryTargets: [Target] = [
 // MARK: - Tests
 
 let testTargets: [Target] = [
-    // What the test targets share (small configs, running the vt binary): public API only.
-    .target(name: "VTTestSupport", dependencies: ["Training", "VideoModel", "Optimization"], path: "Tests/Support"),
+    // What every test target may share: temporary folders and repository paths, Foundation only, so the
+    // targets of the lower modules can use it without building Training.
+    .target(name: "VTTestFiles", path: "Tests/Files"),
+    // What the test targets share (small configs, running the vt binary): public API only; re-exports VTTestFiles.
+    .target(name: "VTTestSupport", dependencies: ["VTTestFiles", "Training", "VideoModel", "Optimization"], path: "Tests/Support"),
     .testTarget(name: "CommonTests", dependencies: ["Common"]),
     .testTarget(name: "KernelsTests", dependencies: ["Kernels", "OneDNN"]),
     .testTarget(name: "VideoModelTests", dependencies: ["VideoModel", "Kernels"],
                 resources: [.copy("Fixtures")]),
     .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Kernels"]),
-    .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
-    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5"], resources: [.copy("Fixtures")]),
+    .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "VTTestFiles"]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "VTTestFiles"], resources: [.copy("Fixtures")]),
     .testTarget(name: "DistributionTests", dependencies: ["Distribution"]),
-    .testTarget(name: "CheckpointingTests", dependencies: ["Checkpointing", "Common", "HDF5", "Kernels"]),
+    .testTarget(name: "CheckpointingTests", dependencies: ["Checkpointing", "Common", "HDF5", "Kernels", "VTTestFiles"]),
     .testTarget(name: "MeshSimulationTests", dependencies: ["MeshSimulation", "VTTestSupport", "Training", "VideoModel", "Optimization", "Kernels", "Distribution"]),
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "VTTestSupport", "Training", "VideoModel", "Datasets", "Distribution", "HDF5", "Kernels"],
                 resources: [.copy("Fixtures")]),

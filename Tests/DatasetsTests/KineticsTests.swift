@@ -7,6 +7,7 @@
 import Datasets
 import Foundation
 import Testing
+import VTTestFiles
 
 private let hasFFmpeg = (try? FFmpeg.executable()) != nil
 
@@ -80,7 +81,7 @@ private func crop(_ frame: [UInt8], width: Int, x0: Int, y0: Int, size: Int) -> 
         #expect(try message("label,youtube_id,time_start,time_end\n\"x,abc,1,2\n").contains("not closed"))
         #expect(try message("label,youtube_id,time_start,time_end\nx,abc,5,2\n").contains("line 2: time_start 5 / time_end 2"))
         // Through the file API, the path is named.
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("train.csv").path
         try writeBytes(Array("label,youtube_id,start,end\n".utf8), to: path)
@@ -89,7 +90,7 @@ private func crop(_ frame: [UInt8], width: Int, x0: Int, y0: Int, size: Int) -> 
     }
 
     @Test func classListsAndSelection() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("cooking.txt").path
         try writeBytes(Array("# cooking\nmaking pizza\n\nbaking cookies\n".utf8), to: file)
@@ -107,7 +108,7 @@ private func crop(_ frame: [UInt8], width: Int, x0: Int, y0: Int, size: Int) -> 
     }
 
     @Test func findsClipsFlatOrPerLabel() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let clips = [KineticsClip(line: 2, label: "baking cookies", youtubeID: "-IgP_58waM-", timeStart: 14, timeEnd: 24),
                      KineticsClip(line: 3, label: "making pizza", youtubeID: "idNo_CDBwb2", timeStart: 7, timeEnd: 17),
@@ -136,7 +137,7 @@ private func crop(_ frame: [UInt8], width: Int, x0: Int, y0: Int, size: Int) -> 
 struct KineticsPipelineTests {
     /// Clips and CSV in a fresh folder: rows 2–8 of the CSV; rows 6 (missing), 7 (broken) and 8 (short) fail.
     private func makeCorpus() throws -> (root: URL, table: KineticsAnnotations) {
-        let root = try TestPaths.temporaryDirectory()
+        let root = try temporaryDirectory()
         let videos = root.appendingPathComponent("videos")
         let pizza = videos.appendingPathComponent("making pizza")
         try FileManager.default.createDirectory(at: pizza, withIntermediateDirectories: true)

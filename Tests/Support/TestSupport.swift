@@ -1,7 +1,9 @@
 // VTTestSupport: what the test targets share — a small config (as a RunConfig and as YAML), the vt binary
-// built beside the tests, running it (under mpirun), temporary folders. Public API only, so any test target
-// can depend on it without depending on another test target.
+// built beside the tests, running it (under mpirun), and VTTestFiles' temporary folders and repository
+// paths (re-exported). Public API only, so any test target can depend on it without depending on another
+// test target.
 
+@_exported import VTTestFiles
 import Foundation
 import VideoModel
 import Optimization
@@ -91,12 +93,6 @@ public func runWithDefaultSignalMask(_ process: Process) throws {
 /// Runs `vt` with arguments in one process; returns (exit status, stdout + stderr).
 public func runVT(_ arguments: [String], directory: URL? = nil) throws -> (status: Int32, output: String) {
     try runVTRanks(1, arguments, directory: directory)
-}
-
-public func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("vt-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
 }
 
 /// A small model as YAML, for the command-line tests.
