@@ -65,8 +65,10 @@ let testTargets: [Target] = [
     // What every test target may share: temporary folders and repository paths, Foundation only, so the
     // targets of the lower modules can use it without building Training.
     .target(name: "VTTestFiles", path: "Tests/Files"),
-    // What the test targets share (small configs, running the vt binary): public API only; re-exports VTTestFiles.
-    .target(name: "VTTestSupport", dependencies: ["VTTestFiles", "Training", "VideoModel", "Optimization"], path: "Tests/Support"),
+    // What the test targets share (small configs, the tools the integration tests run and the rules for a
+    // missing one, running the vt binary): public API only; re-exports VTTestFiles.
+    .target(name: "VTTestSupport", dependencies: ["VTTestFiles", "Training", "VideoModel", "Optimization", "Datasets", "Evaluation", "HDF5"],
+            path: "Tests/Support"),
     .testTarget(name: "CommonTests", dependencies: ["Common"]),
     .testTarget(name: "KernelsTests", dependencies: ["Kernels", "OneDNN"]),
     .testTarget(name: "VideoModelTests", dependencies: ["VideoModel", "Kernels"],

@@ -293,8 +293,10 @@ import Training
     }
 }
 
-@Suite(.enabled(if: vtBinary != nil, "the vt binary is built beside the tests"))
+@Suite(.needs(.vt))
 struct MeshCommandLineTests {
+    init() throws { try requireTools(.vt) }
+
     @Test func aLayoutThatDoesNotMatchTheMeshIsAClearError() throws {
         let config = MeshSimulatorTests.configs.appendingPathComponent("bench.yaml").path
         let result = try runVT(["mesh", "simulate", "--config", config, "--mesh", "4x8", "--layout", "data=4,model=2"])

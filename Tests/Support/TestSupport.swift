@@ -1,13 +1,14 @@
 // VTTestSupport: what the test targets share — the small test model (as a RunConfig and as YAML, both read
-// from Tests/Scripts/tiny-model.yaml), the vt binary built beside the tests, running it (under mpirun), and
-// VTTestFiles' temporary folders and repository paths (re-exported). Public API only, so any test target can
-// depend on it without depending on another test target.
+// from Tests/Scripts/tiny-model.yaml), the programs the integration tests run and the rules for a missing
+// one (Tools.swift), and VTTestFiles' temporary folders and repository paths (re-exported). Public API
+// only, so any test target can depend on it without depending on another test target.
 
 @_exported import VTTestFiles
 import Foundation
 import VideoModel
 import Optimization
 import Training
+import HDF5
 
 /// The small test model's file, shared with the shell scripts: only a `model:` section.
 public let smallModelFile = repositoryFile("Tests/Scripts/tiny-model.yaml")
@@ -92,77 +93,13 @@ data:
   synthetic_videos: 8
 """
 
-/// The `vt` executable built beside this test bundle.
-public let vtBinary: String? = {
-    var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    for _ in 0..<4 {
-        url.deleteLastPathComponent()
-        let candidate = url.appendingPathComponent("vt").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+/// Every `/params/…` dataset of a checkpoint file, by name.
+public func parameters(ofCheckpoint path: String) throws -> [String: [Float]] {
+    let file = try HDF5File.open(path)
+    var result: [String: [Float]] = [:]
+    for dataset in try file.root.datasetPaths() where dataset.hasPrefix("/params/") {
+        result[dataset] = try file.root.dataset(dataset).read(as: Float.self)
     }
-    return nil
-}()
-
-/// `mpirun` on PATH, if any.
-public let mpirun: String? = ProcessInfo.processInfo.environment["PATH", default: ""].split(separator: ":")
-    .map { "\($0)/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-
-/// Runs `vt` (directly for 1 rank, else under `mpirun -np ranks`; `wrapper` is a shell script that sees vt
-/// as $0 and its arguments as $@) in `directory`, with a time limit; returns (exit status, stdout + stderr),
-/// status -999 when it had to be stopped. Output goes to a file, not a pipe: a full pipe would block mpirun.
-public func runVTRanks(_ ranks: Int, _ arguments: [String], directory: URL? = nil, timeout: Double = 240,
-                wrapper: String? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    var environment = ProcessInfo.processInfo.environment
-    environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-    process.environment = environment
-    if let directory { process.currentDirectoryURL = directory }
-    if ranks == 1 && wrapper == nil {
-        process.executableURL = URL(fileURLWithPath: vtBinary!)
-        process.arguments = arguments
-    } else {
-        process.executableURL = URL(fileURLWithPath: mpirun!)
-        let command = wrapper.map { ["/bin/sh", "-c", $0] } ?? []
-        process.arguments = ["--oversubscribe", "--bind-to", "none", "-np", "\(ranks)"] + command + [vtBinary!] + arguments
-    }
-    let log = FileManager.default.temporaryDirectory.appendingPathComponent("vt-\(UUID().uuidString).log")
-    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: log) }
-    let handle = try FileHandle(forWritingTo: log)
-    process.standardOutput = handle; process.standardError = handle
-    try runWithDefaultSignalMask(process)
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-    let hung = process.isRunning
-    if hung {
-        process.terminate()
-        let grace = Date().addingTimeInterval(10)
-        while process.isRunning && Date() < grace { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-    process.waitUntilExit()
-    let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-    return (hung ? -999 : process.terminationStatus, output)
-}
-
-/// Starts `process` with no signal blocked, as a shell would. The test runner's threads block most
-/// signals and a spawned process inherits the mask: mpirun started from them ignores SIGTERM and SIGUSR1.
-public func runWithDefaultSignalMask(_ process: Process) throws {
-    final class Outcome: @unchecked Sendable { var error: Error? }
-    let outcome = Outcome(), done = DispatchSemaphore(value: 0)
-    let thread = Thread {
-        var none = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, nil)
-        do { try process.run() } catch { outcome.error = error }
-        done.signal()
-    }
-    thread.start()
-    done.wait()
-    if let error = outcome.error { throw error }
-}
-
-/// Runs `vt` with arguments in one process; returns (exit status, stdout + stderr).
-public func runVT(_ arguments: [String], directory: URL? = nil) throws -> (status: Int32, output: String) {
-    try runVTRanks(1, arguments, directory: directory)
+    try file.close()
+    return result
 }

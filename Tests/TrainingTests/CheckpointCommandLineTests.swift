@@ -6,8 +6,10 @@ import Foundation
 import VTTestSupport
 import Testing
 
-@Suite(.enabled(if: vtBinary != nil, "the vt binary is built beside the tests"))
+@Suite(.needs(.vt))
 struct CheckpointCommandLineTests {
+    init() throws { try requireTools(.vt) }
+
     /// The small model (Tests/Scripts/tiny-model.yaml) with a checkpoint schedule.
     static let config = smallModelYAML() + """
     optimizer:

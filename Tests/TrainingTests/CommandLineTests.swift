@@ -4,8 +4,10 @@ import Foundation
 import VTTestSupport
 import Testing
 
-@Suite(.enabled(if: vtBinary != nil, "the vt binary is built beside the tests"))
+@Suite(.needs(.vt))
 struct CommandLineTests {
+    init() throws { try requireTools(.vt) }
+
     @Test func aMissingConfigFileIsNamed() throws {
         let result = try runVT(["train", "--config", "/nonexistent/x.yaml"])
         #expect(result.status != 0)

@@ -124,10 +124,10 @@ private final class Message: @unchecked Sendable {
     }
 }
 
-private let canRunMPI = vtBinary != nil && mpirun != nil
-
-@Suite(.enabled(if: canRunMPI, "needs mpirun and the vt binary"), .serialized)
+@Suite(.needs(.vt, .mpirun), .serialized)
 struct StallCommandLineTests {
+    init() throws { try requireTools(.vt, .mpirun) }
+
     func config(steps: Int) -> String {
         smallDistributedConfig.replacingOccurrences(of: "  steps: 20", with: "  steps: \(steps)")
     }
