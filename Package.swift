@@ -62,11 +62,13 @@ let libraryTargets: [Target] = [
 // MARK: - Tests
 
 let testTargets: [Target] = [
-    // What every test target may share: temporary folders and repository paths, Foundation only, so the
-    // targets of the lower modules can use it without building Training.
+    // Two tiers (docs/testing.md): the unit targets (`bash scripts/test.sh --quick`, under 3 minutes: no vt
+    // binary, mpirun, ffmpeg or FVD runs, no long training) and IntegrationTests (all of those).
+    // What the test targets share: temporary folders and repository paths, Foundation only, so the targets of
+    // the lower modules can use it without building Training.
     .target(name: "VTTestFiles", path: "Tests/Files"),
-    // What the test targets share (small configs, the tools the integration tests run and the rules for a
-    // missing one, running the vt binary): public API only; re-exports VTTestFiles.
+    // Small configs (from Tests/Scripts/tiny-model.yaml), the tools the integration tests run and running the
+    // vt binary: public API only; re-exports VTTestFiles.
     .target(name: "VTTestSupport", dependencies: ["VTTestFiles", "Training", "VideoModel", "Optimization", "Datasets", "Evaluation", "HDF5"],
             path: "Tests/Support"),
     .testTarget(name: "CommonTests", dependencies: ["Common"]),
@@ -82,6 +84,11 @@ let testTargets: [Target] = [
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "VTTestSupport", "Training", "VideoModel", "Datasets", "Distribution", "HDF5", "Kernels"],
                 resources: [.copy("Fixtures")]),
     .testTarget(name: "TrainingTests", dependencies: ["Training", "VTTestSupport", "VideoModel", "Datasets", "Optimization", "Kernels", "Distribution", "Checkpointing", "HDF5"]),
+    // The integration tier: runs the vt binary (under mpirun), ffmpeg and FVD's environment, or trains for
+    // minutes. Each test needs its tools (`.needs(...)`): skipped with the reason when one is missing, a
+    // failure under CI=true.
+    .testTarget(name: "IntegrationTests", dependencies: ["VTTestSupport", "Training", "Evaluation", "MeshSimulation", "VideoModel", "Datasets",
+                                                         "Optimization", "Kernels", "Distribution", "Checkpointing", "HDF5"]),
 ]
 
 let package = Package(

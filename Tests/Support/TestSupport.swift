@@ -103,3 +103,12 @@ public func parameters(ofCheckpoint path: String) throws -> [String: [Float]] {
     try file.close()
     return result
 }
+
+/// Every dataset of a checkpoint file (params and optimizer slots), by path.
+public func allTensors(ofCheckpoint path: String) throws -> [String: [Float]] {
+    let file = try HDF5File.open(path)
+    defer { try? file.close() }
+    var result: [String: [Float]] = [:]
+    for dataset in try file.root.datasetPaths() { result[dataset] = try file.root.dataset(dataset).read(as: Float.self) }
+    return result
+}
