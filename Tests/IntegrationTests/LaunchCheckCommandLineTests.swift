@@ -36,9 +36,10 @@ struct LaunchCheckCommandLineTests {
             process.executableURL = URL(fileURLWithPath: try requireTool(.mpirun))
             process.arguments = ["--oversubscribe", "--bind-to", "none", "-np", "\(ranks)", try requireTool(.vt)] + arguments
         }
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("vt-launch-\(UUID().uuidString).log")
+        let logs = try temporaryDirectory("launch")
+        defer { try? FileManager.default.removeItem(at: logs) }
+        let log = logs.appendingPathComponent("vt.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
         let handle = try FileHandle(forWritingTo: log)  // a file, not a pipe: a full pipe would block mpirun
         process.standardOutput = handle; process.standardError = handle
         try process.run()

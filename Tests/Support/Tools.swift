@@ -117,9 +117,10 @@ public func runVTRanks(_ ranks: Int, _ arguments: [String], directory: URL? = ni
         let command = wrapper.map { ["/bin/sh", "-c", $0] } ?? []
         process.arguments = ["--oversubscribe", "--bind-to", "none", "-np", "\(ranks)"] + command + [vt] + arguments
     }
-    let log = FileManager.default.temporaryDirectory.appendingPathComponent("vt-\(UUID().uuidString).log")
+    let logs = try temporaryDirectory("log")
+    defer { try? FileManager.default.removeItem(at: logs) }
+    let log = logs.appendingPathComponent("vt.log")
     _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: log) }
     let handle = try FileHandle(forWritingTo: log)
     process.standardOutput = handle; process.standardError = handle
     try runWithDefaultSignalMask(process)
