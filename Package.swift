@@ -68,21 +68,33 @@ let libraryTargets: [Target] = [
 // MARK: - Tests
 
 let testTargets: [Target] = [
-    // What the test targets share (small configs, running the vt binary): public API only.
-    .target(name: "VTTestSupport", dependencies: ["Training", "VideoModel", "Optimization"], path: "Tests/Support"),
+    // Two tiers (docs/testing.md): the unit targets (`bash scripts/test.sh --quick`, under 3 minutes: no vt
+    // binary, mpirun, ffmpeg or FVD runs, no long training) and IntegrationTests (all of those).
+    // What the test targets share: temporary folders and repository paths, Foundation only, so the targets of
+    // the lower modules can use it without building Training.
+    .target(name: "VTTestFiles", path: "Tests/Files"),
+    // Small configs (from Tests/Scripts/tiny-model.yaml), the tools the integration tests run and running the
+    // vt binary: public API only; re-exports VTTestFiles.
+    .target(name: "VTTestSupport", dependencies: ["VTTestFiles", "Training", "VideoModel", "Optimization", "Datasets", "Evaluation", "HDF5"],
+            path: "Tests/Support"),
     .testTarget(name: "CommonTests", dependencies: ["Common"]),
     .testTarget(name: "KernelsTests", dependencies: ["Kernels", "OneDNN"]),
     .testTarget(name: "VideoModelTests", dependencies: ["VideoModel", "Kernels"],
                 resources: [.copy("Fixtures")]),
     .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Kernels"]),
-    .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
-    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5"], resources: [.copy("Fixtures")]),
+    .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "VTTestFiles"]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "VTTestFiles"], resources: [.copy("Fixtures")]),
     .testTarget(name: "DistributionTests", dependencies: ["Distribution"]),
-    .testTarget(name: "CheckpointingTests", dependencies: ["Checkpointing", "Common", "HDF5", "Kernels"]),
+    .testTarget(name: "CheckpointingTests", dependencies: ["Checkpointing", "Common", "HDF5", "Kernels", "VTTestFiles"]),
     .testTarget(name: "MeshSimulationTests", dependencies: ["MeshSimulation", "Benchmarks", "VTTestSupport", "Training", "VideoModel", "Optimization", "Kernels", "Distribution"]),
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "VTTestSupport", "Training", "VideoModel", "Datasets", "Distribution", "HDF5", "Kernels"],
                 resources: [.copy("Fixtures")]),
     .testTarget(name: "TrainingTests", dependencies: ["Training", "Benchmarks", "VTTestSupport", "VideoModel", "Datasets", "Optimization", "Kernels", "Distribution", "Checkpointing", "HDF5"]),
+    // The integration tier: runs the vt binary (under mpirun), ffmpeg and FVD's environment, or trains for
+    // minutes. Each test needs its tools (`.needs(...)`): skipped with the reason when one is missing, a
+    // failure under CI=true.
+    .testTarget(name: "IntegrationTests", dependencies: ["VTTestSupport", "Training", "Benchmarks", "Evaluation", "MeshSimulation", "VideoModel",
+                                                         "Datasets", "Optimization", "Kernels", "Distribution", "Checkpointing", "HDF5"]),
 ]
 
 let package = Package(

@@ -5,6 +5,7 @@
 import Foundation
 import Kernels
 import Testing
+import VTTestFiles
 @testable import Checkpointing
 
 @Suite struct CheckpointDirectoryTests {
@@ -13,7 +14,7 @@ import Testing
     }
 
     @Test func saveCommitsAndMovesLatest() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let directory = CheckpointDirectory(url: scratch.url.appendingPathComponent("run"), hooks: CheckpointWriteHooks())
         try directory.prepare()
         let first = try directory.save(sampleContents(step: 100), retention: nil)
@@ -32,7 +33,7 @@ import Testing
         // Resumed from an older checkpoint: the new save is kept even though newer steps exist.
         #expect(RetentionPolicy(keepLast: 1).kept([100, 200, 900], protecting: 200) == [200, 900])
 
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let directory = CheckpointDirectory(url: scratch.url, hooks: CheckpointWriteHooks())
         var removed: [String] = []
         for step in stride(from: 100, through: 600, by: 100) {
@@ -43,7 +44,7 @@ import Testing
     }
 
     @Test func staleTemporaryFilesAreRemovedAtStart() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let directory = CheckpointDirectory(url: scratch.url, hooks: CheckpointWriteHooks())
         try directory.save(sampleContents(step: 10), retention: nil)
         for name in [".step_00000020.h5.tmp.4242", ".latest.tmp.4242", "notes.txt"] {
@@ -54,7 +55,7 @@ import Testing
     }
 
     @Test func anInjectedWriteFailureLeavesEverythingAsItWas() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let directory = CheckpointDirectory(url: scratch.url, hooks: CheckpointWriteHooks())
         try directory.save(sampleContents(step: 10), retention: RetentionPolicy(keepLast: 1))
         let before = try fileBytes(scratch.path("step_00000010.h5"))
@@ -71,7 +72,7 @@ import Testing
     }
 
     @Test func aDamagedNewestCheckpointFallsBackToThePreviousOne() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let directory = CheckpointDirectory(url: scratch.url, hooks: CheckpointWriteHooks())
         let contents = [sampleContents(step: 10, seed: 1), sampleContents(step: 20, seed: 2), sampleContents(step: 30, seed: 3)]
         for c in contents { try directory.save(c, retention: nil) }
@@ -96,7 +97,7 @@ import Testing
     }
 
     @Test func anEmptyDirectoryHasNothingToLoad() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let directory = CheckpointDirectory(url: scratch.url.appendingPathComponent("absent"), hooks: CheckpointWriteHooks())
         let loaded = try directory.loadNewestIntact(skipped: { _ in Issue.record("nothing to skip") }) { _ in }
         #expect(loaded == nil)
@@ -105,7 +106,7 @@ import Testing
     /// A real full disk: a 1 MiB tmpfs. Skipped unless running as root with permission to mount.
     @Test(.enabled(if: getuid() == 0, "needs root to mount a tmpfs"))
     func aFullDiskFailsTheSaveLoudlyAndKeepsOlderCheckpoints() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let mountPoint = scratch.url.appendingPathComponent("tiny-disk")
         try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
         guard run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint.path]) == 0 else {

@@ -6,11 +6,12 @@ import Foundation
 import HDF5
 import Kernels
 import Testing
+import VTTestFiles
 @testable import Checkpointing
 
 @Suite struct CheckpointFileTests {
     @Test func roundTripIsBitwise() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let contents = sampleContents(step: 1234)
         let path = scratch.path("step.h5")
         try CheckpointWriter.write(contents, to: path)
@@ -29,7 +30,7 @@ import Testing
     }
 
     @Test func layoutFollowsTheDesign() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let contents = sampleContents(step: 7)
         let path = scratch.path("step.h5")
         try CheckpointWriter.write(contents, to: path)
@@ -64,7 +65,7 @@ import Testing
     }
 
     @Test func aFlippedByteInADatasetIsRejectedNamingIt() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let contents = sampleContents(step: 3)
         let path = scratch.path("step.h5")
         try CheckpointWriter.write(contents, to: path)
@@ -84,7 +85,7 @@ import Testing
     }
 
     @Test func aFlippedByteInTheConfigIsRejected() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let path = scratch.path("step.h5")
         try CheckpointWriter.write(sampleContents(step: 3), to: path)
         var bytes = try fileBytes(path)
@@ -96,7 +97,7 @@ import Testing
     }
 
     @Test func truncatedAndForeignFilesAreUnreadable() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let path = scratch.path("step.h5")
         try CheckpointWriter.write(sampleContents(step: 3), to: path)
         let bytes = try fileBytes(path)
@@ -121,7 +122,7 @@ import Testing
     /// Any single flipped byte: the file is refused (unreadable or damaged) or reads back exactly (the
     /// byte was in unused space). It never loads different numbers.
     @Test(.timeLimit(.minutes(1))) func randomFlippedBytesNeverLoadWrongValues() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let contents = sampleContents(step: 5)
         let path = scratch.path("step.h5")
         try CheckpointWriter.write(contents, to: path)
@@ -149,7 +150,7 @@ import Testing
     }
 
     @Test func aDifferentModelIsAMismatchNamingTheTensor() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let contents = sampleContents(step: 3)
         let path = scratch.path("step.h5")
         try CheckpointWriter.write(contents, to: path)
@@ -186,7 +187,7 @@ import Testing
     /// same datasets, bytes and checksums as a buffered one; each tensor is asked for once, in order, and
     /// read back one at a time (`readTensor`) with its checks.
     @Test func streamedTensorsAreWrittenLikeBufferedOnes() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let buffered = sampleContents(step: 3)
         var requests: [String] = []
         var streamed = buffered
@@ -223,7 +224,7 @@ import Testing
     /// A fetch that fails (a gather that broke) fails the write like a failing disk: no file is left behind
     /// by the directory, nothing earlier is touched.
     @Test func aFailingStreamedTensorFailsTheSave() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let directory = CheckpointDirectory(url: scratch.url, hooks: CheckpointWriteHooks())
         try directory.save(sampleContents(step: 1), retention: nil)
         var contents = sampleContents(step: 2)
@@ -244,7 +245,7 @@ import Testing
     }
 
     @Test func reservedAttributesAreRefused() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         var contents = sampleContents(step: 3)
         contents.attributes.append(("step", .int64(9)))
         #expect(throws: CheckpointError.self) { try CheckpointWriter.write(contents, to: scratch.path("x.h5")) }

@@ -4,12 +4,13 @@
 import Common
 import Foundation
 import Testing
+import VTTestFiles
 @testable import Checkpointing
 
 @Suite struct FuzzRegressionTests {
     /// The fuzzer's input: an index header whose file size is ≥ 2^63 (converting it to Int trapped).
     @Test func indexClaimingAnImpossibleFileSizeIsDamage() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let path = scratch.path("step_00000001.h5")
         try Data(base64Encoded: "VlRDS1BUSVgAAQAABAAAADMsnp6enp6enp6enp6enp6enp7MVg==")!.write(to: URL(fileURLWithPath: path))
         let error = try #require(throws: CheckpointError.self) { try CheckpointFile(path: path) }
@@ -36,7 +37,7 @@ import Testing
         put(entryOffset); put(entryLength); put(UInt32(0)); put(UInt32(0))
         put(CRC32C.checksum(bytes))
         bytes += [UInt8](repeating: 0, count: 512 - bytes.count)
-        let scratch = try Scratch()
+        let scratch = try ScratchDirectory()
         let path = scratch.path("step_00000001.h5")
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         return try #require(throws: CheckpointError.self) { try CheckpointFile(path: path) }

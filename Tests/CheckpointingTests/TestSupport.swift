@@ -1,23 +1,10 @@
-// Helpers for the checkpoint tests: a scratch directory, a small parameter table with recognisable
-// values, and byte-level surgery on files (flip one byte, truncate).
+// Helpers for the checkpoint tests: a small parameter table with recognisable values, and byte-level surgery
+// on files (flip one byte, truncate). Scratch directories: VTTestFiles' ScratchDirectory.
 
 import Foundation
 import HDF5
 import Kernels
 @testable import Checkpointing
-
-final class Scratch {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("vt-checkpoint-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(at: url) }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-}
 
 /// A table shaped like a slice of the model's: nested names, odd sizes (so offsets are padded).
 func sampleTable() -> ParameterTable {

@@ -6,6 +6,7 @@
 import Datasets
 import Foundation
 import Testing
+import VTTestFiles
 
 private struct Expected: Decodable {
     struct Video: Decodable {
@@ -28,7 +29,7 @@ private func expected() throws -> Expected {
 
 /// A softmotion30_44k tree in a fresh folder: train/ and test/ hold `files` (name → bytes).
 private func corpus(_ files: [String: [UInt8]]) throws -> URL {
-    let root = try TestPaths.temporaryDirectory()
+    let root = try temporaryDirectory()
     for (name, bytes) in files {
         let url = root.appendingPathComponent("softmotion30_44k").appendingPathComponent(name)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -89,7 +90,7 @@ private func conversionError(_ bytes: [UInt8]) throws -> (DatasetError, path: St
     }
 
     @Test func fewerFramesAndARootWithoutSplits() throws {
-        let root = try TestPaths.temporaryDirectory()
+        let root = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
         try writeBytes(try readBytes(fixture), to: root.appendingPathComponent("traj_0_to_1.tfrecords").path)
         let files = try BAIRConversion.sourceFiles(in: root.path, output: root.appendingPathComponent("out").path)
@@ -105,7 +106,7 @@ private func conversionError(_ bytes: [UInt8]) throws -> (DatasetError, path: St
         }
         #expect(tooMany.description == "\(files[0].path): record 0 at byte offset 0: missing key '3/image_aux1/encoded'")
         #expect(try VideoShard(path: files[0].output).frames == 2)   // the earlier output is untouched
-        let empty = try TestPaths.temporaryDirectory()
+        let empty = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: empty) }
         #expect(throws: DatasetError.self) { try BAIRConversion.sourceFiles(in: empty.path, output: "x") }
     }

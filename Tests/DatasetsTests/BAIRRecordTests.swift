@@ -4,6 +4,7 @@
 import Datasets
 import Foundation
 import Testing
+import VTTestFiles
 
 private struct Expected: Decodable {
     struct Video: Decodable {
@@ -41,7 +42,7 @@ private func sampleVideo(frames: Int = 2) -> BAIRVideo {
 
 /// Writes [valid, damaged] records and returns the error decoding the second one.
 private func errorForDamagedExample(_ damage: (inout TFExample) -> Void) throws -> DatasetError {
-    let directory = try TestPaths.temporaryDirectory()
+    let directory = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
     let path = directory.appendingPathComponent("damaged.tfrecords").path
     let writer = try TFRecordWriter(path: path)
@@ -155,7 +156,7 @@ private func errorForDamagedExample(_ damage: (inout TFExample) -> Void) throws 
     }
 
     @Test func corruptExampleBytesNameTheRecord() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("garbage.tfrecords").path
         let writer = try TFRecordWriter(path: path)
@@ -173,7 +174,7 @@ private func errorForDamagedExample(_ damage: (inout TFExample) -> Void) throws 
     }
 
     @Test func exampleRoundTripThroughFile() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("videos.tfrecords").path
         let writer = try TFRecordWriter(path: path)

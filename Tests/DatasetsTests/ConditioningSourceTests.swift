@@ -3,6 +3,7 @@
 // disagree on A or on label_names are one error naming the file; damaged or lying shards are errors naming
 // the file and the video, never traps; and the prefetcher returns actions and labels with the pixels.
 
+import VTTestFiles
 import Datasets
 import Foundation
 import HDF5
@@ -121,7 +122,7 @@ private func writeConditionedShard(_ path: String, count: Int, first: Int = 0, f
     }
 
     @Test func shardSourcesReadActionsAndLabels() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try writeConditionedShard(directory.appendingPathComponent("part_1.h5").path, count: 3)
         try writeConditionedShard(directory.appendingPathComponent("part_2.h5").path, count: 4, first: 3)
@@ -167,7 +168,7 @@ private func writeConditionedShard(_ path: String, count: Int, first: Int = 0, f
     }
 
     @Test func shardsThatDisagreeAreOneErrorNamingTheFile() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         func folder(_ name: String) throws -> URL {
             let url = directory.appendingPathComponent(name)
@@ -212,7 +213,7 @@ private func writeConditionedShard(_ path: String, count: Int, first: Int = 0, f
     }
 
     @Test func damagedConditioningIsAnErrorNotATrap() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         func openError(_ name: String, _ build: (HDF5File) throws -> Void) throws -> String {
             let path = try handShard(directory.appendingPathComponent(name).path, build)

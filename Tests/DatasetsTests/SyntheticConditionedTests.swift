@@ -4,6 +4,7 @@
 // function of (seed, index, K); the shards hold what the scenes made; and the pixel measures
 // (SyntheticMeasures) find the gripper and the class on the corpus, also through noise.
 
+import VTTestFiles
 import Datasets
 import Foundation
 import Testing
@@ -185,7 +186,7 @@ private func labelAccuracy(_ generator: SyntheticVideoGenerator, videos: Int, no
     }
 
     @Test func shardsHoldWhatTheScenesMade() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let generator = SyntheticVideoGenerator(frames: 6, height: 16, width: 16, seed: 4, actions: true, classes: 3)
         let path = directory.appendingPathComponent("both.h5").path

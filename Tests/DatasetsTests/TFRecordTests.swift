@@ -4,6 +4,7 @@
 import Datasets
 import Foundation
 import Testing
+import VTTestFiles
 
 /// Three records of 10, 300 and 50 bytes at offsets 0, 26 and 342 (each framed with 16 bytes).
 private let payloads: [[UInt8]] = [10, 300, 50].enumerated().map { index, count in
@@ -85,7 +86,7 @@ private let corruptions: [Corruption] = [0, 1, 2].flatMap { record -> [Corruptio
     }
 
     @Test func roundTrip() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = try writeSample(directory)
         #expect(try readBytes(path).count == fileSize)
@@ -97,7 +98,7 @@ private let corruptions: [Corruption] = [0, 1, 2].flatMap { record -> [Corruptio
     }
 
     @Test func emptyFileAndEmptyRecords() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let empty = directory.appendingPathComponent("empty.tfrecords").path
         try TFRecordWriter(path: empty).close()
@@ -126,7 +127,7 @@ private let corruptions: [Corruption] = [0, 1, 2].flatMap { record -> [Corruptio
 
     @Test(arguments: corruptions)
     func corruptionIsReported(_ corruption: Corruption) throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = try writeSample(directory)
         var bytes = try readBytes(path)
@@ -160,7 +161,7 @@ private let corruptions: [Corruption] = [0, 1, 2].flatMap { record -> [Corruptio
 
     @Test func lengthPastEndWithValidCRC() throws {
         // A header that is internally consistent (its CRC matches) but promises more data than the file has.
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("long.tfrecords").path
         var framed = TFRecord.frame([UInt8](repeating: 7, count: 1000))
@@ -174,7 +175,7 @@ private let corruptions: [Corruption] = [0, 1, 2].flatMap { record -> [Corruptio
     }
 
     @Test func scanOffsetsReportsDamagedHeaders() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = try writeSample(directory)
         var bytes = try readBytes(path)
@@ -192,7 +193,7 @@ private let corruptions: [Corruption] = [0, 1, 2].flatMap { record -> [Corruptio
     }
 
     @Test func seekToRecord() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = try writeSample(directory)
         let reader = try TFRecordReader(path: path)

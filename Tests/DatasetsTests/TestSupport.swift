@@ -1,6 +1,6 @@
-// Helpers shared by the Datasets tests: fixture and temporary paths, SHA-256, hand-written protobuf.
-// Tests never read /work/shared: fixtures live beside this file (found through #filePath) or are
-// written to a fresh temporary directory by the module's own writers.
+// Helpers shared by the Datasets tests: fixture paths, SHA-256, hand-written protobuf (temporary folders:
+// VTTestFiles' temporaryDirectory()). Tests never read /work/shared: fixtures live beside this file (found
+// through #filePath) or are written to a fresh temporary directory by the module's own writers.
 
 import Foundation
 
@@ -10,14 +10,6 @@ enum TestPaths {
         .appendingPathComponent("Fixtures")
 
     static func fixture(_ name: String) -> String { fixtures.appendingPathComponent(name).path }
-
-    /// A new, empty directory under the system temporary directory.
-    static func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("DatasetsTests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
 }
 
 func readBytes(_ path: String) throws -> [UInt8] {

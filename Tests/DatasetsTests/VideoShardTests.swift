@@ -6,6 +6,7 @@ import Datasets
 import Foundation
 import HDF5
 import Testing
+import VTTestFiles
 
 /// Video `index` of a small test corpus: every byte depends on (index, position).
 func testVideo(_ index: Int, frames: Int, height: Int, width: Int) -> [UInt8] {
@@ -25,7 +26,7 @@ func writeTestShard(_ path: String, count: Int, first: Int = 0, frames: Int = 4,
 
 @Suite struct VideoShardTests {
     @Test func plainShardRoundTrip() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("plain.h5").path
         let videos = try writeTestShard(path, count: 37)   // more than one write batch, not a multiple
@@ -53,7 +54,7 @@ func writeTestShard(_ path: String, count: Int, first: Int = 0, frames: Int = 4,
     }
 
     @Test func bairAndKineticsColumns() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let bairPath = directory.appendingPathComponent("bair.h5").path
         let bair = try VideoShardWriter(path: bairPath, frames: 2, height: 8, width: 8, kind: .bair, source: "bair", split: "test")
@@ -97,7 +98,7 @@ func writeTestShard(_ path: String, count: Int, first: Int = 0, frames: Int = 4,
     }
 
     @Test func unfinishedWritesLeaveNoShard() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("out.h5").path
         do {
@@ -125,7 +126,7 @@ func writeTestShard(_ path: String, count: Int, first: Int = 0, frames: Int = 4,
     }
 
     @Test func filesThatAreNotShardsAreNamed() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         func message(_ path: String) throws -> String {
             let error = try #require(throws: DatasetError.self) { try VideoShard(path: path) }
@@ -178,7 +179,7 @@ func writeTestShard(_ path: String, count: Int, first: Int = 0, frames: Int = 4,
     }
 
     @Test func sourceOverFilesAndFolders() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let train = directory.appendingPathComponent("train")
         try FileManager.default.createDirectory(at: train, withIntermediateDirectories: true)
@@ -213,7 +214,7 @@ func writeTestShard(_ path: String, count: Int, first: Int = 0, frames: Int = 4,
     }
 
     @Test func readsFromManyThreadsAgree() throws {
-        let directory = try TestPaths.temporaryDirectory()
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let videos = try writeTestShard(directory.appendingPathComponent("a.h5").path, count: 16)
         let source = try ShardVideoSource(path: directory.path)

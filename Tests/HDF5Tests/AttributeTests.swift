@@ -2,6 +2,7 @@
 
 import HDF5
 import Testing
+import VTTestFiles
 
 @Test func attributesOfEveryKindRoundTrip() throws {
     let scratch = try ScratchDirectory()

@@ -3,6 +3,7 @@
 
 import HDF5
 import Testing
+import VTTestFiles
 
 /// Values 0, 1, 2, ... (mod 251) converted to `T`, so every element differs from its neighbours.
 private func ramp<T: HDF5Scalar & Numeric>(_ count: Int, _ make: (Int) -> T) -> [T] {

@@ -3,6 +3,7 @@
 import Foundation
 import HDF5
 import Testing
+import VTTestFiles
 
 /// Runs `body`, expects an HDF5Error of `kind`, and checks its description mentions every part.
 private func expectError(_ kind: HDF5Error.Kind, mentioning parts: [String],

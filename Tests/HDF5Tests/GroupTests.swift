@@ -3,6 +3,7 @@
 
 import HDF5
 import Testing
+import VTTestFiles
 
 @Test func nestedGroupsListAndWalk() throws {
     let scratch = try ScratchDirectory()

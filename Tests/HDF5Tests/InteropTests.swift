@@ -5,6 +5,7 @@ import Dispatch
 import Foundation
 import HDF5
 import Testing
+import VTTestFiles
 
 private let h5dump: String? = ["/usr/bin/h5dump", "/usr/local/bin/h5dump", "/opt/homebrew/bin/h5dump"]
     .first { FileManager.default.isExecutableFile(atPath: $0) }

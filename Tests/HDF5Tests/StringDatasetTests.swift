@@ -4,6 +4,7 @@
 import Foundation
 import HDF5
 import Testing
+import VTTestFiles
 
 @Test func stringDatasetsRoundTrip() throws {
     let scratch = try ScratchDirectory()

@@ -1,7 +1,7 @@
 // MeshSimulator: the α-β formulas against hand-computed values, the memory estimate against the model's own
 // buffers and parameter table, the fits / does-not-fit verdict, mesh and layout parsing errors, scaling
-// efficiency ≤ 1 and monotonic in α, the α-β fit of calibration, and the CLI's error for a layout that
-// does not match the mesh. All arithmetic: no MPI, milliseconds.
+// efficiency ≤ 1 and monotonic in α, and the α-β fit of calibration. All arithmetic: no MPI, milliseconds.
+// The CLI's error for a layout that does not match the mesh: IntegrationTests/MeshCommandLineTests.swift.
 
 import Benchmarks
 import Foundation
@@ -291,29 +291,5 @@ import Training
         #expect(row.data == 1 && row.model == 1)
         // Compute is calibrated from the same run, so with 1 rank (no communication) prediction equals measurement.
         #expect(abs(try #require(row.stepError)) < 1e-9)
-    }
-}
-
-@Suite(.enabled(if: vtBinary != nil, "the vt binary is built beside the tests"))
-struct MeshCommandLineTests {
-    @Test func aLayoutThatDoesNotMatchTheMeshIsAClearError() throws {
-        let config = MeshSimulatorTests.configs.appendingPathComponent("bench.yaml").path
-        let result = try runVT(["mesh", "simulate", "--config", config, "--mesh", "4x8", "--layout", "data=4,model=2"])
-        #expect(result.status != 0)
-        #expect(result.output.contains("error: --layout data=4,model=2 has 4 × 2 = 8 chips but --mesh 4x8 has 4 × 8 = 32"), "\(result.output)")
-        #expect(!result.output.contains("Fatal error"), "\(result.output)")
-    }
-
-    @Test func jsonHasOnePredictionPerLayoutAndAlpha() throws {
-        let config = MeshSimulatorTests.configs.appendingPathComponent("bench.yaml").path
-        let result = try runVT(["mesh", "simulate", "--config", config, "--mesh", "2x2", "--batch", "8", "--json"])
-        #expect(result.status == 0, "\(result.output)")
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
-        let predictions = try #require(object["predictions"] as? [[String: Any]])
-        #expect(predictions.count == 3)   // data=4,model=1; data=2,model=2; data=1,model=4
-        #expect(predictions.allSatisfy { ($0["alphas"] as? [Any])?.count == 4 })
-        let figures = try #require(object["figures"] as? [[String: Any]])
-        #expect(figures.contains { $0["provenance"] as? String == "published" })
-        #expect(figures.contains { $0["provenance"] as? String == "assumed" && ($0["name"] as? String)?.hasPrefix("α") == true })
     }
 }

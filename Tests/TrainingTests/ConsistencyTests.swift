@@ -18,8 +18,9 @@ import Distribution
         let timeline = Timeline(rank: 1)
         timeline.span("backward", category: "compute", start: 0, end: 10, step: 3)
         timeline.span("allreduce bucket 0", category: "communication", start: 5, end: 9, thread: 1, step: 3)
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("timeline-\(UUID()).json")
-        defer { try? FileManager.default.removeItem(at: url) }
+        let directory = try temporaryDirectory("timeline")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("timeline.json")
         try timeline.write(to: url)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         let events = try #require(object["traceEvents"] as? [[String: Any]])

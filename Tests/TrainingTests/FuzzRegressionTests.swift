@@ -4,6 +4,7 @@
 
 import Foundation
 import Testing
+import VTTestSupport
 import VideoModel
 @testable import Training
 
@@ -17,8 +18,7 @@ import VideoModel
     func nonFiniteNumbersAreRefused(section: String, field: String, value: String) throws {
         let text = try String(contentsOf: Self.tiny, encoding: .utf8)
         let edited = Self.setting(section, field, value, in: text)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vt-fuzz-config-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try temporaryDirectory("fuzz-config")
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("edited.yaml").path
         try edited.write(toFile: path, atomically: true, encoding: .utf8)

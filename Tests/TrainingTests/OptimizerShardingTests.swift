@@ -24,15 +24,6 @@ private func shardingConfig(_ optimizer: OptimizerKind, sharded: Bool, every: In
     return config
 }
 
-/// Every dataset of a checkpoint file (params and optimizer slots), by path.
-func allTensors(ofCheckpoint path: String) throws -> [String: [Float]] {
-    let file = try HDF5File.open(path)
-    defer { try? file.close() }
-    var result: [String: [Float]] = [:]
-    for dataset in try file.root.datasetPaths() { result[dataset] = try file.root.dataset(dataset).read(as: Float.self) }
-    return result
-}
-
 /// Trains on a data × model mesh of threads from the latest checkpoint in `directory` (if any) until
 /// `steps`, saving on the config's schedule and at the end; returns rank 0's metrics of the steps trained.
 @discardableResult

@@ -5,10 +5,12 @@ import Foundation
 import VTTestSupport
 import Testing
 
-@Suite(.enabled(if: vtBinary != nil, "the vt binary is built beside the tests"))
+@Suite(.needs(.vt))
 struct MemoryFeaturesCommandLineTests {
+    init() throws { try requireTools(.vt) }
+
     func simulate(_ arguments: [String]) throws -> (status: Int32, output: String, json: [String: Any]?) {
-        let config = MeshSimulatorTests.configs.appendingPathComponent("bair-large-1m.yaml").path
+        let config = repositoryFile("Configs/bair-large-1m.yaml").path
         let result = try runVT(["mesh", "simulate", "--config", config] + arguments)
         let json = try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
         return (result.status, result.output, json)

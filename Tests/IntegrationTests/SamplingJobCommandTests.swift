@@ -26,8 +26,10 @@ func trainedSmallModel(frames: Int = 4, steps: Int = 4, videos: Int, videoFrames
     return directory
 }
 
-@Suite(.enabled(if: vtBinary != nil, "needs the vt binary"), .serialized)
+@Suite(.needs(.vt), .serialized)
 struct SamplingJobCommandTests {
+    init() throws { try requireTools(.vt) }
+
     /// A checkpoint trained for 4 steps and `videos` test videos of 6 frames.
     func prepare(videos: Int = 5) throws -> URL { try trainedSmallModel(videos: videos) }
 
@@ -95,7 +97,7 @@ struct SamplingJobCommandTests {
         #expect(whole.status == 0, "\(whole.output.suffix(800))")
         // Batch 1 on one rank: 120 rounds, each a part file; kill -9 once a few are on disk.
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: vtBinary!)
+        process.executableURL = URL(fileURLWithPath: try requireTool(.vt))
         process.arguments = sample + ["--batch", "1", "--output", "cut"]
         process.currentDirectoryURL = directory
         process.standardOutput = FileHandle.nullDevice; process.standardError = FileHandle.nullDevice
@@ -177,13 +179,11 @@ struct SamplingJobCommandTests {
 }
 
 /// FVD end to end through the pinned environment (`bash scripts/setup-fvd.sh`; the test command sets it up).
-let fvdEnvironment: String? = {
-    let python = FVDBridge.python()
-    return (try? FVDBridge.check(python: python)) != nil ? python : nil
-}()
 
-@Suite(.enabled(if: vtBinary != nil && fvdEnvironment != nil, "needs the vt binary and the FVD environment (bash scripts/setup-fvd.sh)"), .serialized)
+@Suite(.needs(.vt, .fvd), .serialized)
 struct FVDCommandTests {
+    init() throws { try requireTools(.vt, .fvd) }
+
     @Test func fvdIsScoredOncePerSampleIndexAndCachedForRescoring() throws {
         // 12 frames: I3D needs at least 9.
         let directory = try trainedSmallModel(frames: 12, steps: 2, videos: 4, videoFrames: 12)

@@ -4,8 +4,10 @@ import Foundation
 import VTTestSupport
 import Testing
 
-@Suite(.enabled(if: vtBinary != nil, "the vt binary is built beside the tests"))
+@Suite(.needs(.vt))
 struct CommandLineTests {
+    init() throws { try requireTools(.vt) }
+
     @Test func aMissingConfigFileIsNamed() throws {
         let result = try runVT(["train", "--config", "/nonexistent/x.yaml"])
         #expect(result.status != 0)
@@ -36,29 +38,6 @@ struct CommandLineTests {
         }
     }
 
-    static let config = """
-    model:
-      frames: 4
-      height: 8
-      width: 8
-      subscale: [2, 2, 2]
-      prime_frames: [0]
-      embedding_size: 8
-      hidden_size: 16
-      heads: 2
-      head_size: 8
-      ffn_size: 32
-      encoder_layers: 1
-      decoder_layers: 1
-      encoder_kernel: [3, 3, 3]
-      blocks: [[2, 4, 4]]
-    optimizer:
-      name: adam
-      learning_rate: 1.0e-3
-    training:
-      batch_size: 4
-      steps: 2
-    data:
-      synthetic_videos: 8
-    """
+    /// The small model (Tests/Scripts/tiny-model.yaml, one block shape) trained 2 steps with Adam.
+    static let config = smallTwoStepConfig
 }

@@ -41,8 +41,10 @@ private func largestDifference(_ a: [String: [Float]], _ b: [String: [Float]], p
 /// to a whole softmax row (1 encoder layer, 2 decoder layers: decoder layer 1's relative_t).
 private let roundingNoiseGradientTensors: Set<String> = ["/params/decoder/layer_1/attention/relative_t"]
 
-@Suite(.enabled(if: vtBinary != nil && mpirun != nil, "needs the vt binary and mpirun"), .serialized)
+@Suite(.needs(.vt, .mpirun), .serialized)
 struct OptimizerShardingMPITests {
+    init() throws { try requireTools(.vt, .mpirun) }
+
     @Test(arguments: ["rmsprop", "adam"])
     func shardedRunsTrainLikeOneRank(optimizer: String) throws {
         let directory = try temporaryDirectory()
@@ -128,8 +130,8 @@ struct OptimizerShardingMPITests {
         environment["VT_CHECKPOINT_TEST_DELAY"] = "2"
         process.environment = environment
         process.currentDirectoryURL = directory
-        process.executableURL = URL(fileURLWithPath: mpirun!)
-        process.arguments = ["--oversubscribe", "--bind-to", "none", "-np", "2", vtBinary!, "train", "--config", "small.yaml",
+        process.executableURL = URL(fileURLWithPath: try requireTool(.mpirun))
+        process.arguments = ["--oversubscribe", "--bind-to", "none", "-np", "2", try requireTool(.vt), "train", "--config", "small.yaml",
                              "--run-dir", "run", "--checkpoint-dir", "c", "--steps", "6", "--shard-optimizer"]
         let log = directory.appendingPathComponent("killed.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)

@@ -5,20 +5,11 @@
 import Foundation
 import VTTestSupport
 import Testing
-import HDF5
 
-func parameters(ofCheckpoint path: String) throws -> [String: [Float]] {
-    let file = try HDF5File.open(path)
-    var result: [String: [Float]] = [:]
-    for dataset in try file.root.datasetPaths() where dataset.hasPrefix("/params/") {
-        result[dataset] = try file.root.dataset(dataset).read(as: Float.self)
-    }
-    try file.close()
-    return result
-}
-
-@Suite(.enabled(if: vtBinary != nil && mpirun != nil, "needs the vt binary and mpirun"), .serialized)
+@Suite(.needs(.vt, .mpirun), .serialized)
 struct DataParallelTests {
+    init() throws { try requireTools(.vt, .mpirun) }
+
     @Test func oneRankAndTwoRanksTrainTheSameRun() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -6,24 +6,12 @@ import Foundation
 import VTTestSupport
 import Testing
 
-@Suite(.enabled(if: vtBinary != nil, "the vt binary is built beside the tests"))
+@Suite(.needs(.vt))
 struct CheckpointCommandLineTests {
-    static let config = """
-    model:
-      frames: 4
-      height: 8
-      width: 8
-      subscale: [2, 2, 2]
-      prime_frames: [0]
-      embedding_size: 8
-      hidden_size: 16
-      heads: 2
-      head_size: 8
-      ffn_size: 32
-      encoder_layers: 1
-      decoder_layers: 1
-      encoder_kernel: [3, 3, 3]
-      blocks: [[2, 4, 4], [1, 2, 4]]
+    init() throws { try requireTools(.vt) }
+
+    /// The small model (Tests/Scripts/tiny-model.yaml) with a checkpoint schedule.
+    static let config = smallModelYAML() + """
     optimizer:
       name: rmsprop
       learning_rate: 1.0e-3

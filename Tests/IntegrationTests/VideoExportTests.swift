@@ -8,8 +8,10 @@ import Datasets
 @testable import Evaluation
 import Training
 
-@Suite(.enabled(if: (try? FFmpeg.executable()) != nil, "needs ffmpeg"))
+@Suite(.needs(.ffmpeg))
 struct VideoExportTests {
+    init() throws { try requireTools(.ffmpeg) }
+
     func probe(_ path: String) throws -> (frames: Int, width: Int, height: Int) {
         let result = try FFmpeg.run(["-nostdin", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         #expect(result.status == 0, "\(result.reason)")

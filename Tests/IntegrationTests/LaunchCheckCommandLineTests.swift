@@ -7,8 +7,10 @@ import Foundation
 import VTTestSupport
 import Testing
 
-@Suite(.enabled(if: vtBinary != nil, "the vt binary is built beside the tests"))
+@Suite(.needs(.vt))
 struct LaunchCheckCommandLineTests {
+    init() throws { try requireTools(.vt) }
+
     /// What `srun -n 2 --mpi=none` puts in each task's environment (the variables vt could read).
     static func srunStep(tasks: Int, procid: Int) -> [String: String] {
         ["SLURM_JOB_ID": "4242", "SLURM_JOBID": "4242", "SLURM_STEP_ID": "0", "SLURM_STEPID": "0",
@@ -28,15 +30,16 @@ struct LaunchCheckCommandLineTests {
         process.environment = environment
         process.currentDirectoryURL = directory
         if ranks == 1 {
-            process.executableURL = URL(fileURLWithPath: vtBinary!)
+            process.executableURL = URL(fileURLWithPath: try requireTool(.vt))
             process.arguments = arguments
         } else {
-            process.executableURL = URL(fileURLWithPath: mpirun!)
-            process.arguments = ["--oversubscribe", "--bind-to", "none", "-np", "\(ranks)", vtBinary!] + arguments
+            process.executableURL = URL(fileURLWithPath: try requireTool(.mpirun))
+            process.arguments = ["--oversubscribe", "--bind-to", "none", "-np", "\(ranks)", try requireTool(.vt)] + arguments
         }
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("vt-launch-\(UUID().uuidString).log")
+        let logs = try temporaryDirectory("launch")
+        defer { try? FileManager.default.removeItem(at: logs) }
+        let log = logs.appendingPathComponent("vt.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
         let handle = try FileHandle(forWritingTo: log)  // a file, not a pipe: a full pipe would block mpirun
         process.standardOutput = handle; process.standardError = handle
         try process.run()
@@ -109,8 +112,9 @@ struct LaunchCheckCommandLineTests {
         #expect(inStep.status == 0, "\(inStep.output)")
     }
 
-    @Test(.enabled(if: mpirun != nil, "mpirun on PATH"))
+    @Test(.needs(.mpirun))
     func mpirunInsideAOneTaskStepTrains() throws {
+        try requireTools(.mpirun)
         // `srun -n 1 mpirun -np 2 vt …`: the ranks inherit SLURM_STEP_NUM_TASKS=1, mpirun's count (2) wins.
         // (Only the step's variables: with SLURM_JOB_ID set, mpirun would look for a Slurm allocation.)
         let directory = try folder()

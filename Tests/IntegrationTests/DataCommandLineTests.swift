@@ -9,9 +9,7 @@ import VTTestSupport
 import Testing
 
 /// Tests/DatasetsTests/Fixtures, found from this file (no resource bundle).
-private let datasetFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("DatasetsTests/Fixtures")
-private let ffmpeg = (try? FFmpeg.executable()) != nil
+private let datasetFixtures = repositoryFile("Tests/DatasetsTests/Fixtures")
 
 /// A softmotion30_44k folder with the 2-video, 3-frame BAIR fixture as train/ and test/ files.
 private func bairCorpus(in directory: URL, corruptTrain: Bool = false) throws -> URL {
@@ -30,8 +28,10 @@ private func runMPI(_ ranks: Int, _ arguments: [String], directory: URL) throws 
     try runVTRanks(ranks, arguments, directory: directory, timeout: 120, wrapper: ranks == 1 ? "exec \"$0\" \"$@\"" : nil)
 }
 
-@Suite(.enabled(if: vtBinary != nil, "the vt binary is built beside the tests"))
+@Suite(.needs(.vt))
 struct DataCommandLineTests {
+    init() throws { try requireTools(.vt) }
+
     @Test func synthesisInspectionAndTrainingOnShards() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -57,7 +57,7 @@ struct DataCommandLineTests {
 
         // Training reads the shard (`--data` overrides the config's data section); 4-frame clips from 6-frame videos.
         let config = directory.appendingPathComponent("micro.yaml")
-        try CommandLineTests.config.write(to: config, atomically: true, encoding: .utf8)
+        try smallTwoStepConfig.write(to: config, atomically: true, encoding: .utf8)
         result = try runVT(["train", "--config", config.path, "--data", shard, "--run-dir", directory.appendingPathComponent("run").path],
                            directory: directory)
         #expect(result.status == 0, "\(result.output)")
@@ -106,7 +106,7 @@ struct DataCommandLineTests {
         for split in ["train", "test"] {
             let shard = try VideoShard(path: "\(output)/\(split)/traj_0_to_1.h5")
             #expect(shard.count == 2 && shard.split == split && shard.hasActions)
-            #expect(sha256(try shard.video(0)) == "04fad45412eeddd00e05765a84f7af26905cf04c48a0cbff7c6f01a7704e08a6")
+            #expect(try sha256(try shard.video(0)) == "04fad45412eeddd00e05765a84f7af26905cf04c48a0cbff7c6f01a7704e08a6")
         }
         result = try runVT(["inspect", "data", output, "--no-contact-sheet"])
         #expect(result.status == 0 && result.output.contains("splits: test 2, train 2"), "\(result.output)")
@@ -136,7 +136,7 @@ struct DataCommandLineTests {
         #expect(result.status != 0 && result.output.contains("--camera must be aux1 or main"))
     }
 
-    @Test func kineticsBadAnnotationsAndBrokenClips() throws {
+    @Test func kineticsBadAnnotationsAreNamed() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let videos = directory.appendingPathComponent("clips")
@@ -145,11 +145,16 @@ struct DataCommandLineTests {
         try "label,youtube_id,time_start,time_end,split,views\nbaking cookies,-IgP_58waM-,14,24,train,3\n"
             .write(to: csv, atomically: true, encoding: .utf8)
         let output = directory.appendingPathComponent("kinetics.h5").path
-        var result = try runVT(["prepare", "kinetics", "--annotations", csv.path, "--videos", videos.path, "--output", output])
+        let result = try runVT(["prepare", "kinetics", "--annotations", csv.path, "--videos", videos.path, "--output", output])
         #expect(result.status != 0)
         #expect(result.output.contains("error: \(csv.path): line 1: unknown column 'views'"), "\(result.output)")
-        guard ffmpeg else { return }
-        // One good clip (made by ffmpeg), one broken, one missing: two reported, the shard written.
+    }
+
+    /// `clips/` with one good clip (made by ffmpeg), one broken and one missing, and `train.csv` naming the three.
+    func kineticsClips(in directory: URL) throws -> (videos: URL, csv: URL) {
+        let videos = directory.appendingPathComponent("clips")
+        try FileManager.default.createDirectory(at: videos, withIntermediateDirectories: true)
+        let csv = directory.appendingPathComponent("train.csv")
         let good = videos.appendingPathComponent("-IgP_58waM-_000014_000024.mp4").path
         let made = try FFmpeg.run(["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=48x32:rate=10", "-frames:v", "6",
                                    "-pix_fmt", "yuv420p", "-c:v", "libx264", good])
@@ -158,8 +163,19 @@ struct DataCommandLineTests {
         try "label,youtube_id,time_start,time_end,split\nbaking cookies,-IgP_58waM-,14,24,train\n"
             .appending("baking cookies,idNo_CDBwb2,1,11,train\nmaking pizza,k_yE9fz1Wuv,2,12,train\n")
             .write(to: csv, atomically: true, encoding: .utf8)
-        result = try runVT(["prepare", "kinetics", "--annotations", csv.path, "--videos", videos.path, "--output", output,
-                            "--frames", "4", "--size", "16", "--classes", "baking cookies,making pizza"])
+        return (videos, csv)
+    }
+
+    @Test(.needs(.ffmpeg))
+    func kineticsBrokenClipsAreSkippedOrRefused() throws {
+        try requireTools(.ffmpeg)
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // One good clip (made by ffmpeg), one broken, one missing: two reported, the shard written.
+        let (videos, csv) = try kineticsClips(in: directory)
+        let output = directory.appendingPathComponent("kinetics.h5").path
+        var result = try runVT(["prepare", "kinetics", "--annotations", csv.path, "--videos", videos.path, "--output", output,
+                                "--frames", "4", "--size", "16", "--classes", "baking cookies,making pizza"])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("skipped 2 of 3 clips"))
         #expect(result.output.contains("line 3 (baking cookies, idNo_CDBwb2_000001_000011): "))
@@ -172,9 +188,22 @@ struct DataCommandLineTests {
                             "--frames", "4", "--size", "16", "--strict"])
         #expect(result.status != 0 && result.output.contains("2 of 3 selected clips are missing or undecodable"), "\(result.output)")
         #expect(!FileManager.default.fileExists(atPath: strict))
+    }
+
+    @Test(.needs(.ffmpeg, .mpirun))
+    func kineticsRanksSplitTheClips() throws {
+        try requireTools(.ffmpeg, .mpirun)
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (videos, csv) = try kineticsClips(in: directory)
+        // The 1-process shard to compare with (its own checks: kineticsBrokenClipsAreSkippedOrRefused).
+        let output = directory.appendingPathComponent("kinetics.h5").path
+        var result = try runVT(["prepare", "kinetics", "--annotations", csv.path, "--videos", videos.path, "--output", output,
+                                "--frames", "4", "--size", "16", "--classes", "baking cookies,making pizza"])
+        #expect(result.status == 0, "\(result.output)")
+        let shard = try VideoShard(path: output)
 
         // Under mpirun: 2 ranks split the clips, rank 0 merges; the shard equals the 1-process one.
-        guard mpirun != nil else { return }
         let merged = directory.appendingPathComponent("merged.h5").path
         result = try runMPI(2, ["prepare", "kinetics", "--annotations", csv.path, "--videos", videos.path, "--output", merged,
                                 "--frames", "4", "--size", "16", "--classes", "baking cookies,making pizza"], directory: directory)
@@ -184,8 +213,9 @@ struct DataCommandLineTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix(".") }.isEmpty)
     }
 
-    @Test(.enabled(if: mpirun != nil, "mpirun is not on PATH"))
+    @Test(.needs(.mpirun))
     func bairRanksSplitTheFiles() throws {
+        try requireTools(.mpirun)
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let source = try bairCorpus(in: directory)
@@ -198,13 +228,14 @@ struct DataCommandLineTests {
 }
 
 /// SHA-256 hex of `bytes` through the system's sha256sum (only for comparing with the fixture's hashes).
-private func sha256(_ bytes: [UInt8]) -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vt-sha-\(UUID().uuidString)")
+private func sha256(_ bytes: [UInt8]) throws -> String {
+    let directory = try temporaryDirectory("sha")
     defer { try? FileManager.default.removeItem(at: directory) }
-    try? Data(bytes).write(to: directory)
+    let file = directory.appendingPathComponent("bytes")
+    try? Data(bytes).write(to: file)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-    process.arguments = [directory.path]
+    process.arguments = [file.path]
     let pipe = Pipe()
     process.standardOutput = pipe
     try? process.run()

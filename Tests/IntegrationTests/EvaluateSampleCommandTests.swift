@@ -6,8 +6,10 @@ import VTTestSupport
 import Testing
 import HDF5
 
-@Suite(.enabled(if: vtBinary != nil, "needs the vt binary"), .serialized)
+@Suite(.needs(.vt), .serialized)
 struct EvaluateSampleCommandTests {
+    init() throws { try requireTools(.vt) }
+
     /// A trained-for-a-few-steps checkpoint and matching test shards in a fresh folder.
     func prepare() throws -> URL {
         let directory = try temporaryDirectory()

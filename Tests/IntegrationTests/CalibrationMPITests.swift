@@ -5,8 +5,10 @@ import Foundation
 import VTTestSupport
 import Testing
 
-@Suite(.enabled(if: vtBinary != nil && mpirun != nil, "needs the vt binary and mpirun"), .serialized)
+@Suite(.needs(.vt, .mpirun), .serialized)
 struct ModelAxisCalibrationTests {
+    init() throws { try requireTools(.vt, .mpirun) }
+
     /// `vt mesh simulate --calibrate` on 2 ranks trains both local layouts, data=2,model=1 and
     /// data=1,model=2, and reports each against its prediction (times are not asserted: shared machine).
     @Test func calibrationMeasuresTheModelAxisLayoutToo() throws {

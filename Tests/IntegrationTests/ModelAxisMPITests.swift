@@ -8,8 +8,10 @@ import Foundation
 import VTTestSupport
 import Testing
 
-@Suite(.enabled(if: vtBinary != nil && mpirun != nil, "needs the vt binary and mpirun"), .serialized)
+@Suite(.needs(.vt, .mpirun), .serialized)
 struct ModelAxisMPITests {
+    init() throws { try requireTools(.vt, .mpirun) }
+
     @Test func meshesWithAModelAxisTrainTheSameRunAsOneRank() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -9,10 +9,11 @@ import Testing
 import VideoModel
 @testable import Training
 
-@Suite(.enabled(if: vtBinary != nil, "the vt binary is built beside the tests"))
+@Suite(.needs(.vt))
 struct BenchCommandLineTests {
-    static let tiny = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Configs/tiny.yaml").path
+    init() throws { try requireTools(.vt) }
+
+    static let tiny = repositoryFile("Configs/tiny.yaml").path
 
     /// Floats in each flat buffer of tiny.yaml's model (its 1,037,408 parameters plus alignment padding).
     static func bufferCount() throws -> Int { ModelParameters(config: try RunConfig.load(path: tiny).model).table.totalCount }
