@@ -1,0 +1,109 @@
+// Conditioned models end to end on the vt binary (docs/design.md §11): a model trained on the action-driven,
+// class-coloured synthetic corpus is sampled with guidance; the sample set is byte-identical for 1 and 2
+// ranks and batch sizes 1 and 3, samples.h5 records the actions and labels each sample was given, an action
+// file and a class name override them, a resume under other conditions is refused naming the difference,
+// and data without what the model is conditioned on is refused naming the shard.
+
+import Foundation
+import VTTestSupport
+import Testing
+import HDF5
+
+@Suite(.needs(.vt), .serialized)
+struct ConditionedCommandTests {
+    init() throws { try requireTools(.vt) }
+
+    /// A folder with a 16×16 model with 4-d actions and 3 classes trained 3 steps (`c/step_00000003.h5`),
+    /// its training shard and a test shard of 4 videos, and a plain (unconditioned) test shard.
+    func prepare() throws -> URL {
+        let directory = try temporaryDirectory()
+        let config = frames16Config.replacingOccurrences(of: "model:\n", with: "model:\n  actions: 4\n  classes: 3\n")
+            .replacingOccurrences(of: "data:\n", with: "data:\n  train: train.h5\n")
+        try config.write(to: directory.appendingPathComponent("cond.yaml"), atomically: true, encoding: .utf8)
+        for (name, videos, seed, flags) in [("train.h5", 16, 1, ["--actions", "--classes", "3"]), ("test.h5", 4, 2, ["--actions", "--classes", "3"]),
+                                            ("plain.h5", 4, 2, [])] {
+            let made = try runVT(["prepare", "synthetic", "--videos", "\(videos)", "--frames", "4", "--height", "16", "--width", "16",
+                                  "--seed", "\(seed)", "--output", name] + flags, directory: directory)
+            #expect(made.status == 0, "\(made.output)")
+        }
+        let train = try runVT(["train", "--config", "cond.yaml", "--steps", "3", "--run-dir", "r", "--checkpoint-dir", "c"], directory: directory)
+        #expect(train.status == 0, "\(train.output.suffix(800))")
+        return directory
+    }
+
+    func datasets(_ path: URL, _ names: [String]) throws -> [String: [UInt8]] {
+        let file = try HDF5File.open(path.path)
+        defer { try? file.close() }
+        var result: [String: [UInt8]] = [:]
+        for name in names {
+            let dataset = try file.root.dataset(name)
+            var bytes = [UInt8](repeating: 0, count: try dataset.shape().reduce(1, *) * (try dataset.elementType()).byteCount)
+            try bytes.withUnsafeMutableBytes { try dataset.read(into: $0) }
+            result[name] = bytes
+        }
+        return result
+    }
+
+    @Test func guidedConditionedSamplesDoNotDependOnRanksOrBatchAndRecordTheirConditions() throws {
+        let directory = try prepare()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let sample = ["sample", "--checkpoint", "c/step_00000003.h5", "--data", "test.h5", "--all", "--samples-per-video", "2",
+                      "--seed", "5", "--guidance", "1.5", "--views", "0"]
+        let names = ["samples", "log_likelihood", "psnr", "ssim", "actions", "labels"]
+        var reference: [String: [UInt8]]? = nil
+        for (ranks, batch) in [(1, 3), (1, 1), (2, 3)] {
+            let out = "out-\(ranks)-\(batch)"
+            let run = try runVTRanks(ranks, sample + ["--batch", "\(batch)", "--output", out], directory: directory)
+            #expect(run.status == 0, "\(ranks) × \(batch): \(run.output.suffix(800))")
+            let set = try datasets(directory.appendingPathComponent("\(out)/samples.h5"), names)
+            if let reference {
+                for name in names { #expect(set[name] == reference[name], "\(name): \(ranks) ranks × batch \(batch) differ from 1 × 3") }
+            } else {
+                reference = set
+            }
+        }
+        // What each sample was given: the test shard's actions and labels, the same for a video's samples.
+        let file = try HDF5File.open(directory.appendingPathComponent("out-1-3/samples.h5").path)
+        defer { try? file.close() }
+        let shard = try HDF5File.open(directory.appendingPathComponent("test.h5").path)
+        defer { try? shard.close() }
+        #expect(try file.root.dataset("actions").shape() == [4, 2, 4, 4])
+        let actions = try file.root.dataset("actions").read(as: Float.self), truth = try shard.root.dataset("actions").read(as: Float.self)
+        for v in 0..<4 { for s in 0..<2 {
+            #expect(Array(actions[((v * 2 + s) * 16)..<((v * 2 + s + 1) * 16)]) == Array(truth[(v * 16)..<((v + 1) * 16)]), "video \(v) sample \(s)")
+        } }
+        let labels = try file.root.dataset("labels").read(as: Int32.self), classes = try shard.root.dataset("labels").read(as: Int32.self)
+        #expect(labels == classes.flatMap { [$0, $0] })
+        #expect(try file.root.attribute("guidance", as: Double.self) == 1.5)
+        #expect(try file.root.attribute("conditioning", as: String.self) == "data")
+    }
+
+    @Test func overridesAreRecordedAndAResumeUnderOtherConditionsIsRefused() throws {
+        let directory = try prepare()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let moves = (0..<4).map { t in "[\(t), -1.5, 0, 0]" }.joined(separator: ", ")
+        try "[\(moves)]".write(to: directory.appendingPathComponent("left.json"), atomically: true, encoding: .utf8)
+        let sample = ["sample", "--checkpoint", "c/step_00000003.h5", "--data", "test.h5", "--videos", "2", "--views", "0", "--output", "o"]
+        let given = try runVT(sample + ["--actions", "left.json", "--label", "orange table"], directory: directory)
+        #expect(given.status == 0, "\(given.output.suffix(600))")
+        let file = try HDF5File.open(directory.appendingPathComponent("o/samples.h5").path)
+        #expect(try file.root.dataset("labels").read(as: Int32.self) == [1, 1])
+        #expect(Array(try file.root.dataset("actions").read(as: Float.self).prefix(8)) == [0, -1.5, 0, 0, 1, -1.5, 0, 0])
+        #expect(try file.root.attribute("conditioning", as: String.self).hasPrefix("label 1; actions left.json"))
+        try file.close()
+        let other = try runVT(sample + ["--label", "2", "--resume"], directory: directory)
+        #expect(other.status != 0 && other.output.contains("conditioning label 1; actions left.json"), "\(other.output.suffix(400))")
+        let unknown = try runVT(sample + ["--label", "purple table", "--output", "p"], directory: directory)
+        #expect(unknown.status != 0 && unknown.output.contains("--label purple table") && unknown.output.split(separator: "\n").filter { $0.hasPrefix("error") }.count == 1)
+    }
+
+    @Test func dataWithoutTheConditioningIsRefusedNamingTheShard() throws {
+        let directory = try prepare()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let evaluate = try runVT(["evaluate", "--checkpoint", "c/step_00000003.h5", "--data", "plain.h5"], directory: directory)
+        #expect(evaluate.status != 0 && evaluate.output.contains("plain.h5") && evaluate.output.contains("holds no actions"), "\(evaluate.output.suffix(400))")
+        let train = try runVT(["train", "--config", "cond.yaml", "--data", "plain.h5", "--steps", "1", "--run-dir", "r2", "--checkpoint-dir", "c2"],
+                              directory: directory)
+        #expect(train.status != 0 && train.output.contains("plain.h5") && train.output.contains("holds no actions"), "\(train.output.suffix(400))")
+    }
+}
