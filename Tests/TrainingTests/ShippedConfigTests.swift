@@ -17,11 +17,26 @@ import VideoModel
     }
 
     @Test(arguments: [("bench.yaml", 6_340_176, 34.63), ("bair-base-300k.yaml", 57_763_840, 453.12),
-                      ("bair-large-1m.yaml", 213_763_328, 1748.05), ("kinetics-large-1m.yaml", 213_763_328, 1748.05)])
+                      ("bair-large-1m.yaml", 213_763_328, 1748.05), ("kinetics-large-1m.yaml", 213_763_328, 1748.05),
+                      ("bair-action-300k.yaml", 57_768_960, 453.12), ("kinetics-class-1m.yaml", 214_994_176, 1748.05)])
     func parameterCountsAndFLOPsMatchTheComments(file: String, parameters: Int, gigaflops: Double) throws {
         let config = try RunConfig.load(path: Self.directory.appendingPathComponent(file).path)
         #expect(ModelParameters(config: config.model).table.parameterCount == parameters)
         #expect(abs(FLOPCount.forwardPerVideo(config.model) / 1e9 - gigaflops) < 0.005)
+    }
+
+    @Test func conditionedConfigsAreTheirBaseModelsPlusConditioning() throws {
+        func load(_ file: String) throws -> RunConfig { try RunConfig.load(path: Self.directory.appendingPathComponent(file).path) }
+        let action = try load("bair-action-300k.yaml"), bair = try load("bair-base-300k.yaml")
+        #expect(action.model.actions == 4 && action.model.classes == 0)
+        var unconditioned = action.model
+        unconditioned.actions = 0
+        #expect(unconditioned == bair.model)
+        let kinetics = try load("kinetics-class-1m.yaml"), large = try load("kinetics-large-1m.yaml")
+        #expect(kinetics.model.classes == 600 && kinetics.model.actions == 0 && kinetics.training.labelDropout == 0.1)
+        var unlabelled = kinetics.model
+        unlabelled.classes = 0
+        #expect(unlabelled == large.model)
     }
 
     @Test func benchStepIsDesignsFLOPCount() throws {
