@@ -147,7 +147,11 @@ public struct ModelParameters: Sendable {
     }
 
     /// Seeded initialisation: weights N(0, 1/fan_in) (fan_in = product of all axes but the last),
-    /// embeddings and positions N(0, 0.02²), LayerNorm scales 1, biases and relative biases 0.
+    /// embeddings and positions N(0, 0.02²), LayerNorm scales 1, biases and relative biases 0. The
+    /// conditioning tensors (docs/design.md §11) start at 0 and draw nothing: a conditioned model starts as
+    /// the unconditioned one of the same seed — every other tensor the same draw, every conditioning term 0 —
+    /// so the two differ only by what training makes of the conditioning. (N(0, 1/A) action weights would
+    /// add terms of the actions' size, far above the 0.02-scale embeddings, and drown the pixels at first.)
     /// A shard is initialised as the matching part of the full model's initialisation, so every mesh
     /// starts from the same parameters.
     public func initialize(_ buffer: FloatBuffer, seed: UInt64) {
@@ -165,7 +169,9 @@ public struct ModelParameters: Sendable {
             let target = buffer.pointer + entry.offset
             let leaf = entry.name.split(separator: "/").last!
             let isNormScale = entry.name.hasSuffix("norm/scale")
-            if isNormScale {
+            if Self.isConditioning(entry.name) {
+                continue
+            } else if isNormScale {
                 target.update(repeating: 1, count: entry.count)
             } else if leaf == "bias" || entry.name.contains("/relative_") {
                 continue
@@ -177,5 +183,10 @@ public struct ModelParameters: Sendable {
                 for i in 0..<entry.count { target[i] = Float(std * generator.nextNormal()) }
             }
         }
+    }
+
+    /// Whether `name` is one of the conditioning tensors (`<stack>/action/…`, `<stack>/class_embedding`).
+    static func isConditioning(_ name: String) -> Bool {
+        name.hasSuffix("/class_embedding") || name.hasSuffix("/action/weight") || name.hasSuffix("/action/bias")
     }
 }

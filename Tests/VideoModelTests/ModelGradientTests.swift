@@ -126,3 +126,43 @@ import Kernels
         #expect(model.layout.table.entries[order.last!].name.hasPrefix("encoder/"))
     }
 }
+
+/// Conditioning tensors start at 0 and draw nothing (ModelParameters.initialize): a conditioned model starts
+/// as the unconditioned model of the same seed, every shared tensor the same draw, and gives the same
+/// likelihood before training, whatever actions and labels it is given.
+@Suite struct ConditioningInitialisationTests {
+    @Test func aConditionedModelStartsAsTheUnconditionedOne() throws {
+        let plain = ModelConfig(frames: 4, height: 8, width: 8, subscale: Triple(2, 2, 2), primeFrames: [0],
+                                embeddingSize: 8, hiddenSize: 16, heads: 2, headSize: 8, ffnSize: 32, encoderLayers: 1,
+                                decoderLayers: 1, encoderKernel: Triple(3, 3, 3), blocks: [Triple(2, 2, 2), Triple(1, 4, 4)])
+        var conditioned = plain
+        conditioned.actions = 4
+        conditioned.classes = 3
+        let a = try VideoTransformer(config: plain, maxBatch: 2), b = try VideoTransformer(config: conditioned, maxBatch: 2)
+        a.layout.initialize(a.parameters, seed: 9)
+        b.layout.initialize(b.parameters, seed: 9)
+        let named = Dictionary(uniqueKeysWithValues: a.layout.table.entries.map { ($0.name, $0) })
+        var conditioningTensors = 0
+        for entry in b.layout.table.entries {
+            let values = Array(UnsafeBufferPointer(start: b.parameters.pointer + entry.offset, count: entry.count))
+            if let same = named[entry.name] {
+                #expect(values == Array(UnsafeBufferPointer(start: a.parameters.pointer + same.offset, count: same.count)), "\(entry.name)")
+            } else {
+                conditioningTensors += 1
+                #expect(values.allSatisfy { $0 == 0 }, "\(entry.name) does not start at 0")
+            }
+        }
+        #expect(conditioningTensors == 6)
+        var random = Xoshiro256(seed: 2)
+        let videos = (0..<(2 * 4 * 8 * 8 * 3)).map { _ in UInt8(random.nextInt(below: 256)) }
+        let actions = (0..<(2 * 4 * 4)).map { _ in Float(random.nextNormal() * 3) }
+        let lossA = videos.withUnsafeBufferPointer { a.forward(videos: $0.baseAddress!, slices: [2, 5], mode: .training) }
+        let lossB = videos.withUnsafeBufferPointer { pixels in
+            actions.withUnsafeBufferPointer {
+                b.forward(videos: pixels.baseAddress!, slices: [2, 5],
+                          conditioning: Conditioning(actions: $0.baseAddress!, labels: [1, 3]), mode: .training)
+            }
+        }
+        #expect(lossA.videoLosses == lossB.videoLosses && lossA.subpixels == lossB.subpixels)
+    }
+}
