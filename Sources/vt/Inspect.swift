@@ -2,7 +2,8 @@
 // datasets present, labels and skipped inputs; over all of it pixel statistics from a sample of videos and a
 // PNG contact sheet (one row per video, frames spread over it) written with ffmpeg.
 //
-// `vt inspect` is a command group: `data` lives here, `checkpoint` (InspectCheckpoint) beside it.
+// `vt inspect` is a command group: `data` lives here, `checkpoint` (InspectCheckpoint) and `samples`
+// (InspectSamples) beside it.
 
 import ArgumentParser
 import Datasets
@@ -10,8 +11,8 @@ import Foundation
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Describe prepared data or a checkpoint.",
-        subcommands: [InspectData.self, InspectCheckpoint.self])
+        abstract: "Describe prepared data, a checkpoint or a samples.h5.",
+        subcommands: [InspectData.self, InspectCheckpoint.self, InspectSamples.self])
 }
 
 struct InspectData: ParsableCommand {
