@@ -51,6 +51,19 @@ extension VideoSource {
                                      + "e.g. Kinetics or `vt prepare synthetic --classes K`"))
     }
 
+    /// The clips' pixels one after another, UInt8 [clips.count, frameCount, height, width, 3], read plainly in
+    /// order (what the prefetcher's batches must equal).
+    public func readClips(_ clips: [ClipRequest], frameCount: Int) throws -> [UInt8] {
+        let clipBytes = frameCount * bytesPerFrame
+        var pixels = [UInt8](repeating: 0, count: clips.count * clipBytes)
+        try pixels.withUnsafeMutableBufferPointer { buffer in
+            for (slot, clip) in clips.enumerated() {
+                try read(index: clip.video, startFrame: clip.startFrame, frameCount: frameCount, into: buffer.baseAddress! + slot * clipBytes)
+            }
+        }
+        return pixels
+    }
+
     /// Whether frames startFrame ..< startFrame + frameCount of video `index` exist (for the sources' checks).
     func hasFrames(index: Int, startFrame: Int, frameCount: Int) -> Bool {
         (0..<count).contains(index) && startFrame >= 0 && frameCount >= 0 && startFrame <= frames - frameCount

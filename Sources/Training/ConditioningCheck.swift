@@ -61,13 +61,7 @@ public enum ConditioningCheck {
                                 + "\(model.classes) need prepared data (data.train)")
         }
         let plain = InMemoryVideoSource.synthetic(count: count, frames: model.frames, height: model.height, width: model.width, seed: seed)
-        var storage = [UInt8](repeating: 0, count: count * model.frames * plain.bytesPerFrame)
-        try storage.withUnsafeMutableBufferPointer { buffer in
-            for index in 0..<count {
-                try plain.read(index: index, startFrame: 0, frameCount: model.frames,
-                               into: buffer.baseAddress! + index * model.frames * plain.bytesPerFrame)
-            }
-        }
+        let storage = try plain.readClips((0..<count).map { ClipRequest(video: $0, startFrame: 0) }, frameCount: model.frames)
         var random = Xoshiro256(seed: seed ^ 0xC0DE)
         let actions = model.actions > 0 ? (0..<(count * model.frames * model.actions)).map { _ in Float(random.nextNormal()) } : nil
         let labels = model.classes > 0 ? (0..<count).map { _ in random.nextInt(below: model.classes) } : nil

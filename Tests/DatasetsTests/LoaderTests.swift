@@ -29,17 +29,6 @@ private final class CountingSource: VideoSource, @unchecked Sendable {
     }
 }
 
-private func direct(_ source: VideoSource, _ clips: [ClipRequest], frames: Int) throws -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: clips.count * frames * source.bytesPerFrame)
-    try out.withUnsafeMutableBufferPointer { buffer in
-        for (slot, clip) in clips.enumerated() {
-            try source.read(index: clip.video, startFrame: clip.startFrame, frameCount: frames,
-                            into: buffer.baseAddress! + slot * frames * source.bytesPerFrame)
-        }
-    }
-    return out
-}
-
 @Suite struct LoaderTests {
     @Test func prefetchedBatchesEqualDirectReads() throws {
         let source = CountingSource(count: 12)
@@ -49,18 +38,18 @@ private func direct(_ source: VideoSource, _ clips: [ClipRequest], frames: Int) 
         }
         for step in 0..<6 {
             let got = Array(try prefetcher.batch(key: step, clips: request(step)).pixels)
-            #expect(got == (try direct(source.inner, request(step), frames: 3)), "step \(step)")
+            #expect(got == (try source.inner.readClips(request(step), frameCount: 3)), "step \(step)")
             prefetcher.prefetch(key: step + 1, clips: request(step + 1))
         }
         // A prefetch for another step (a resume that jumped) is dropped; the right clips are read now.
         let jumped = Array(try prefetcher.batch(key: 40, clips: request(40)).pixels)
-        #expect(jumped == (try direct(source.inner, request(40), frames: 3)))
+        #expect(jumped == (try source.inner.readClips(request(40), frameCount: 3)))
         // Fewer clips than the capacity are fine; more are read without prefetching.
         let few = [ClipRequest(video: 3, startFrame: 1)]
-        #expect(Array(try prefetcher.batch(key: 1, clips: few).pixels) == (try direct(source.inner, few, frames: 3)))
+        #expect(Array(try prefetcher.batch(key: 1, clips: few).pixels) == (try source.inner.readClips(few, frameCount: 3)))
         let many = (0..<9).map { ClipRequest(video: $0, startFrame: 0) }
         prefetcher.prefetch(key: 2, clips: many)
-        #expect(Array(try prefetcher.batch(key: 2, clips: many).pixels) == (try direct(source.inner, many, frames: 3)))
+        #expect(Array(try prefetcher.batch(key: 2, clips: many).pixels) == (try source.inner.readClips(many, frameCount: 3)))
     }
 
     @Test func backgroundReadsOverlapAndErrorsSurface() throws {
@@ -80,6 +69,6 @@ private func direct(_ source: VideoSource, _ clips: [ClipRequest], frames: Int) 
         let error = try #require(throws: DatasetError.self) { try prefetcher.batch(key: 2, clips: clips) }
         #expect(error.description.contains("injected failure for video 2"))
         source.failing = []
-        #expect(Array(try prefetcher.batch(key: 2, clips: clips).pixels) == (try direct(source.inner, clips, frames: 2)))
+        #expect(Array(try prefetcher.batch(key: 2, clips: clips).pixels) == (try source.inner.readClips(clips, frameCount: 2)))
     }
 }

@@ -7,17 +7,6 @@ import Foundation
 import Testing
 
 /// The clips read one by one, without the prefetcher.
-private func direct(_ source: VideoSource, _ clips: [ClipRequest], frames: Int) throws -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: clips.count * frames * source.bytesPerFrame)
-    try out.withUnsafeMutableBufferPointer { buffer in
-        for (slot, clip) in clips.enumerated() {
-            try source.read(index: clip.video, startFrame: clip.startFrame, frameCount: frames,
-                            into: buffer.baseAddress! + slot * frames * source.bytesPerFrame)
-        }
-    }
-    return out
-}
-
 @Suite struct EvaluationScheduleTests {
     @Test func evaluationCoversEveryClipExactlyOnce() throws {
         for videos in [1, 5, 7, 16, 33] {
@@ -67,7 +56,7 @@ private func direct(_ source: VideoSource, _ clips: [ClipRequest], frames: Int) 
                 while let batch = try batches.next() {
                     #expect(batch.index == count)
                     let clips = batch.items.map { ClipRequest(video: $0.video, startFrame: $0.startFrame) }
-                    #expect(Array(batch.pixels) == (try direct(source, clips, frames: 4)))
+                    #expect(Array(batch.pixels) == (try source.readClips(clips, frameCount: 4)))
                     weightSum += batch.weights.reduce(0, +)
                     count += 1
                 }
