@@ -176,31 +176,61 @@ public struct SamplingBenchmarkReport: Codable, Sendable {
     public var evaluationSubpixelsPerSecond: Double
     public var trainingForwardSubpixelsPerSecond: Double
     public var precision: String
+    /// Class-conditioned configs: classifier-free guidance's cost — `batch` videos sampled guided (w = 1)
+    /// and unguided in alternating rounds, the medians' rates and the time ratio guided / unguided.
+    public var guidance: GuidanceCost?
+}
+
+public struct GuidanceCost: Codable, Sendable {
+    public var rounds: Int
+    public var unguidedSubpixelsPerSecond: Double
+    public var guidedSubpixelsPerSecond: Double
+    /// Median guided time / median unguided time for the same sub-pixels.
+    public var timeRatio: Double
 }
 
 extension Benchmark {
     /// Times cached sampling of one whole slice without primed pixels (encoder pass included, as in a
     /// real run) for 1 video and for `batch` videos, a few naive sub-pixels (one full forward each), and
-    /// one exact evaluation pass over every slice.
+    /// one exact evaluation pass over every slice. A conditioned config runs on stand-in actions and
+    /// labels (ConditioningCheck.syntheticSource); a class-conditioned one also times guided sampling
+    /// against unguided in `guidanceRounds` alternating rounds.
     public static func sampling(config: RunConfig, configName: String, batch: Int = 16,
-                                naiveSubpixels: Int = 3, progress: (String) -> Void = { _ in }) throws -> SamplingBenchmarkReport {
+                                naiveSubpixels: Int = 3, guidanceRounds: Int = 3,
+                                progress: (String) -> Void = { _ in }) throws -> SamplingBenchmarkReport {
         MatMul.configureThreads()
         // Sampling and evaluation keep nothing for a backward: no recomputation (NaiveSampler reads every channel).
         let model = try VideoTransformer(config: config.model, maxBatch: batch, precision: config.training.precision)
         model.layout.initialize(model.parameters, seed: 1)
+        let frames = config.model.frames, width = config.model.actions
         let videos = try ConditioningCheck.syntheticSource(for: config.model, count: batch, seed: 3, standIn: true)
-        let size = config.model.frames * videos.bytesPerFrame
-        var buffer = [UInt8](repeating: 0, count: batch * size)
-        try buffer.withUnsafeMutableBufferPointer { for v in 0..<batch { try videos.read(index: v, startFrame: 0, frameCount: config.model.frames, into: $0.baseAddress! + v * size) } }
+        let size = frames * videos.bytesPerFrame
+        let clips = (0..<batch).map { ClipRequest(video: $0, startFrame: 0) }
+        let buffer = try videos.readClips(clips, frameCount: frames)
+        var actions = [Float](repeating: 0, count: batch * frames * width)
+        if width > 0 {
+            try actions.withUnsafeMutableBufferPointer { a in
+                for v in 0..<batch { try videos.readActions(index: v, startFrame: 0, frameCount: frames, into: a.baseAddress! + v * frames * width) }
+            }
+        }
+        let labels = config.model.classes > 0 ? try (0..<batch).map { try videos.label(index: $0) } : nil
+        /// The first `count` videos' conditioning (actions point into `actions`, alive for the call).
+        func conditioned<R>(_ count: Int, _ body: (Conditioning) -> R) -> R {
+            actions.withUnsafeBufferPointer { a in
+                body(Conditioning(actions: width > 0 ? a.baseAddress! : nil, labels: labels.map { Array($0.prefix(count)) }))
+            }
+        }
         let subscaling = model.subscaling
         let slice = (0..<config.model.sliceCount).first { subscaling.predictedPositions(slice: $0) == config.model.positionsPerSlice } ?? 0
-        func cachedRate(_ count: Int) -> Double {
-            let sampler = CachedSampler(model: model, batch: count)
+        func cachedRate(_ count: Int, guidance: Double = 0) -> Double {
+            let sampler = CachedSampler(model: model, batch: count, guidance: guidance)
             var copy = Array(buffer[0..<(count * size)])
             var clock = Stopwatch()
-            let result = copy.withUnsafeMutableBufferPointer {
-                sampler.sample(videos: $0.baseAddress!, videoIDs: Array(0..<count), random: SubpixelRandom(seed: 1), temperature: 1,
-                               onlySlices: slice..<(slice + 1))
+            let result = conditioned(count) { conditioning in
+                copy.withUnsafeMutableBufferPointer {
+                    sampler.sample(videos: $0.baseAddress!, videoIDs: Array(0..<count), random: SubpixelRandom(seed: 1), temperature: 1,
+                                   conditioning: conditioning, onlySlices: slice..<(slice + 1))
+                }
             }
             return Double(result.subpixels) / clock.lap()
         }
@@ -208,28 +238,49 @@ extension Benchmark {
         let one = cachedRate(1)
         progress("cached sampling, \(batch) videos")
         let many = cachedRate(batch)
+        var guidance: GuidanceCost?
+        if config.model.classes > 0 {
+            var unguided: [Double] = [], guided: [Double] = []
+            for round in 1...guidanceRounds {
+                progress("guided (w = 1) and unguided sampling, \(batch) videos, round \(round) of \(guidanceRounds)")
+                guided.append(cachedRate(batch, guidance: 1))
+                unguided.append(cachedRate(batch))
+            }
+            func median(_ values: [Double]) -> Double { let s = values.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+            let u = median(unguided), g = median(guided)
+            guidance = GuidanceCost(rounds: guidanceRounds, unguidedSubpixelsPerSecond: u, guidedSubpixelsPerSecond: g, timeRatio: u / g)
+        }
         progress("naive sampling (one full forward per sub-pixel)")
         var copy = Array(buffer[0..<size])
         var clock = Stopwatch()
-        let naive = copy.withUnsafeMutableBufferPointer {
-            NaiveSampler.sample(model: model, videos: $0.baseAddress!, videoIDs: [0], random: SubpixelRandom(seed: 1),
-                                temperature: 1, limit: naiveSubpixels)
+        let naive = conditioned(1) { conditioning in
+            copy.withUnsafeMutableBufferPointer {
+                NaiveSampler.sample(model: model, videos: $0.baseAddress!, videoIDs: [0], random: SubpixelRandom(seed: 1),
+                                    temperature: 1, conditioning: conditioning, limit: naiveSubpixels)
+            }
         }
         let naiveRate = Double(naive.subpixels) / clock.lap()
         progress("evaluation pass (every slice) and training forward")
         let evaluator = Evaluator(model: model)
         let evalVideos = min(batch, 4)
         clock = Stopwatch()
-        let totals = buffer.withUnsafeBufferPointer { evaluator.evaluate(videos: $0.baseAddress!, mask: Array(repeating: true, count: evalVideos)) }
+        let totals = conditioned(evalVideos) { conditioning in
+            buffer.withUnsafeBufferPointer {
+                evaluator.evaluate(videos: $0.baseAddress!, conditioning: conditioning, mask: Array(repeating: true, count: evalVideos))
+            }
+        }
         let evaluationRate = Double(totals.subpixels) / clock.lap()
         clock = Stopwatch()
-        let forward = buffer.withUnsafeBufferPointer {
-            model.forward(videos: $0.baseAddress!, slices: Array(repeating: 5 % config.model.sliceCount, count: evalVideos), mode: .training)
+        let forward = conditioned(evalVideos) { conditioning in
+            buffer.withUnsafeBufferPointer {
+                model.forward(videos: $0.baseAddress!, slices: Array(repeating: 5 % config.model.sliceCount, count: evalVideos),
+                              conditioning: conditioning, mode: .training)
+            }
         }
         let forwardRate = Double(forward.subpixels) / clock.lap()
         return SamplingBenchmarkReport(config: configName, cachedSubpixelsPerSecondOneVideo: one, cachedSubpixelsPerSecondBatch: many,
                                        batch: batch, naiveSubpixelsPerSecond: naiveRate, cachedOverNaive: one / naiveRate,
                                        evaluationSubpixelsPerSecond: evaluationRate, trainingForwardSubpixelsPerSecond: forwardRate,
-                                       precision: config.training.precision.rawValue)
+                                       precision: config.training.precision.rawValue, guidance: guidance)
     }
 }

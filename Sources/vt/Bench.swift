@@ -157,6 +157,10 @@ extension Bench {
                 print(String(format: "cached / naive (1 video)        %10.0f×", report.cachedOverNaive))
                 print(String(format: "evaluation (exact, all slices)  %10.0f sub-pixels/s", report.evaluationSubpixelsPerSecond))
                 print(String(format: "training forward (one slice)    %10.0f sub-pixels/s", report.trainingForwardSubpixelsPerSecond))
+                if let g = report.guidance {
+                    print(String(format: "guided sampling (w = 1), %2d videos %7.0f sub-pixels/s: %.2f× the unguided time (%.0f sub-pixels/s; medians of %d alternating rounds)",
+                                 report.batch, g.guidedSubpixelsPerSecond, g.timeRatio, g.unguidedSubpixelsPerSecond, g.rounds))
+                }
             }
         } catch {
             throw fail(error)

@@ -76,6 +76,34 @@ struct ConditionedCommandTests {
         #expect(labels == classes.flatMap { [$0, $0] })
         #expect(try file.root.attribute("guidance", as: Double.self) == 1.5)
         #expect(try file.root.attribute("conditioning", as: String.self) == "data")
+        // vt inspect samples reads it back: how it was drawn, and the class measure over all 8 samples.
+        let inspect = try runVT(["inspect", "samples", "out-1-3", "--synthetic", "--classes", "3", "--json"], directory: directory)
+        #expect(inspect.status == 0, "\(inspect.output.suffix(600))")
+        let line = try #require(inspect.output.split(separator: "\n").last { $0.hasPrefix("{") })
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(report["guidance"] as? Double == 1.5 && report["samples_per_video"] as? Int == 2)
+        let consistency = try #require(report["class_consistency"] as? [String: Any])
+        #expect(consistency["samples"] as? Int == 8 && consistency["truths"] as? Int == 4 && consistency["truth_consistent"] as? Int == 4)
+        #expect(report["action_following"] != nil, "the samples were given actions")
+    }
+
+    /// `vt bench --sampling` runs a conditioned config on stand-in actions and labels (it trapped before) and,
+    /// for a class-conditioned one, times guided against unguided sampling.
+    @Test func benchSamplingRunsAConditionedConfigAndTimesGuidance() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = frames16Config.replacingOccurrences(of: "model:\n", with: "model:\n  actions: 4\n  classes: 3\n")
+        try config.write(to: directory.appendingPathComponent("cond.yaml"), atomically: true, encoding: .utf8)
+        let bench = try runVT(["bench", "--config", "cond.yaml", "--sampling", "--json"], directory: directory)
+        #expect(bench.status == 0, "\(bench.output.suffix(800))")
+        let line = try #require(bench.output.split(separator: "\n").last { $0.hasPrefix("{") })
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let guidance = try #require(report["guidance"] as? [String: Any])
+        #expect(guidance["rounds"] as? Int == 3)
+        for key in ["guided_subpixels_per_second", "unguided_subpixels_per_second", "time_ratio"] {
+            #expect(((guidance[key] as? Double) ?? 0) > 0, "\(key)")
+        }
+        #expect(((report["evaluation_subpixels_per_second"] as? Double) ?? 0) > 0)
     }
 
     @Test func overridesAreRecordedAndAResumeUnderOtherConditionsIsRefused() throws {
