@@ -84,18 +84,44 @@ public enum SyntheticMeasures {
     /// The class in 0..<classes a video (UInt8 [frames, height, width, 3]) of a `--classes` corpus shows: the
     /// class table nearest in chromaticity to the median colour of its pixels.
     public static func label(video: UnsafePointer<UInt8>, frames: Int, height: Int, width: Int, classes: Int) -> Int {
+        let distances = classDistances(video: video, frames: frames, height: height, width: width, classes: classes)
+        return distances.indices.min { distances[$0] < distances[$1] }!  // the first on ties
+    }
+
+    /// The chromaticity distance, Euclidean in (r, g), from the median colour of a video's pixels to each of the
+    /// first `classes` class tables' colours: how far (and how clearly) the video shows each class.
+    public static func classDistances(video: UnsafePointer<UInt8>, frames: Int, height: Int, width: Int, classes: Int) -> [Float] {
         precondition((1...SyntheticVideoGenerator.maximumClasses).contains(classes),
-                     "SyntheticMeasures.label: classes must be in 1...\(SyntheticVideoGenerator.maximumClasses)")
+                     "SyntheticMeasures.classDistances: classes must be in 1...\(SyntheticVideoGenerator.maximumClasses)")
         let colour = medianColour(video: video, pixels: frames * height * width)
         let measured = chromaticity(colour.0, colour.1, colour.2)
-        var best = (class: 0, distance: Float.infinity)
-        for (index, table) in classTables.prefix(classes).enumerated() {
+        return classTables.prefix(classes).map { table in
             let reference = chromaticity(table.0, table.1, table.2)
             let dr = measured.0 - reference.0, dg = measured.1 - reference.1
-            let distance = dr * dr + dg * dg
-            if distance < best.distance { best = (index, distance) }
+            return (dr * dr + dg * dg).squareRoot()
         }
-        return best.class
+    }
+
+    /// The share of a video's pixels (UInt8 [frames, height, width, 3]) whose own chromaticity is nearest
+    /// class `label`'s table among the first `classes` tables: how much of what it shows has the class's
+    /// colour (the table covers most of a frame; objects, the arm and noise take the rest).
+    public static func classPixelShare(video: UnsafePointer<UInt8>, pixels: Int, classes: Int, label: Int) -> Double {
+        precondition((1...SyntheticVideoGenerator.maximumClasses).contains(classes) && (0..<classes).contains(label),
+                     "SyntheticMeasures.classPixelShare: classes must be in 1...\(SyntheticVideoGenerator.maximumClasses), label below it")
+        let references = classTables.prefix(classes).map { chromaticity($0.0, $0.1, $0.2) }
+        var nearest = 0
+        for pixel in 0..<pixels {
+            let p = video + 3 * pixel
+            let measured = chromaticity(Float(p[0]) / 255, Float(p[1]) / 255, Float(p[2]) / 255)
+            var best = (class: 0, distance: Float.infinity)
+            for (index, reference) in references.enumerated() {
+                let dr = measured.0 - reference.0, dg = measured.1 - reference.1
+                let distance = dr * dr + dg * dg
+                if distance < best.distance { best = (index, distance) }
+            }
+            if best.class == label { nearest += 1 }
+        }
+        return pixels > 0 ? Double(nearest) / Double(pixels) : 0
     }
 
     /// The per-channel median of `pixels` RGB pixels, each channel in [0, 1].

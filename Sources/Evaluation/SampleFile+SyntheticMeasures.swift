@@ -11,7 +11,8 @@
 //   the gripper is in the last frame, seen from frame 0, with where the given actions lead: `endError`.
 //   The same numbers for the real videos against the same given actions say what ignoring them costs
 //   (with each video's own actions the real videos follow them up to the measurement's resolution).
-// - Class consistency: the share of samples whose generated frames show the class they were given.
+// - Class consistency: the share of samples whose generated frames show the class they were given (the
+//   class of their median colour), and the share of their pixels that have its colour.
 
 import Datasets
 import Foundation
@@ -30,12 +31,18 @@ public struct ActionFollowing: Codable, Equatable, Sendable {
     public var clips: Int
 }
 
-/// The share of samples (and of real videos) showing the class they were given.
+/// The share of samples (and of real videos) showing the class they were given (SyntheticMeasures.label over
+/// their generated frames), and the mean share of their generated pixels that have its colour
+/// (SyntheticMeasures.classPixelShare): the first saturates once a model has learnt the classes' tables, the
+/// second keeps measuring how much of a sample is off its class.
 public struct ClassConsistency: Codable, Equatable, Sendable {
     public var samples: Int, consistent: Int
     public var truths: Int, truthConsistent: Int
-    public init(samples: Int, consistent: Int, truths: Int, truthConsistent: Int) {
+    /// Mean share of generated pixels nearest the given class's table colour.
+    public var pixelShare: Double, truthPixelShare: Double
+    public init(samples: Int, consistent: Int, truths: Int, truthConsistent: Int, pixelShare: Double = 0, truthPixelShare: Double = 0) {
         self.samples = samples; self.consistent = consistent; self.truths = truths; self.truthConsistent = truthConsistent
+        self.pixelShare = pixelShare; self.truthPixelShare = truthPixelShare
     }
     public var rate: Double { samples > 0 ? Double(consistent) / Double(samples) : 0 }
     public var truthRate: Double { truths > 0 ? Double(truthConsistent) / Double(truths) : 0 }
@@ -108,27 +115,40 @@ extension SampleFile {
         guard let labels = try givenLabels() else { return nil }
         var result = ClassConsistency(samples: 0, consistent: 0, truths: 0, truthConsistent: 0)
         let frameBytes = height * width * 3
-        func shown(_ clip: UnsafePointer<UInt8>) -> Int {
+        /// A clip's generated frames, one after another.
+        func generated(_ clip: UnsafePointer<UInt8>) -> [UInt8] {
             var frames = [UInt8]()
             frames.reserveCapacity(generatedFrames.count * frameBytes)
             for t in generatedFrames { frames += UnsafeBufferPointer(start: clip + t * frameBytes, count: frameBytes) }
-            return frames.withUnsafeBufferPointer {
-                SyntheticMeasures.label(video: $0.baseAddress!, frames: generatedFrames.count, height: height, width: width, classes: classes)
+            return frames
+        }
+        /// Whether a clip's generated frames show `label`, and the share of their pixels with its colour.
+        func measure(_ clip: UnsafePointer<UInt8>, _ label: Int) -> (shows: Bool, share: Double) {
+            generated(clip).withUnsafeBufferPointer {
+                (SyntheticMeasures.label(video: $0.baseAddress!, frames: generatedFrames.count, height: height, width: width, classes: classes) == label,
+                 SyntheticMeasures.classPixelShare(video: $0.baseAddress!, pixels: $0.count / 3, classes: classes, label: label))
             }
         }
+        var share = 0.0, truthShare = 0.0
         for v in 0..<videos {
             let (real, row) = try pixels(video: v)
             for s in 0..<samplesPerVideo {
                 let label = labels[v * samplesPerVideo + s]
                 guard (0..<classes).contains(label) else { continue }  // "no label" (K) or another corpus's class
+                let sample = row.withUnsafeBufferPointer { measure($0.baseAddress! + s * clipBytes, label) }
                 result.samples += 1
-                if row.withUnsafeBufferPointer({ shown($0.baseAddress! + s * clipBytes) }) == label { result.consistent += 1 }
+                if sample.shows { result.consistent += 1 }
+                share += sample.share
                 if s == 0 {
+                    let truth = real.withUnsafeBufferPointer { measure($0.baseAddress!, label) }
                     result.truths += 1
-                    if real.withUnsafeBufferPointer({ shown($0.baseAddress!) }) == label { result.truthConsistent += 1 }
+                    if truth.shows { result.truthConsistent += 1 }
+                    truthShare += truth.share
                 }
             }
         }
+        result.pixelShare = result.samples > 0 ? share / Double(result.samples) : .nan
+        result.truthPixelShare = result.truths > 0 ? truthShare / Double(result.truths) : .nan
         return result
     }
 }

@@ -87,6 +87,7 @@ struct InspectSamples: ParsableCommand {
         if let c = r.classConsistency {
             lines.append(String(format: "class shown = class given: samples %.3f (%d of %d), real videos %.3f (%d of %d)",
                                 c.rate, c.consistent, c.samples, c.truthRate, c.truthConsistent, c.truths))
+            lines.append(String(format: "pixels of the given class's colour: samples %.4f, real videos %.4f", c.pixelShare, c.truthPixelShare))
         }
         return lines.joined(separator: "\n")
     }
