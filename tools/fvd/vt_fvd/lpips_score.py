@@ -32,7 +32,8 @@ def score(samples_path: str, cache_path: str | None = None, batch: int = 64, log
 
 
 def _score(source: SamplesFile, cache_path, batch, log, model) -> dict:
-    from .lpips import DESCRIPTION, MIN_SIZE, SCALING, Progress, frame_digest, pair_key, scorer_identity, too_small
+    from .lpips import DESCRIPTION, MIN_SIZE, SCALING, frame_digest, pair_key, scorer_identity, too_small
+    from .progress import Progress
 
     started = time.monotonic()
     path, videos, k = source.path, source.videos, source.samples_per_video
@@ -75,7 +76,7 @@ def _score(source: SamplesFile, cache_path, batch, log, model) -> dict:
             from .lpips import LPIPS
 
             model = LPIPS(batch=min(batch, len(missing)))
-        progress = Progress(len(missing), stream=log)
+        progress = Progress("LPIPS", "frames", len(missing), stream=log, rate_digits=1)
         items = list(missing.items())
         reals: dict[int, tuple] = {}  # video → features of its real generated frames
         clips: dict[int, np.ndarray] = {}  # video → its samples' generated frames [K, G, H, W, 3]

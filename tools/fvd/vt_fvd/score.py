@@ -17,7 +17,8 @@ import numpy as np
 from . import UserError
 from .cache import FeatureCache, clip_key
 from .frechet import frechet_distance
-from .i3d import DESCRIPTION, MIN_FRAMES, SIZE, Progress, extractor_identity
+from .i3d import DESCRIPTION, MIN_FRAMES, SIZE, extractor_identity
+from .progress import Progress
 from .samples import SamplesFile
 
 SAVE_EVERY_SECONDS = 120.0  # a long run checkpoints its cache, so a crash loses at most this much I3D work
@@ -75,7 +76,7 @@ def _score(source: SamplesFile, trials, frames, cache_path, batch, log) -> dict:
         from .i3d import I3D
 
         model = I3D(batch=min(batch, len(missing)))
-        progress = Progress(len(missing), stream=log)
+        progress = Progress("I3D", "videos", len(missing), stream=log)
         items = list(missing.items())
         last_save = time.monotonic()
         try:
