@@ -67,10 +67,3 @@ struct LPIPSStorageTests {
         #expect(!samples.hasStoredLPIPS && samples.hasForeignLPIPS)
     }
 }
-
-/// A dataset's bytes, whatever its element type.
-func rawBytes(_ dataset: HDF5Dataset) throws -> [UInt8] {
-    var bytes = [UInt8](repeating: 0, count: try dataset.shape().reduce(1, *) * (try dataset.elementType()).byteCount)
-    try bytes.withUnsafeMutableBytes { try dataset.read(into: $0) }
-    return bytes
-}

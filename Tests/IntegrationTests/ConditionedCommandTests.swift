@@ -31,19 +31,6 @@ struct ConditionedCommandTests {
         return directory
     }
 
-    func datasets(_ path: URL, _ names: [String]) throws -> [String: [UInt8]] {
-        let file = try HDF5File.open(path.path)
-        defer { try? file.close() }
-        var result: [String: [UInt8]] = [:]
-        for name in names {
-            let dataset = try file.root.dataset(name)
-            var bytes = [UInt8](repeating: 0, count: try dataset.shape().reduce(1, *) * (try dataset.elementType()).byteCount)
-            try bytes.withUnsafeMutableBytes { try dataset.read(into: $0) }
-            result[name] = bytes
-        }
-        return result
-    }
-
     @Test func guidedConditionedSamplesDoNotDependOnRanksOrBatchAndRecordTheirConditions() throws {
         let directory = try prepare()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -55,7 +42,7 @@ struct ConditionedCommandTests {
             let out = "out-\(ranks)-\(batch)"
             let run = try runVTRanks(ranks, sample + ["--batch", "\(batch)", "--output", out], directory: directory)
             #expect(run.status == 0, "\(ranks) × \(batch): \(run.output.suffix(800))")
-            let set = try datasets(directory.appendingPathComponent("\(out)/samples.h5"), names)
+            let set = try datasetBytes(directory.appendingPathComponent("\(out)/samples.h5"), names)
             if let reference {
                 for name in names { #expect(set[name] == reference[name], "\(name): \(ranks) ranks × batch \(batch) differ from 1 × 3") }
             } else {

@@ -38,16 +38,7 @@ struct SamplingJobCommandTests {
 
     /// Every dataset of a samples.h5, as bytes, by name.
     func contents(_ path: URL) throws -> [String: [UInt8]] {
-        let file = try HDF5File.open(path.path)
-        defer { try? file.close() }
-        var result: [String: [UInt8]] = [:]
-        for name in ["samples", "ground_truth", "log_likelihood", "psnr", "ssim"] {
-            let dataset = try file.root.dataset(name)
-            var bytes = [UInt8](repeating: 0, count: try dataset.shape().reduce(1, *) * (try dataset.elementType()).byteCount)
-            try bytes.withUnsafeMutableBytes { try dataset.read(into: $0) }
-            result[name] = bytes
-        }
-        return result
+        try datasetBytes(path, ["samples", "ground_truth", "log_likelihood", "psnr", "ssim"])
     }
 
     @Test func theSampleSetDoesNotDependOnRanksOrBatch() throws {

@@ -112,3 +112,19 @@ public func allTensors(ofCheckpoint path: String) throws -> [String: [Float]] {
     for dataset in try file.root.datasetPaths() { result[dataset] = try file.root.dataset(dataset).read(as: Float.self) }
     return result
 }
+
+/// A dataset's bytes, whatever its element type (for bitwise comparisons).
+public func rawBytes(_ dataset: HDF5Dataset) throws -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: try dataset.shape().reduce(1, *) * (try dataset.elementType()).byteCount)
+    try bytes.withUnsafeMutableBytes { try dataset.read(into: $0) }
+    return bytes
+}
+
+/// The bytes of each named dataset of the HDF5 file at `path`.
+public func datasetBytes(_ path: URL, _ names: [String]) throws -> [String: [UInt8]] {
+    let file = try HDF5File.open(path.path)
+    defer { try? file.close() }
+    var result: [String: [UInt8]] = [:]
+    for name in names { result[name] = try rawBytes(file.root.dataset(name)) }
+    return result
+}
