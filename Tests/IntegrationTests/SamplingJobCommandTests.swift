@@ -7,7 +7,6 @@ import Foundation
 import VTTestSupport
 import Testing
 import Evaluation
-import HDF5
 
 /// The small test model on 16×16 frames (SSIM's 11×11 window needs at least that).
 let frames16Config = smallDistributedConfig.replacingOccurrences(of: "  height: 8\n  width: 8", with: "  height: 16\n  width: 16")
