@@ -41,18 +41,25 @@ public struct SubpixelRandom: Sendable {
     public static func draw(logits: UnsafePointer<Float>, temperature: Double, uniform: Double) -> (value: UInt8, logProbability: Double) {
         var maximum = -Double.infinity
         for c in 0..<256 { maximum = max(maximum, Double(logits[c])) }
-        var weights = [Double](repeating: 0, count: 256), total = 0.0, plainTotal = 0.0
-        for c in 0..<256 {
-            let x = Double(logits[c]) - maximum
-            weights[c] = exp(x / temperature); total += weights[c]; plainTotal += exp(x)
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: 256) { weights in
+            var total = 0.0, plainTotal = 0.0
+            if temperature == 1 {   // x / 1 == x exactly: the two sums are one (half the exps, the same bits)
+                for c in 0..<256 { weights[c] = exp(Double(logits[c]) - maximum); total += weights[c] }
+                plainTotal = total
+            } else {
+                for c in 0..<256 {
+                    let x = Double(logits[c]) - maximum
+                    weights[c] = exp(x / temperature); total += weights[c]; plainTotal += exp(x)
+                }
+            }
+            let target = uniform * total
+            var cumulative = 0.0, value = 255
+            for c in 0..<256 {
+                cumulative += weights[c]
+                if target < cumulative { value = c; break }
+            }
+            return (UInt8(value), Double(logits[value]) - maximum - log(plainTotal))
         }
-        let target = uniform * total
-        var cumulative = 0.0, value = 255
-        for c in 0..<256 {
-            cumulative += weights[c]
-            if target < cumulative { value = c; break }
-        }
-        return (UInt8(value), Double(logits[value]) - maximum - log(plainTotal))
     }
 }
 
@@ -84,6 +91,8 @@ public final class CachedSampler {
     // Rows of one position for the whole batch.
     let stream, normed, query, key, value, attended, projected, hidden, decoded, pre, headHidden, logits, columns: FloatBuffer
     let mean, rstd: FloatBuffer
+    /// One guided sub-pixel's 256 logits (guidance only).
+    let guidedLogits: FloatBuffer
     /// bf16 runs: one product input of the whole batch, rounded just before its product (nil in fp32).
     let input16: BFloat16Buffer?
     let scores: UnsafeMutablePointer<Double>
@@ -116,7 +125,7 @@ public final class CachedSampler {
         stream = perRow(d); normed = perRow(d); query = perRow(hd); key = perRow(hd); value = perRow(hd); attended = perRow(hd)
         projected = perRow(d); hidden = perRow(f); decoded = perRow(d); pre = perRow(d); headHidden = perRow(d); logits = perRow(256)
         columns = perRow(ShiftConvolution.taps.count * e)
-        mean = perRow(1); rstd = perRow(1)
+        mean = perRow(1); rstd = perRow(1); guidedLogits = FloatBuffer(count: 256)
         input16 = model.precision == .bf16 ? BFloat16Buffer(count: batch * max(ShiftConvolution.taps.count * e, d, hd, f)) : nil
         let maxBlock = layers.map { $0.partition.blockLength }.max() ?? 1
         scores = .allocate(capacity: batch * model.config.heads * maxBlock)  // one row per (video, head): they run in parallel
@@ -191,11 +200,9 @@ public final class CachedSampler {
                             sliceValues[(b * n + position) * c + channel] = draw.value
                             logLikelihood[b] += draw.logProbability
                         } else {
-                            let guided = SubpixelRandom.guided(conditional: conditional, unconditional: logits.pointer + (batch + b) * 256,
-                                                               weight: guidance)
-                            let value = guided.withUnsafeBufferPointer {
-                                SubpixelRandom.draw(logits: $0.baseAddress!, temperature: temperature, uniform: u).value
-                            }
+                            SubpixelRandom.guided(conditional: conditional, unconditional: logits.pointer + (batch + b) * 256,
+                                                  weight: guidance, into: guidedLogits.pointer)
+                            let value = SubpixelRandom.draw(logits: guidedLogits.pointer, temperature: temperature, uniform: u).value
                             sliceValues[(b * n + position) * c + channel] = value
                             logLikelihood[b] += SubpixelRandom.logProbability(logits: conditional, value: value)
                         }
@@ -373,7 +380,16 @@ extension CachedSampler {
 extension SubpixelRandom {
     /// Classifier-free guidance: (1 + w)·ℓ_cond − w·ℓ_uncond per value, in Double, rounded to Float.
     public static func guided(conditional: UnsafePointer<Float>, unconditional: UnsafePointer<Float>, weight: Double) -> [Float] {
-        (0..<256).map { Float((1 + weight) * Double(conditional[$0]) - weight * Double(unconditional[$0])) }
+        [Float](unsafeUninitializedCapacity: 256) { buffer, count in
+            guided(conditional: conditional, unconditional: unconditional, weight: weight, into: buffer.baseAddress!)
+            count = 256
+        }
+    }
+
+    /// The same into a caller's 256 values (the cached sampler's per-sub-pixel path allocates nothing).
+    public static func guided(conditional: UnsafePointer<Float>, unconditional: UnsafePointer<Float>, weight: Double,
+                              into out: UnsafeMutablePointer<Float>) {
+        for c in 0..<256 { out[c] = Float((1 + weight) * Double(conditional[c]) - weight * Double(unconditional[c])) }
     }
 
     /// log softmax(logits)[value], in Double (the same arithmetic as `draw`'s log-probability).
