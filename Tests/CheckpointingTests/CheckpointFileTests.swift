@@ -1,4 +1,4 @@
-// One checkpoint file: written and read back bitwise, laid out as DESIGN §5 says (readable by plain
+// One checkpoint file: written and read back bitwise, laid out as docs/design.md §5 says (readable by plain
 // HDF5), and every kind of damage or mismatch refused with the dataset named.
 
 import Common

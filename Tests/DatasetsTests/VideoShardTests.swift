@@ -42,7 +42,7 @@ func writeTestShard(_ path: String, count: Int, first: Int = 0, frames: Int = 4,
         #expect(throws: DatasetError.self) {
             try clip.withUnsafeMutableBufferPointer { try shard.readClip(index: 5, startFrame: 3, frameCount: 2, into: $0.baseAddress!) }
         }
-        // The root attributes of DESIGN §3, and the chunking: one video per chunk.
+        // The root attributes of docs/design.md §3, and the chunking: one video per chunk.
         let attributes = try shard.attributes()
         #expect(attributes["format"] == .string("video-shard"))
         #expect(attributes["format_version"] == .int64(1))

@@ -1,4 +1,4 @@
-// PSNR and SSIM against scikit-image (DESIGN.md §10) on committed frame pairs: smooth vs noisy, random,
+// PSNR and SSIM against scikit-image (docs/design.md §10) on committed frame pairs: smooth vs noisy, random,
 // shifted, non-square, the 11-pixel minimum, identical frames (PSNR +∞, SSIM 1) and constant frames. The
 // fixture is written by tools/make_metric_fixtures.py with scikit-image itself; agreement to 1e-6.
 // And the summary over samples and videos on scores worked out by hand.

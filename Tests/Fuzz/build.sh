@@ -107,7 +107,7 @@ fuzz_yams_sources() {
     YAMS_DIR=$checkout/Sources
 }
 
-# Builds every module the harnesses need, bottom up (DESIGN's module layout).
+# Builds every module the harnesses need, bottom up (docs/architecture.md's module graph).
 fuzz_build_modules() {
     local S=$FUZZ_ROOT/Sources
     mkdir -p "$FUZZ_BUILD"

@@ -1,4 +1,4 @@
-// `vt bench --json` in each precision (DESIGN §7–§9): the fields outside tools read, both peaks measured in
+// `vt bench --json` in each precision (docs/design.md §7–§9): the fields outside tools read, both peaks measured in
 // the same run, and memory reported as activations, state and peak resident bytes; `metrics.jsonl` rows
 // carry peak_resident_bytes. tiny.yaml keeps each run to a few seconds.
 

@@ -1,5 +1,5 @@
 // `vt train` checkpoint and resume flags and `vt inspect checkpoint`, on the real binary: the JSON report
-// (model hyper-parameters under DESIGN §2's names), a damaged file named with its dataset and a non-zero
+// (model hyper-parameters under docs/design.md §2's names), a damaged file named with its dataset and a non-zero
 // exit, resuming (or starting fresh, saying so), and a mismatched architecture refused by field name.
 
 import Foundation

@@ -1,4 +1,4 @@
-// The model axis under mpirun (DESIGN.md §4): `vt train --mesh data=1,model=2` (2 ranks) and
+// The model axis under mpirun (docs/design.md §4): `vt train --mesh data=1,model=2` (2 ranks) and
 // `--mesh data=2,model=2` (4 ranks, oversubscribed on 2 cores) train the same run as one rank with the
 // same global batch — per-step losses within 1e-4 relative over 10 steps, final parameters within 1e-5 —
 // and a run saved on data=2,model=2 continues on data=4,model=1 as the same run. The in-process versions
@@ -45,7 +45,7 @@ struct ModelAxisMPITests {
             let worst = zip(reference, other).map { abs($0 - $1) / abs($0) }.max() ?? 1
             #expect(worst <= 1e-4, "\(run): per-step losses differ by up to \(worst) relative")
             let p2 = try parameters(ofCheckpoint: directory.appendingPathComponent("c-\(run)/step_00000010.h5").path)
-            #expect(Set(p1.keys) == Set(p2.keys), "\(run): the checkpoint holds every tensor under its DESIGN name")
+            #expect(Set(p1.keys) == Set(p2.keys), "\(run): the checkpoint holds every tensor under its docs/design.md name")
             var largest: Float = 0
             for (name, values) in p1 {
                 #expect(values.count == p2[name]?.count, "\(run): \(name) is a full tensor")

@@ -1,7 +1,7 @@
-// ZeRO stage 1 under mpirun (`vt train --shard-optimizer`, DESIGN.md §9), on the real binary:
+// ZeRO stage 1 under mpirun (`vt train --shard-optimizer`, docs/design.md §9), on the real binary:
 //   - 2 and 4 ranks (oversubscribed) and data=2,model=2, sharded, train the 1-rank run: 20 steps of
 //     RMSProp and of Adam with global batch 8, per-step losses within 1e-6 relative, parameters and
-//     optimizer slots within 1e-5, checkpoints with every tensor whole under its DESIGN name. (Adam: except
+//     optimizer slots within 1e-5, checkpoints with every tensor whole under its docs/design.md name. (Adam: except
 //     the relative biases over a block axis of length 1, whose gradient is 0 up to rounding noise that
 //     Adam's g/√v turns into ±lr steps whatever the summation order — unsharded 2 and 4 ranks show the
 //     same; those are held to Adam's largest possible drift, 2·lr per step);
@@ -74,7 +74,7 @@ struct OptimizerShardingMPITests {
             #expect(worst <= 1e-6, "\(layout.name): per-step losses differ by up to \(worst) relative")
             let tensors = try allTensors(ofCheckpoint: directory.appendingPathComponent("c-\(layout.name)/step_00000020.h5").path)
             #expect(Set(tensors.keys) == Set(expected.keys) && tensors.keys.allSatisfy { tensors[$0]!.count == expected[$0]!.count },
-                    "\(layout.name): the checkpoint holds every tensor whole under its DESIGN name")
+                    "\(layout.name): the checkpoint holds every tensor whole under its docs/design.md name")
             let excluded = optimizer == "adam" ? roundingNoiseGradientTensors : []
             let parameters = largestDifference(expected, tensors, prefix: "/params/", excluding: excluded)
             let slots = largestDifference(expected, tensors, prefix: "/optimizer/")

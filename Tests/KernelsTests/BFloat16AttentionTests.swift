@@ -1,4 +1,4 @@
-// The bf16 kernels (DESIGN.md §8) against their fp32 twins run on the same bf16-rounded inputs, so that
+// The bf16 kernels (docs/design.md §8) against their fp32 twins run on the same bf16-rounded inputs, so that
 // only what the bf16 path adds is measured:
 //
 //   BlockAttention  forward and backward, masked and unmasked, block lengths 8…256. The bf16 path rounds

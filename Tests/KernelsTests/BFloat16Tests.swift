@@ -1,4 +1,4 @@
-// bf16 (DESIGN.md §8): the fp32 → bf16 conversion on hand-picked bit patterns and random values against
+// bf16 (docs/design.md §8): the fp32 → bf16 conversion on hand-picked bit patterns and random values against
 // its naive twin, and every bf16 product shape against the exact product of the same bf16 inputs, with a
 // tolerance derived from K and fp32 accumulation (never bitwise: oneDNN's summation order is its own).
 

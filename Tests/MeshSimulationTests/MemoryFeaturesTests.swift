@@ -1,4 +1,4 @@
-// The simulator's memory features (DESIGN §8–§9): recomputation, flash-style attention memory, ZeRO-1 and
+// The simulator's memory features (docs/design.md §8–§9): recomputation, flash-style attention memory, ZeRO-1 and
 // bf16 — each formula against hand-computed values, and the fits / does-not-fit verdict flipping with each
 // for a stated config and mesh. Arithmetic only (and one 1-rank calibration); the options of `vt mesh simulate`
 // are in MemoryFeaturesCommandLineTests.swift.

@@ -74,7 +74,7 @@ import Training
     }
 
     @Test func gradientAllReduceOfARingDataAxisIsTheDataModelFormula() throws {
-        // 8x4 torus, model=4 → model grid 1×4, data grid 8×1 (a ring): DESIGN's 2(D−1)α + 2(D−1)/D·(n/M)β
+        // 8x4 torus, model=4 → model grid 1×4, data grid 8×1 (a ring): docs/design.md's 2(D−1)α + 2(D−1)/D·(n/M)β
         // with n/M = the gradient bytes one chip holds.
         let simulator = try MeshSimulator(config: benchModel(), settings: settings(batch: 64))
         let prediction = try simulator.predict(Placement(layout: MeshLayout(data: 8, model: 4), on: TorusShape(x: 8, y: 4)))

@@ -1,4 +1,4 @@
-// Training in bf16 (`training.precision: bf16`, DESIGN.md §8): a resumed bf16 run is bitwise the straight
+// Training in bf16 (`training.precision: bf16`, docs/design.md §8): a resumed bf16 run is bitwise the straight
 // one; 1 and 2 data ranks (threads) train the same bf16 run to 1e-3 relative per step; checkpoints hold
 // the fp32 master tensors, so a bf16 checkpoint resumes in fp32 and back (only architecture and
 // optimizer are pinned); an unknown precision is refused naming `training.precision`. On the vt binary,

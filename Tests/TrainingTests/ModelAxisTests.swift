@@ -1,4 +1,4 @@
-// The model axis of the device mesh (DESIGN.md §4): heads and d_ff split over M ranks. Checked in one
+// The model axis of the device mesh (docs/design.md §4): heads and d_ff split over M ranks. Checked in one
 // process with one thread per rank (ThreadCommunicator): shards map to full tensors and back exactly; a
 // sharded forward/backward gives the whole model's loss and gradients; data×model meshes train like one
 // rank (losses 1e-4 relative over 10 steps, parameters 1e-5); checkpoints hold full tensors and a run
@@ -74,7 +74,7 @@ private func trainOnMesh(_ config: RunConfig, data: Int, model: Int, steps: Int)
             rebuilt.zero()
             for index in 0..<m {
                 let layout = ModelParameters(config: config, sharding: ModelSharding(index: index, count: m))
-                #expect(layout.table.entries.map(\.name) == full.table.entries.map(\.name), "DESIGN names on every shard")
+                #expect(layout.table.entries.map(\.name) == full.table.entries.map(\.name), "design.md names on every shard")
                 let shard = FloatBuffer(count: layout.table.totalCount)
                 layout.initialize(shard, seed: 9)  // a shard initialises as its part of the whole model
                 let extracted = FloatBuffer(count: layout.table.totalCount)
@@ -242,7 +242,7 @@ private func trainOnMesh(_ config: RunConfig, data: Int, model: Int, steps: Int)
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(CheckpointFormat.fileName(step: stops[0].0)).path))
     }
 
-    /// A checkpoint written on data=2,model=2 holds the full tensors under DESIGN names, and the run
+    /// A checkpoint written on data=2,model=2 holds the full tensors under docs/design.md names, and the run
     /// continues on data=4,model=1 and on one rank (and a data=1,model=1 checkpoint continues on
     /// data=1,model=2) as the same run.
     @Test func checkpointsAreMeshIndependent() throws {

@@ -1,4 +1,4 @@
-// ZeRO stage 1 (`distribution.shard_optimizer`, DESIGN.md §9) in one process, one thread per rank
+// ZeRO stage 1 (`distribution.shard_optimizer`, docs/design.md §9) in one process, one thread per rank
 // (ThreadCommunicator: sums in rank order, so sharded and unsharded runs see bitwise the same sums):
 // a sharded run is bitwise the unsharded run on the same ranks (losses, gradient norms, parameters and the
 // full optimizer slots its checkpoint gathers); each rank keeps 1/D of the slots and master weights; a run
@@ -90,7 +90,7 @@ private func largestDifference(_ a: [String: [Float]], _ b: [String: [Float]], p
             #expect(abs(x.gradientNorm - y.gradientNorm) <= 1e-12 * y.gradientNorm, "step \(step + 1): norm \(x.gradientNorm) vs \(y.gradientNorm)")
         }
         let (x, y) = (try allTensors(ofCheckpoint: checkpointPath(sharded, 6)), try allTensors(ofCheckpoint: checkpointPath(unsharded, 6)))
-        #expect(Set(x.keys) == Set(y.keys) && x.keys.allSatisfy { x[$0]!.count == y[$0]!.count }, "full tensors under DESIGN names")
+        #expect(Set(x.keys) == Set(y.keys) && x.keys.allSatisfy { x[$0]!.count == y[$0]!.count }, "full tensors under docs/design.md names")
         #expect(largestDifference(x, y, prefix: "/params/") <= 1e-6)
         #expect(largestDifference(x, y, prefix: "/optimizer/") <= 1e-6)
     }

@@ -1,4 +1,4 @@
-// `training.recompute: layer` (DESIGN.md §9): backward re-runs each attention layer's forward (and the
+// `training.recompute: layer` (docs/design.md §9): backward re-runs each attention layer's forward (and the
 // head's channels) from the saved inputs instead of keeping their activations. The same kernels run on the
 // same values in the same order, so losses, gradients and every checkpoint tensor are bitwise those of
 // `recompute: none` — checked on 10 steps of the shipped tiny.yaml, in bf16, with gradient accumulation

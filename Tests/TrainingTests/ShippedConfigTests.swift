@@ -1,5 +1,5 @@
 // Every config in Configs/ loads and validates, and its comments' numbers are what the code computes:
-// bench.yaml is DESIGN §7's 6,340,176 parameters and 34.63 GFLOP of forward per video.
+// bench.yaml is docs/design.md §7's 6,340,176 parameters and 34.63 GFLOP of forward per video.
 
 import Foundation
 import Testing

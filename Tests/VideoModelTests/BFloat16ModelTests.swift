@@ -1,4 +1,4 @@
-// The model's bf16 path (DESIGN.md §8) against its fp32 path with the same parameters (the reference
+// The model's bf16 path (docs/design.md §8) against its fp32 path with the same parameters (the reference
 // fixture's three lopsided configs and a small initialised model): the training loss agrees to 1e-2
 // relative; every non-negligible parameter gradient points the same way (cosine ≥ 0.999, or where the
 // gradient is too sensitive for that, within 8× of what a bf16-sized change of the weights does to the

@@ -27,7 +27,7 @@ import Kernels
         for k in [1, 5, 11] {
             let base = logits(model, video, slice: k)
             for _ in 0..<12 {
-                // Primed pixels are given (visible to every slice, DESIGN §2), so both the predicted sub-pixel
+                // Primed pixels are given (visible to every slice, docs/design.md §2), so both the predicted sub-pixel
                 // and the changed one are non-primed; the changed one is at or after (i, ch).
                 let predicted = (0..<model.positions).filter { !s.isPrimed(slice: k, position: $0) }
                 let i = predicted[random.nextInt(below: predicted.count)], ch = random.nextInt(below: 3)
