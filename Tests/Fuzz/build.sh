@@ -115,22 +115,23 @@ fuzz_build_modules() {
     MODULE_OBJECTS=()
     fuzz_module_map _HDF5Shims "$S/_HDF5Shims/include/vt_hdf5_shims.h"
     fuzz_module_map _KernelShims "$S/_KernelShims/include/kernel_shims.h"
-    fuzz_module_map _CheckpointShims "$S/_CheckpointShims/include/vt_checkpoint_shims.h"
+    fuzz_module_map _SystemShims "$S/_SystemShims/include/vt_system_shims.h"
     fuzz_c_objects _HDF5Shims "-I$HDF5_INCLUDE -I$S/_HDF5Shims/include" "$S/_HDF5Shims/shims.c"
     fuzz_c_objects _KernelShims "-O3 -ffp-contract=off -fveclib=libmvec -fno-math-errno -I$S/_KernelShims/include" "$S/_KernelShims/shims.c"
-    fuzz_c_objects _CheckpointShims "-I$S/_CheckpointShims/include" "$S/_CheckpointShims/shims.c"
+    fuzz_c_objects _SystemShims "-I$S/_SystemShims/include" "$S/_SystemShims/shims.c"
     fuzz_yams_sources
     MODULE_FLAGS+=(-I "$YAMS_DIR/CYaml/include")
     fuzz_c_objects CYaml "-DYAML_DECLARE_EXPORT -I$YAMS_DIR/CYaml/include" "$YAMS_DIR"/CYaml/src/*.c
 
+    fuzz_swift_module Common "_SystemShims" "" "$S"/Common/*.swift
     fuzz_swift_module HDF5 "_HDF5Shims" "" "$S"/HDF5/*.swift
-    fuzz_swift_module Datasets "HDF5" "" "$S"/Datasets/*.swift
     fuzz_swift_module OneDNN "" "" "$S"/OneDNN/*.swift
-    fuzz_swift_module Kernels "OneDNN _KernelShims" "" "$S"/Kernels/*.swift
-    fuzz_swift_module Checkpointing "HDF5 Datasets Kernels _CheckpointShims" "" "$S"/Checkpointing/*.swift
+    fuzz_swift_module Kernels "OneDNN _KernelShims" "" "$S"/Kernels/*.swift "$S"/Kernels/Reference/*.swift
+    fuzz_swift_module Datasets "Common HDF5 Kernels" "" "$S"/Datasets/*.swift
+    fuzz_swift_module Checkpointing "Common HDF5 Kernels _SystemShims" "" "$S"/Checkpointing/*.swift
     fuzz_swift_module Yams "CYaml" "-DSWIFT_PACKAGE" "$YAMS_DIR"/Yams/*.swift
     fuzz_swift_module Optimization "Kernels" "" "$S"/Optimization/*.swift
-    fuzz_swift_module VideoModel "Kernels Yams" "" "$S"/VideoModel/*.swift
+    fuzz_swift_module VideoModel "Common Kernels Yams" "" "$S"/VideoModel/*.swift
     # Of Training, only the config: the rest needs MPI, the evaluator and swift-log, none of which decode
     # a config file. `vt train --config` reads it through RunConfig.load, in these three files.
     fuzz_swift_module Training "Kernels Optimization VideoModel" "" \
