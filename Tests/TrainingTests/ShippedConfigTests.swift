@@ -19,7 +19,7 @@ import VideoModel
     @Test(arguments: [("bench.yaml", 6_340_176, 34.63), ("bair-base-300k.yaml", 57_763_840, 453.12),
                       ("bair-large-1m.yaml", 213_763_328, 1748.05), ("kinetics-large-1m.yaml", 213_763_328, 1748.05),
                       ("bair-action-300k.yaml", 57_768_960, 453.12), ("kinetics-class-1m.yaml", 214_994_176, 1748.05),
-                      ("tiny-action.yaml", 1_038_048, 0.864), ("tiny-class.yaml", 1_038_304, 0.864)])
+                      ("tiny-action.yaml", 1_038_432, 1.728), ("tiny-class.yaml", 1_038_304, 0.864)])
     func parameterCountsAndFLOPsMatchTheComments(file: String, parameters: Int, gigaflops: Double) throws {
         let config = try RunConfig.load(path: Self.directory.appendingPathComponent(file).path)
         #expect(ModelParameters(config: config.model).table.parameterCount == parameters)
