@@ -4,11 +4,10 @@
 //
 // Adding a dataset to an HDF5 file in place is not crash-safe (a kill mid-write can damage the whole file),
 // so `storeLPIPS` copies the file under a temporary name in the same folder, adds `lpips` to the copy,
-// fsyncs it, renames it over the original and fsyncs the folder: a crash leaves the old file or the new
-// one. The copy costs one pass over the file (a few seconds per GB), once per file: re-scoring reads the
+// fsyncs it, renames it over the original and fsyncs the folder (SampleStore.writeDurably, which writes
+// every samples file): a crash leaves the old file or the new one. The copy costs one pass over the file (a few seconds per GB), once per file: re-scoring reads the
 // stored values, and the sampling job keeps a samples.h5 it has nothing to add to (SampleStore.assemble).
 
-import Checkpointing
 import Foundation
 import HDF5
 
@@ -44,27 +43,10 @@ extension SampleFile {
     /// `lpips` entry yet.
     public static func storeLPIPS(_ scores: [Float], shape: [Int], in path: String) throws {
         precondition(shape.count == 3 && scores.count == shape.reduce(1, *), "storeLPIPS: \(scores.count) scores for shape \(shape)")
-        let url = URL(fileURLWithPath: path)
-        let folder = url.deletingLastPathComponent().path
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).lpips-partial-\(getpid())").path
-        try? FileManager.default.removeItem(atPath: temporary)
-        do {
-            try FileManager.default.copyItem(atPath: path, toPath: temporary)
-            let file = try HDF5File.open(temporary, mode: .readWrite)
-            do {
-                if try file.root.contains("lpips") { throw EvaluationError("it already has an lpips entry") }
-                try file.root.createDataset("lpips", shape: shape, values: scores)
-                try file.close()
-            } catch {
-                file.abandon()
-                throw error
-            }
-            try Durability.fsync(path: temporary)
-            try Durability.rename(temporary, to: path)
-            try Durability.fsync(path: folder, isDirectory: true)
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw EvaluationError("\(path): cannot store the LPIPS scores in it: \(error)")
+        try SampleStore.writeDurably(path, fromCopy: true, temporarySuffix: "lpips-partial",
+                                     failure: "cannot store the LPIPS scores in it") { file in
+            if try file.root.contains("lpips") { throw EvaluationError("it already has an lpips entry") }
+            try file.root.createDataset("lpips", shape: shape, values: scores)
         }
     }
 }

@@ -154,7 +154,7 @@ public final class SampleStore {
             name = String(format: "part-v%06d-s%05d-%d.h5", first.video, first.sample, suffix); suffix += 1
         }
         let final = partsDirectory.appendingPathComponent(name).path
-        try writeDurably(final) { file in
+        try Self.writeDurably(final) { file in
             try file.root.createDataset("items", shape: [records.count, 2], values: records.flatMap { [Int64($0.item.video), Int64($0.item.sample)] })
             try file.root.createDataset("samples", shape: [records.count] + clipShape, values: records.flatMap(\.pixels),
                                         chunkShape: [1] + clipShape)
@@ -182,7 +182,7 @@ public final class SampleStore {
         let clip = sampling.clipBytes
         var used = Set<String>()
         let reader = PixelReader(clipShape: clipShape)
-        try writeDurably(samplesFile.path) { file in
+        try Self.writeDurably(samplesFile.path) { file in
             let samples = try file.root.createDataset("samples", elementType: .uint8, shape: [videos, k] + clipShape, chunkShape: [1, 1] + clipShape)
             let truth = try file.root.createDataset("ground_truth", elementType: .uint8, shape: [videos] + clipShape, chunkShape: [1] + clipShape)
             var row = [UInt8](repeating: 0, count: k * clip), real = [UInt8](repeating: 0, count: clip)
@@ -279,20 +279,32 @@ public final class SampleStore {
         }
     }
 
-    /// Creates `path` under a temporary name, lets `body` fill it, then fsync, rename and folder fsync.
-    func writeDurably(_ path: String, _ body: (HDF5File) throws -> Void) throws {
+    /// Writes `path` crash-safely: under a temporary name in the same folder `body` fills a new file (or, with
+    /// `fromCopy`, a copy of the file at `path`), then fsync, rename over `path` and folder fsync — a crash
+    /// leaves the old file or the new one. On failure the temporary file goes and the error says `failure`.
+    static func writeDurably(_ path: String, fromCopy: Bool = false, temporarySuffix: String? = nil,
+                             failure: String = "cannot write it", _ body: (HDF5File) throws -> Void) throws {
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent.replacingOccurrences(of: ".h5", with: "")).partial-\(getpid())").path
+        let name = temporarySuffix.map { ".\(url.lastPathComponent).\($0)" }
+            ?? ".\(url.lastPathComponent.replacingOccurrences(of: ".h5", with: "")).partial"
+        let temporary = url.deletingLastPathComponent().appendingPathComponent("\(name)-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: temporary)
         do {
-            let file = try HDF5File.create(temporary)
+            let file: HDF5File
+            if fromCopy {
+                try FileManager.default.copyItem(atPath: path, toPath: temporary)
+                file = try HDF5File.open(temporary, mode: .readWrite)
+            } else {
+                file = try HDF5File.create(temporary)
+            }
             do { try body(file); try file.close() } catch { file.abandon(); throw error }
             try Durability.fsync(path: temporary)
             try Durability.rename(temporary, to: path)
             try Durability.fsync(path: folder, isDirectory: true)
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
-            throw EvaluationError("\(path): cannot write it: \(error)")
+            throw EvaluationError("\(path): \(failure): \(error)")
         }
     }
 }
