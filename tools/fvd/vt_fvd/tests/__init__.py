@@ -38,3 +38,16 @@ def parse_single_json(test, stdout):
     lines = stdout.splitlines()
     test.assertEqual(len(lines), 1, f"stdout is not one line: {stdout[:500]!r}")
     return json.loads(lines[0])
+
+
+def assert_user_error(test, command, arguments, *words):
+    """`python -m vt_fvd COMMAND ARGUMENTS` fails as a user error: exit 2, nothing on stdout, one line on
+    stderr (no traceback) that contains every one of `words`."""
+    code, stdout, stderr = run_cli(command, *arguments)
+    test.assertEqual(code, 2, stderr)
+    test.assertEqual(stdout, "")
+    lines = stderr.splitlines()
+    test.assertEqual(len(lines), 1, f"not one line: {stderr!r}")
+    test.assertNotIn("Traceback", stderr)
+    for word in words:
+        test.assertIn(word, lines[0])

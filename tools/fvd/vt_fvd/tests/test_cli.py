@@ -10,7 +10,7 @@ from vt_fvd.cache import FeatureCache, clip_key
 from vt_fvd.samples import SamplesFile
 from vt_fvd.synthetic import moving_bars
 
-from . import parse_single_json, run_cli, write_samples
+from . import assert_user_error, parse_single_json, run_cli, write_samples
 
 
 def videos(count, frames=16, size=64, first_phase=0):
@@ -26,14 +26,7 @@ class ErrorTest(unittest.TestCase):
         return os.path.join(self.folder.name, name)
 
     def assert_user_error(self, arguments, *words):
-        code, stdout, stderr = run_cli("score", *arguments)
-        self.assertEqual(code, 2, stderr)
-        self.assertEqual(stdout, "")
-        lines = stderr.splitlines()
-        self.assertEqual(len(lines), 1, f"not one line: {stderr!r}")
-        self.assertNotIn("Traceback", stderr)
-        for word in words:
-            self.assertIn(word, lines[0])
+        assert_user_error(self, "score", arguments, *words)
 
     def test_missing_file(self):
         self.assert_user_error(["--samples", self.path("absent.h5")], "absent.h5", "no such file")

@@ -12,7 +12,7 @@ from vt_fvd.cache import ScoreCache
 from vt_fvd.lpips_score import score
 from vt_fvd.synthetic import moving_bars
 
-from . import parse_single_json, run_cli, write_samples
+from . import assert_user_error, parse_single_json, run_cli, write_samples
 
 
 def make_file(path, videos=3, k=2, frames=4, height=32, width=32, prime_frames=(0,)):
@@ -32,14 +32,7 @@ class LPIPSCommandTest(unittest.TestCase):
         self.path = os.path.join(self.folder.name, "samples.h5")
 
     def assert_user_error(self, arguments, *words):
-        code, stdout, stderr = run_cli("lpips", *arguments)
-        self.assertEqual(code, 2, stderr)
-        self.assertEqual(stdout, "")
-        lines = stderr.splitlines()
-        self.assertEqual(len(lines), 1, f"not one line: {stderr!r}")
-        self.assertNotIn("Traceback", stderr)
-        for word in words:
-            self.assertIn(word, lines[0])
+        assert_user_error(self, "lpips", arguments, *words)
 
     def test_scores_and_cache(self):
         real, samples = make_file(self.path)
