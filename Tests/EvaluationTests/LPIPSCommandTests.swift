@@ -9,20 +9,6 @@ import Testing
 import Evaluation
 import HDF5
 
-/// A fresh folder with `c/step_00000002.h5` of the small test model on `size`×`size` frames (4-frame clips,
-/// frame 0 primed) and `test.h5` holding `videos` synthetic test videos of that size.
-func trainedModel(size: Int, videos: Int) throws -> URL {
-    let directory = try temporaryDirectory()
-    let config = smallDistributedConfig.replacingOccurrences(of: "  height: 8\n  width: 8", with: "  height: \(size)\n  width: \(size)")
-    try config.write(to: directory.appendingPathComponent("small.yaml"), atomically: true, encoding: .utf8)
-    let train = try runVT(["train", "--config", "small.yaml", "--steps", "2", "--run-dir", "r", "--checkpoint-dir", "c"], directory: directory)
-    #expect(train.status == 0, "\(train.output.suffix(800))")
-    let shards = try runVT(["prepare", "synthetic", "--videos", "\(videos)", "--frames", "4", "--height", "\(size)", "--width", "\(size)",
-                            "--seed", "4", "--split", "test", "--output", "test.h5"], directory: directory)
-    #expect(shards.status == 0, "\(shards.output)")
-    return directory
-}
-
 private func lastJSON(_ output: String) throws -> [String: Any] {
     let line = try #require(output.split(separator: "\n").last { $0.hasPrefix("{") })
     return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
@@ -32,7 +18,7 @@ private func lastJSON(_ output: String) throws -> [String: Any] {
 @Suite(.enabled(if: vtBinary != nil, "needs the vt binary"), .serialized)
 struct LPIPSRefusalTests {
     @Test func framesUnder31PixelsAreRefusedBeforeAnySampling() throws {
-        let directory = try trainedModel(size: 16, videos: 1)
+        let directory = try trainedSmallModel(size: 16, steps: 2, videos: 1, videoFrames: 4)
         defer { try? FileManager.default.removeItem(at: directory) }
         let run = try runVT(["evaluate", "--checkpoint", "c/step_00000002.h5", "--data", "test.h5", "--metrics", "psnr,ssim,lpips", "--output", "o"],
                             directory: directory)
@@ -47,7 +33,7 @@ struct LPIPSRefusalTests {
     }
 
     @Test func aMissingEnvironmentIsOneLineNamingTheSetup() throws {
-        let directory = try trainedModel(size: 32, videos: 1)
+        let directory = try trainedSmallModel(size: 32, steps: 2, videos: 1, videoFrames: 4)
         defer { try? FileManager.default.removeItem(at: directory) }
         let run = try runVT(["evaluate", "--checkpoint", "c/step_00000002.h5", "--data", "test.h5", "--metrics", "lpips",
                              "--fvd-python", "/nonexistent/python", "--output", "o"], directory: directory)
@@ -68,7 +54,7 @@ let lpipsEnvironment: String? = {
        .serialized)
 struct LPIPSCommandTests {
     @Test func lpipsIsScoredStoredAndReusedFromSamplesFile() throws {
-        let directory = try trainedModel(size: 32, videos: 3)
+        let directory = try trainedSmallModel(size: 32, steps: 2, videos: 3, videoFrames: 4)
         defer { try? FileManager.default.removeItem(at: directory) }
         let evaluate = ["evaluate", "--checkpoint", "c/step_00000002.h5", "--data", "test.h5", "--metrics", "psnr,ssim,lpips",
                         "--samples-per-video", "2", "--seed", "3", "--output", "s", "--json"]

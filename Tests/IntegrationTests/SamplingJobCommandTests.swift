@@ -11,20 +11,6 @@ import Evaluation
 /// The small test model on 16×16 frames (SSIM's 11×11 window needs at least that).
 let frames16Config = smallDistributedConfig.replacingOccurrences(of: "  height: 8\n  width: 8", with: "  height: 16\n  width: 16")
 
-/// A fresh folder with `c/step_<steps>.h5` of the 16×16 model making `frames`-frame clips, and `test.h5`
-/// holding `videos` synthetic test videos of `videoFrames` frames.
-func trainedSmallModel(frames: Int = 4, steps: Int = 4, videos: Int, videoFrames: Int = 6) throws -> URL {
-    let directory = try temporaryDirectory()
-    let config = frames16Config.replacingOccurrences(of: "  frames: 4\n", with: "  frames: \(frames)\n")
-    try config.write(to: directory.appendingPathComponent("small.yaml"), atomically: true, encoding: .utf8)
-    let train = try runVT(["train", "--config", "small.yaml", "--steps", "\(steps)", "--run-dir", "r", "--checkpoint-dir", "c"], directory: directory)
-    #expect(train.status == 0, "\(train.output.suffix(800))")
-    let shards = try runVT(["prepare", "synthetic", "--videos", "\(videos)", "--frames", "\(videoFrames)", "--height", "16", "--width", "16",
-                            "--seed", "4", "--split", "test", "--output", "test.h5"], directory: directory)
-    #expect(shards.status == 0, "\(shards.output)")
-    return directory
-}
-
 @Suite(.needs(.vt), .serialized)
 struct SamplingJobCommandTests {
     init() throws { try requireTools(.vt) }

@@ -159,3 +159,20 @@ public func runWithDefaultSignalMask(_ process: Process) throws {
 public func runVT(_ arguments: [String], directory: URL? = nil) throws -> (status: Int32, output: String) {
     try runVTRanks(1, arguments, directory: directory)
 }
+
+/// A fresh folder with `c/step_<steps>.h5` of the small test model on `size`×`size` frames making
+/// `frames`-frame clips (frame 0 primed), and `test.h5` holding `videos` synthetic test videos of
+/// `videoFrames` frames of that size.
+public func trainedSmallModel(size: Int = 16, frames: Int = 4, steps: Int = 4, videos: Int, videoFrames: Int = 6) throws -> URL {
+    let directory = try temporaryDirectory()
+    let config = smallDistributedConfig
+        .replacingOccurrences(of: "  height: 8\n  width: 8", with: "  height: \(size)\n  width: \(size)")
+        .replacingOccurrences(of: "  frames: 4\n", with: "  frames: \(frames)\n")
+    try config.write(to: directory.appendingPathComponent("small.yaml"), atomically: true, encoding: .utf8)
+    let train = try runVT(["train", "--config", "small.yaml", "--steps", "\(steps)", "--run-dir", "r", "--checkpoint-dir", "c"], directory: directory)
+    #expect(train.status == 0, "\(train.output.suffix(800))")
+    let shards = try runVT(["prepare", "synthetic", "--videos", "\(videos)", "--frames", "\(videoFrames)", "--height", "\(size)",
+                            "--width", "\(size)", "--seed", "4", "--split", "test", "--output", "test.h5"], directory: directory)
+    #expect(shards.status == 0, "\(shards.output)")
+    return directory
+}
