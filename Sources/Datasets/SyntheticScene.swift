@@ -281,15 +281,7 @@ struct Scene {
 
     /// One simulation step: move the gripper towards its target, push what it touches, separate objects.
     mutating func advance() {
-        let (dx, dy) = retarget(objectChance: 0.7)
-
-        // Smooth pursuit with momentum and a little noise.
-        let distance = max((dx * dx + dy * dy).squareRoot(), 1e-6)
-        let desired = min(gripper.speed, distance)
-        gripper.velocityX = 0.7 * gripper.velocityX + 0.3 * desired * dx / distance + 0.3 * random.normal()
-        gripper.velocityY = 0.7 * gripper.velocityY + 0.3 * desired * dy / distance + 0.3 * random.normal()
-        moveGripper(distance: distance)
-        pushAndSeparate()
+        pursue(objectChance: 0.7, momentum: 0.7, pull: 0.3, noise: 0.3)
     }
 
     /// One step of the action-driven scene: like `advance`, with livelier motion (more noise, objects less
@@ -297,14 +289,19 @@ struct Scene {
     /// its fingers' opening, as made (after the walls stopped it).
     mutating func advanceDriven() -> (dx: Double, dy: Double, dz: Double, dOpening: Double) {
         let (x, y, z, opening) = (gripper.x, gripper.y, gripper.z, gripper.opening)
-        let (dx, dy) = retarget(objectChance: 0.5)
+        pursue(objectChance: 0.5, momentum: 0.65, pull: 0.35, noise: 0.8)
+        return (gripper.x - x, gripper.y - y, gripper.z - z, gripper.opening - opening)
+    }
+
+    /// Smooth pursuit of the (re)chosen target with momentum and noise, then the pushes.
+    mutating func pursue(objectChance: Double, momentum: Double, pull: Double, noise: Double) {
+        let (dx, dy) = retarget(objectChance: objectChance)
         let distance = max((dx * dx + dy * dy).squareRoot(), 1e-6)
         let desired = min(gripper.speed, distance)
-        gripper.velocityX = 0.65 * gripper.velocityX + 0.35 * desired * dx / distance + 0.8 * random.normal()
-        gripper.velocityY = 0.65 * gripper.velocityY + 0.35 * desired * dy / distance + 0.8 * random.normal()
+        gripper.velocityX = momentum * gripper.velocityX + pull * desired * dx / distance + noise * random.normal()
+        gripper.velocityY = momentum * gripper.velocityY + pull * desired * dy / distance + noise * random.normal()
         moveGripper(distance: distance)
         pushAndSeparate()
-        return (gripper.x - x, gripper.y - y, gripper.z - z, gripper.opening - opening)
     }
 
     /// Chooses a new target now and then — mostly "through" an object (so it gets pushed), else anywhere —
