@@ -25,6 +25,9 @@ public struct EvaluationReport: Codable, Sendable {
     public var bitsPerDimPerSlice: [Double?]?
     public var seconds: Double?
     public var subpixelsPerSecond: Double?
+    /// Long videos (docs/design.md §12): how the bits/dim's videos were covered, e.g. "3 windows of 16 frames,
+    /// stride 8, over 32 frames (starts [0, 8, 16])"; nil for the model's own clip.
+    public var bitsPerDimWindows: String?
     public var sampling: SamplingCost?
     public var psnr: MetricReport?
     public var ssim: MetricReport?
@@ -98,6 +101,8 @@ public struct EvaluationProtocol: Codable, Sendable {
     public var generatedFrames: [Int]
     public var temperature: Double?
     public var seed: Int64?
+    /// Long samples (docs/design.md §12): the windows they were drawn in; nil for the model's own clip.
+    public var windows: String?
     public var psnrSsimFrames = "generated frames only"
     public var psnr = "per frame, data range 255, MSE over H·W·3"
     public var ssim = "Gaussian 11×11 σ 1.5, K1 0.01, K2 0.03, data range 255, population covariances, per channel then averaged (scikit-image structural_similarity)"

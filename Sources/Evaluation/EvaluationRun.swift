@@ -32,21 +32,24 @@ public final class PrefixVideoSource: VideoSource, @unchecked Sendable {
 }
 
 public enum EvaluationRun {
-    /// Exact bits/dim of the first clip of every video of `source` (docs/design.md §2, §3): the videos are split
+    /// Exact bits/dim of the first clip of every video of `source` (docs/design.md §2, §3) — or, with `sliding`, of
+    /// its first `sliding.videoFrames` frames under those sliding windows (§12): the videos (windows) are split
     /// over the ranks of `communicator` in batches of `batchPerRank`, padding masked, totals summed.
     public static func run(model: VideoTransformer, source: VideoSource, communicator: any Communicator,
-                           batchPerRank: Int, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationTotals {
+                           batchPerRank: Int, sliding: SlidingWindows? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationTotals {
         let schedule = try EvaluationSchedule(videoCount: source.count, videoFrames: source.frames,
-                                              clipFrames: model.config.frames, batchPerRank: batchPerRank,
+                                              clipFrames: model.config.frames, sliding: sliding, batchPerRank: batchPerRank,
                                               ranks: communicator.size)
         let batches = try EvaluationBatches(source: source, schedule: schedule, rank: communicator.rank,
                                             actions: model.config.actions > 0, labels: model.config.classes > 0)
         let evaluator = Evaluator(model: model)
-        var totals = EvaluationTotals(frames: model.config.frames, slices: model.config.sliceCount)
+        var totals = EvaluationTotals(frames: sliding?.videoFrames ?? model.config.frames, slices: model.config.sliceCount)
         while let batch = try batches.next() {
             let conditioning = Conditioning(actions: batch.actions.map { UnsafePointer($0.baseAddress!) }, labels: batch.labels)
             totals.add(evaluator.evaluate(videos: UnsafePointer(batch.pixels.baseAddress!), conditioning: conditioning,
-                                          mask: batch.items.map { !$0.isPadding }))
+                                          mask: batch.items.map { !$0.isPadding },
+                                          windows: sliding.map { sliding in batch.items.map { sliding[$0.window] } },
+                                          videoFrames: sliding?.videoFrames))
             progress?(batch.index + 1, schedule.batchCount)
         }
         return try totals.summed(over: communicator)

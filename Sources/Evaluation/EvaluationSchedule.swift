@@ -3,7 +3,8 @@
 //
 // The items are the fixed windows of every video, in order: video 0's windows, then video 1's, ... A window
 // starts at frame 0 (`windowStride` nil: one clip per video, the paper's protocol) or at 0, stride,
-// 2·stride, ... while the clip fits. Batch b of the global batch G = ranks × batchPerRank covers items
+// 2·stride, ... while the clip fits, or (`sliding`) the sliding windows of one long video (docs/design.md §12),
+// each evaluated as a primed clip. Batch b of the global batch G = ranks × batchPerRank covers items
 // b·G ..< (b+1)·G; rank r takes the items b·G + r, b·G + r + ranks, ... (every ranks-th, like the training
 // sampler). Positions past the last item are padding: they repeat item 0 (so the batch has a real clip to
 // run) and carry `isPadding`, which the evaluator uses as a mask weight of zero.
@@ -12,12 +13,15 @@
 // is evaluated. Not here: computing bits/dim (Evaluator, EvaluationRun).
 
 import Datasets
+import VideoModel
 
 public struct EvaluationItem: Equatable, Sendable {
     /// Index of the item in the schedule (unique per real item; padding repeats 0).
     public let item: Int
     public let video: Int
     public let startFrame: Int
+    /// Which of the video's windows (0 unless the schedule slides windows over long videos).
+    public var window = 0
     /// True for a padding slot: run it (the batch shape is fixed) but give it weight zero.
     public let isPadding: Bool
 }
@@ -27,10 +31,12 @@ public struct EvaluationSchedule: Sendable, Equatable {
     public let videoFrames: Int
     public let clipFrames: Int
     public let windowStride: Int?
+    /// The sliding windows of each video's first `sliding.videoFrames` frames (nil: independent clips).
+    public let sliding: SlidingWindows?
     public let batchPerRank: Int
     public let ranks: Int
 
-    public init(videoCount: Int, videoFrames: Int, clipFrames: Int, windowStride: Int? = nil,
+    public init(videoCount: Int, videoFrames: Int, clipFrames: Int, windowStride: Int? = nil, sliding: SlidingWindows? = nil,
                 batchPerRank: Int, ranks: Int = 1) throws {
         guard videoCount >= 1 else { throw DatasetError(.invalidRequest("evaluation needs at least one video")) }
         guard clipFrames >= 1, clipFrames <= videoFrames else {
@@ -39,15 +45,21 @@ public struct EvaluationSchedule: Sendable, Equatable {
         if let windowStride, windowStride < 1 {
             throw DatasetError(.invalidRequest("the window stride must be at least 1 (got \(windowStride))"))
         }
+        if let sliding {
+            guard windowStride == nil, sliding.clipFrames == clipFrames, sliding.videoFrames <= videoFrames else {
+                throw DatasetError(.invalidRequest("sliding windows over \(sliding.videoFrames) frames need videos of at least that many frames (the data has \(videoFrames))"))
+            }
+        }
         guard batchPerRank >= 1, ranks >= 1 else {
             throw DatasetError(.invalidRequest("batch per rank and ranks must be at least 1"))
         }
         self.videoCount = videoCount; self.videoFrames = videoFrames; self.clipFrames = clipFrames
-        self.windowStride = windowStride; self.batchPerRank = batchPerRank; self.ranks = ranks
+        self.windowStride = windowStride; self.sliding = sliding; self.batchPerRank = batchPerRank; self.ranks = ranks
     }
 
     /// Windows per video.
     public var windowsPerVideo: Int {
+        if let sliding { return sliding.count }
         guard let windowStride else { return 1 }
         return (videoFrames - clipFrames) / windowStride + 1
     }
@@ -58,10 +70,10 @@ public struct EvaluationSchedule: Sendable, Equatable {
     /// Batches every rank runs (the same number on every rank).
     public var batchCount: Int { (itemCount + globalBatch - 1) / globalBatch }
 
-    /// Item `item` (0..<itemCount) as a video and a start frame.
-    public func window(_ item: Int) -> (video: Int, startFrame: Int) {
-        let perVideo = windowsPerVideo
-        return (item / perVideo, (item % perVideo) * (windowStride ?? 0))
+    /// Item `item` (0..<itemCount) as a video, a start frame and the index of the window.
+    public func window(_ item: Int) -> (video: Int, startFrame: Int, window: Int) {
+        let perVideo = windowsPerVideo, window = item % perVideo
+        return (item / perVideo, sliding.map { $0[window].start } ?? window * (windowStride ?? 0), window)
     }
 
     /// The `batchPerRank` items rank `rank` evaluates in batch `batch`, padding flagged.
@@ -70,8 +82,10 @@ public struct EvaluationSchedule: Sendable, Equatable {
         return (0..<batchPerRank).map { slot in
             let position = batch * globalBatch + rank + slot * ranks
             let real = position < itemCount
-            let (video, start) = window(real ? position : 0)
-            return EvaluationItem(item: real ? position : 0, video: video, startFrame: start, isPadding: !real)
+            let (video, start, window) = window(real ? position : 0)
+            var item = EvaluationItem(item: real ? position : 0, video: video, startFrame: start, isPadding: !real)
+            item.window = window
+            return item
         }
     }
 }

@@ -53,16 +53,23 @@ public final class Evaluator {
     public init(model: VideoTransformer) { self.model = model }
 
     /// Totals for `mask.count` videos (UInt8 [count, T, H, W, 3]) conditioned on `conditioning` (docs/design.md
-    /// §11); `mask[b] == false` marks padding.
-    public func evaluate(videos: UnsafePointer<UInt8>, conditioning: Conditioning = .none, mask: [Bool]) -> EvaluationTotals {
-        let config = model.config, subscaling = model.subscaling, n = config.positionsPerSlice, c = ModelConfig.channels
+    /// §11); `mask[b] == false` marks padding. `windows[b]`, when given, says which window of a `videoFrames`-frame
+    /// video clip b is (docs/design.md §12): its primed frames and where it starts, so the per-frame totals are
+    /// the long video's.
+    public func evaluate(videos: UnsafePointer<UInt8>, conditioning: Conditioning = .none, mask: [Bool],
+                         windows: [SlidingWindows.Window]? = nil, videoFrames: Int? = nil) -> EvaluationTotals {
+        let config = model.config, n = config.positionsPerSlice, c = ModelConfig.channels
         let shape = config.sliceShape
-        var totals = EvaluationTotals(frames: config.frames, slices: config.sliceCount)
-        totals.videos = mask.filter { $0 }.count
+        let itemSubscaling = windows.map { $0.map { model.subscaling.primed($0.priming) } }
+            ?? Array(repeating: model.subscaling, count: mask.count)
+        let starts = windows?.map(\.start) ?? Array(repeating: 0, count: mask.count)
+        var totals = EvaluationTotals(frames: videoFrames ?? config.frames, slices: config.sliceCount)
+        totals.videos = zip(mask, starts).filter { $0 && $1 == 0 }.count   // a video counts once, with its window 0
         for k in 0..<config.sliceCount {
-            model.forward(videos: videos, slices: Array(repeating: k, count: mask.count), conditioning: conditioning, mode: .evaluation)
-            let frameOrigin = subscaling.offset(ofSlice: k).t
+            model.forward(videos: videos, slices: Array(repeating: k, count: mask.count), priming: itemSubscaling.map(\.priming),
+                          conditioning: conditioning, mode: .evaluation)
             for (b, real) in mask.enumerated() where real {
+                let subscaling = itemSubscaling[b], frameOrigin = starts[b] + subscaling.offset(ofSlice: k).t
                 for position in 0..<n where !subscaling.isPrimed(slice: k, position: position) {
                     let frame = frameOrigin + position / (shape.h * shape.w) * config.subscale.t
                     var bits = 0.0

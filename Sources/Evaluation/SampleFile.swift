@@ -4,6 +4,7 @@
 
 import Foundation
 import HDF5
+import VideoModel
 
 public final class SampleFile {
     public let path: String
@@ -12,6 +13,9 @@ public final class SampleFile {
     public let primeFrames: [Int]
     public let seed: UInt64?
     public let temperature: Double?
+    /// Long samples (docs/design.md §12): the windows they were drawn in (attributes model_frames and
+    /// window_stride); nil for samples of the model's own clip, or a file that does not say.
+    public let windows: SlidingWindows?
     let file: HDF5File  // internal: SampleFile+LPIPS.swift reads it too
 
     public var generatedFrames: [Int] { (0..<frames).filter { !primeFrames.contains($0) } }
@@ -28,10 +32,26 @@ public final class SampleFile {
             primeFrames = layout.primeFrames
             seed = (try? opened.root.attribute("seed", as: Int64.self)).map { UInt64(bitPattern: $0) }
             temperature = try? opened.root.attribute("temperature", as: Double.self)
+            windows = try Self.windows(of: opened, frames: layout.shape[2], primeFrames: layout.primeFrames)
             file = opened
         } catch {
             try? opened.close()
             throw EvaluationError("\(path): \(error)")
+        }
+    }
+
+    /// The windows named by the file's model_frames and window_stride attributes, checked against its frames.
+    static func windows(of file: HDF5File, frames: Int, primeFrames: [Int]) throws -> SlidingWindows? {
+        guard try file.root.hasAttribute("model_frames") else { return nil }
+        guard try file.root.hasAttribute("window_stride") else { throw EvaluationError("has model_frames but no window_stride attribute") }
+        let t = Int(try file.root.attribute("model_frames", as: Int64.self)), k = Int(try file.root.attribute("window_stride", as: Int64.self))
+        guard t >= 1, t <= frames, primeFrames.allSatisfy({ $0 < t }) else {
+            throw EvaluationError("model_frames \(t) does not fit \(frames)-frame samples primed at \(primeFrames)")
+        }
+        do {
+            return try SlidingWindows(videoFrames: frames, clipFrames: t, stride: k, first: FramePriming(primeFrames, clipFrames: t))
+        } catch {
+            throw EvaluationError("model_frames \(t) and window_stride \(k): \(error)")
         }
     }
 

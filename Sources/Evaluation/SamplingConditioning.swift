@@ -40,25 +40,28 @@ public struct SamplingConditioning: Sendable, Equatable {
 
     /// Checks the overrides against the model: a label needs classes, actions need the model's width, guidance
     /// needs classes.
-    public func check(_ model: ModelConfig) throws {
+    public func check(_ model: ModelConfig, frames: Int? = nil) throws {
+        let frames = frames ?? model.frames
         if guidance != 0 && model.classes == 0 { throw EvaluationError("--guidance needs a class-conditioned model (model.classes is 0)") }
         if let label, model.classes == 0 { throw EvaluationError("--label \(label): the model has no classes (model.classes is 0)") }
         if let label, !(0...model.classes).contains(label) {
             throw EvaluationError("--label \(label) is outside the model's classes 0..<\(model.classes) (\(model.classes) is \"no label\")")
         }
         if actions != nil && model.actions == 0 { throw EvaluationError("--actions: the model takes no actions (model.actions is 0)") }
-        if let actions, actions.count != model.frames * model.actions {
-            throw EvaluationError("--actions: \(actions.count) values, but the model needs \(model.frames) frames × \(model.actions)")
+        if let actions, actions.count != frames * model.actions {
+            throw EvaluationError("--actions: \(actions.count) values, but the samples need \(frames) frames × \(model.actions)")
         }
     }
 
-    /// Video `video`'s actions [frames, A] (nil for a model without actions).
-    public func actions(video: Int, source: VideoSource, model: ModelConfig) throws -> [Float]? {
+    /// Video `video`'s actions [frames, A] of its first `frames` frames (default: the model's clip; nil for a
+    /// model without actions).
+    public func actions(video: Int, source: VideoSource, model: ModelConfig, frames: Int? = nil) throws -> [Float]? {
         guard model.actions > 0 else { return nil }
         if let actions { return actions }
-        var row = [Float](repeating: 0, count: model.frames * model.actions)
+        let frames = frames ?? model.frames
+        var row = [Float](repeating: 0, count: frames * model.actions)
         try row.withUnsafeMutableBufferPointer {
-            try source.readActions(index: video, startFrame: 0, frameCount: model.frames, into: $0.baseAddress!)
+            try source.readActions(index: video, startFrame: 0, frameCount: frames, into: $0.baseAddress!)
         }
         return row
     }

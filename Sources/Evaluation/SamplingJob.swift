@@ -9,7 +9,8 @@
 // (SampleItem.stream), and a video's sample does not depend on its batch mates, so the result is the same
 // for any number of ranks, any batch size and any number of interruptions. A conditioned model (docs/design.md
 // §11) is given each video's actions and label (or the overrides of `SamplingConditioning`), with guidance
-// if asked; samples.h5 then records them (`actions`, `labels`).
+// if asked; samples.h5 then records them (`actions`, `labels`). Samples longer than the model's clip are drawn
+// in sliding windows (WindowedSampler, docs/design.md §12), scored over every generated frame.
 
 import Foundation
 import Datasets
@@ -53,6 +54,8 @@ public final class SamplingJob {
     public let store: SampleStore
     public let options: SamplingJobOptions
     public let conditioning: SamplingConditioning
+    /// The windows each sample is drawn in (one for an ordinary sample).
+    public let windows: SlidingWindows
 
     public init(model: VideoTransformer, source: VideoSource, communicator: any Communicator, store: SampleStore,
                 options: SamplingJobOptions, conditioning: SamplingConditioning = SamplingConditioning()) throws {
@@ -62,7 +65,14 @@ public final class SamplingJob {
         guard options.samplesPerVideo >= 1, options.batch >= 1, options.batch <= model.maxBatch else {
             throw EvaluationError("samples per video (\(options.samplesPerVideo)) and batch (\(options.batch)) must be ≥ 1 and the batch ≤ the model's \(model.maxBatch)")
         }
-        try conditioning.check(model.config)
+        try conditioning.check(model.config, frames: store.sampling.frames)
+        guard store.sampling.modelFrames == model.config.frames else {
+            throw EvaluationError("the samples' windows are \(store.sampling.modelFrames) frames; the model's clip is \(model.config.frames)")
+        }
+        guard source.frames >= store.sampling.frames else {
+            throw EvaluationError("the data's videos have \(source.frames) frames; the samples need \(store.sampling.frames) (the real video to prime from and score against)")
+        }
+        windows = try store.sampling.windows()
         self.model = model; self.source = source; self.communicator = communicator; self.store = store; self.options = options
         self.conditioning = conditioning
     }
@@ -70,7 +80,8 @@ public final class SamplingJob {
     /// What `videos` are conditioned on: actions [count, T, A] and labels, as the model needs them.
     func conditions(_ videos: [Int]) throws -> (actions: [Float]?, labels: [Int]?) {
         let config = model.config
-        let actions = config.actions > 0 ? try videos.flatMap { try conditioning.actions(video: $0, source: source, model: config)! } : nil
+        let actions = config.actions > 0
+            ? try videos.flatMap { try conditioning.actions(video: $0, source: source, model: config, frames: sampling.frames)! } : nil
         let labels = config.classes > 0 ? try videos.map { try conditioning.label(video: $0, source: source, model: config)! } : nil
         return (actions, labels)
     }
@@ -102,7 +113,7 @@ public final class SamplingJob {
 
         let generated = sampling.generatedFrames, clip = sampling.clipBytes
         var samplingSeconds = 0.0, scoringSeconds = 0.0, finished = reused
-        var sampler: CachedSampler? = nil
+        var sampler: WindowedSampler? = nil
         progress?(SamplingProgress(done: finished, total: videos * k, reused: reused, seconds: 0))
         for round in 0..<rounds {
             let chunk = Array(mine[min(mine.count, round * options.batch)..<min(mine.count, (round + 1) * options.batch)])
@@ -116,7 +127,8 @@ public final class SamplingJob {
                 }
                 let real = pixels
                 if sampler?.batch != chunk.count {
-                    sampler = CachedSampler(model: model, batch: chunk.count, guidance: conditioning.guidance)
+                    sampler = WindowedSampler(sampler: CachedSampler(model: model, batch: chunk.count, guidance: conditioning.guidance),
+                                              windows: windows)
                 }
                 let given = try conditions(chunk.map(\.video))
                 clock = Date()

@@ -9,6 +9,7 @@
 // sample 0 of a video is what `vt sample` drew for it before samples per video existed.
 
 import HDF5
+import VideoModel
 
 public struct SampleItem: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let video: Int
@@ -31,8 +32,13 @@ public struct SamplingProtocol: Equatable, Sendable {
     /// Checkpoint step and path (informative; the CRC is what is compared).
     public var step: Int
     public var checkpoint: String
-    /// Clip geometry: frames, height, width.
+    /// Sample geometry: frames, height, width.
     public var frames: Int, height: Int, width: Int
+    /// The model's clip T and the window stride k when the samples are longer than it (docs/design.md §12);
+    /// both equal `frames` for ordinary samples.
+    public var modelFrames: Int, stride: Int
+    /// Whether the samples slide windows (more frames than the model's clip).
+    public var isLong: Bool { frames > modelFrames }
     /// Classifier-free guidance weight (0: none) and what the samples were conditioned on
     /// (SamplingConditioning.description: "data" by default); docs/design.md §11.
     public var guidance: Double
@@ -40,11 +46,18 @@ public struct SamplingProtocol: Equatable, Sendable {
 
     public init(seed: UInt64, temperature: Double, primeFrames: [Int], precision: String, parametersCRC: UInt32,
                 step: Int, checkpoint: String, frames: Int, height: Int, width: Int, guidance: Double = 0,
-                conditioning: String = "data") {
+                conditioning: String = "data", modelFrames: Int? = nil, stride: Int? = nil) {
         self.seed = seed; self.temperature = temperature; self.primeFrames = primeFrames; self.precision = precision
         self.parametersCRC = parametersCRC; self.step = step; self.checkpoint = checkpoint
         self.frames = frames; self.height = height; self.width = width
         self.guidance = guidance; self.conditioning = conditioning
+        self.modelFrames = modelFrames ?? frames; self.stride = stride ?? modelFrames ?? frames
+    }
+
+    /// The windows the samples are drawn in (one, unless they are longer than the model's clip).
+    public func windows() throws -> SlidingWindows {
+        try SlidingWindows(videoFrames: frames, clipFrames: modelFrames, stride: stride,
+                           first: FramePriming(primeFrames, clipFrames: modelFrames))
     }
 
     /// The frames that are generated (and scored by PSNR/SSIM): every frame not primed.
@@ -61,6 +74,10 @@ public struct SamplingProtocol: Equatable, Sendable {
         try group.setAttribute("checkpoint", checkpoint)
         try group.setAttribute("guidance", guidance)
         try group.setAttribute("conditioning", conditioning)
+        if isLong {   // only long samples carry them, so an ordinary file's attributes are what they were
+            try group.setAttribute("model_frames", Int64(modelFrames))
+            try group.setAttribute("window_stride", Int64(stride))
+        }
     }
 
     /// The protocol stored in `group` (geometry from the caller, who reads it off the datasets).
@@ -74,7 +91,9 @@ public struct SamplingProtocol: Equatable, Sendable {
                          checkpoint: (try? group.attribute("checkpoint", as: String.self)) ?? "unknown",
                          frames: frames, height: height, width: width,
                          guidance: (try? group.attribute("guidance", as: Double.self)) ?? 0,
-                         conditioning: (try? group.attribute("conditioning", as: String.self)) ?? "data")
+                         conditioning: (try? group.attribute("conditioning", as: String.self)) ?? "data",
+                         modelFrames: try group.hasAttribute("model_frames") ? Int(try group.attribute("model_frames", as: Int64.self)) : nil,
+                         stride: try group.hasAttribute("window_stride") ? Int(try group.attribute("window_stride", as: Int64.self)) : nil)
     }
 
     /// What differs between the protocol that wrote a file (`self`) and `other`, or nil when they match.
@@ -89,6 +108,9 @@ public struct SamplingProtocol: Equatable, Sendable {
         }
         if guidance != other.guidance { differences.append("guidance \(guidance), not \(other.guidance)") }
         if conditioning != other.conditioning { differences.append("conditioning \(conditioning), not \(other.conditioning)") }
+        if (modelFrames, stride) != (other.modelFrames, other.stride) {
+            differences.append("windows of \(modelFrames) frames with stride \(stride), not \(other.modelFrames) with stride \(other.stride)")
+        }
         if (frames, height, width) != (other.frames, other.height, other.width) {
             differences.append("\(frames)×\(height)×\(width) clips, not \(other.frames)×\(other.height)×\(other.width)")
         }

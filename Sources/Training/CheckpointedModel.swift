@@ -13,6 +13,9 @@ public struct CheckpointedModel {
     public let model: VideoTransformer
     public let step: Int
     public let path: String
+    /// The continuation strides the model was trained for (its stored `prime_frames`, whatever --prime-frames
+    /// replaced them with for this run; docs/design.md §12).
+    public let trainedStrides: [Int]
 
     /// Opens `path`, decodes its config (optionally replacing the priming frames) and reads its parameters
     /// (fp32, as every checkpoint holds them) into a model whose products run in `precision`.
@@ -20,6 +23,7 @@ public struct CheckpointedModel {
         let file = try CheckpointFile(path: path)
         defer { file.close() }
         var config = try Self.decodeConfig(file, path: path)
+        trainedStrides = config.model.trainedStrides
         if let primeFrames {
             config.model.primeFrames = primeFrames
             do { try config.model.validate(prefix: "--prime-frames / model.") } catch { throw TrainingError("\(error)") }

@@ -92,7 +92,7 @@ public final class Trainer {
         optimizer = Optimizer(config: config.optimizer, parameterCount: model.parameters.count,
                               range: synchronization.optimizerShards?.range(communicator.rank))
         schedule = LearningRateSchedule(config: config.optimizer, totalSteps: training.steps)
-        data = TrainingData(source: source, config: config, trainableSlices: model.subscaling.trainableSlices, dataAxis: communicator)
+        data = TrainingData(source: source, config: config, dataAxis: communicator)
         // Started together (duplicating the communicator is collective), so no peer looks late.
         watchdog = try Watchdog(world: world, timeout: config.distribution.stallTimeout)
         // Every rank starts from rank 0's parameters, and checks that it does.
@@ -120,7 +120,7 @@ public final class Trainer {
         for microBatch in 0..<batch.microBatches {
             let start = monotonicSeconds()
             let result = model.forward(videos: batch.videos(microBatch), slices: batch.slices(microBatch),
-                                       conditioning: batch.conditioning(microBatch), mode: .training,
+                                       priming: batch.priming(microBatch), conditioning: batch.conditioning(microBatch), mode: .training,
                                        lossNormalizer: Double(config.training.batchSize))
             if microBatch == batch.microBatches - 1 {
                 try synchronization.backward(model)  // each gradient is final as backward makes it: its sum starts at once

@@ -19,22 +19,25 @@ public final class TrainingData {
     public let microBatch: Int
     /// The model's class count K (0: no classes): the "no label" class.
     let classes: Int
+    /// The model's priming patterns when it has several (each example names the one it drew).
+    let primings: [FramePriming]?
     /// This rank's position on the data axis, and its size.
     private let rank: Int, ranks: Int
     private let prefetcher: ClipPrefetcher
 
     /// `dataAxis`: the ranks that split the batch. `microBatch` × accumulation steps × data ranks must be
     /// the global batch (Trainer checks it).
-    init(source: VideoSource, config: RunConfig, trainableSlices: [Int], dataAxis: any Communicator) {
+    init(source: VideoSource, config: RunConfig, dataAxis: any Communicator) {
         let training = config.training
         self.source = source
         rank = dataAxis.rank
         ranks = dataAxis.size
         microBatch = training.batchSize / (ranks * training.accumulationSteps)
         classes = config.model.classes
+        primings = config.model.primePatterns.count > 1 ? config.model.primings : nil
         schedule = ExampleSchedule(videoCount: source.count, globalBatch: training.batchSize, seed: training.seed,
-                                   videoFrames: source.frames, clipFrames: config.model.frames, trainableSlices: trainableSlices,
-                                   labelDropout: training.labelDropout)
+                                   videoFrames: source.frames, clipFrames: config.model.frames,
+                                   primings: PrimingChoice.choices(config.model), labelDropout: training.labelDropout)
         // A conditioned model's actions and labels are read with the pixels (docs/design.md §11).
         prefetcher = ClipPrefetcher(source: source, frameCount: config.model.frames,
                                     capacity: microBatch * training.accumulationSteps,
@@ -49,7 +52,7 @@ public final class TrainingData {
         prefetcher.prefetch(key: step + 1, clips: clips(schedule.examples(step: step + 1, rank: rank, ranks: ranks)))
         return Batch(examples: examples, videos: clipBatch.pixels, clipBytes: prefetcher.bytesPerClip, microBatch: microBatch,
                      waitSeconds: waited, actions: clipBatch.actions, actionsPerClip: prefetcher.actionsPerClip,
-                     labels: clipBatch.labels, noLabel: classes)
+                     labels: clipBatch.labels, noLabel: classes, primings: primings)
     }
 
     private func clips(_ examples: [Example]) -> [ClipRequest] {
@@ -75,6 +78,8 @@ struct Batch {
     let labels: [Int]?
     /// The "no label" class K, which an example with `dropsLabel` trains instead of its own.
     let noLabel: Int
+    /// The model's priming patterns when it has several (nil: the one pattern, for every example).
+    let primings: [FramePriming]?
 
     var microBatches: Int { examples.count / microBatch }
 
@@ -89,6 +94,11 @@ struct Batch {
         let range = (index * microBatch)..<((index + 1) * microBatch)
         return Conditioning(actions: actions.map { $0.baseAddress! + index * microBatch * actionsPerClip },
                             labels: labels.map { labels in range.map { examples[$0].dropsLabel ? noLabel : labels[$0] } })
+    }
+
+    /// The frames each video of micro-batch `index` has primed (nil: the model's one pattern).
+    func priming(_ index: Int) -> [FramePriming]? {
+        primings.map { primings in examples[(index * microBatch)..<((index + 1) * microBatch)].map { primings[$0.priming] } }
     }
 
     /// The slice each video of micro-batch `index` trains.

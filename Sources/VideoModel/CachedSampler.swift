@@ -27,9 +27,12 @@ public struct SubpixelRandom: Sendable {
     public let seed: UInt64
     public init(seed: UInt64) { self.seed = seed }
 
-    public func uniform(video: Int, slice: Int, position: Int, channel: Int) -> Double {
+    /// u for sub-pixel (slice, position, channel) of the window whose first frame is the video's frame
+    /// `firstFrame` (docs/design.md §12): window 0's stream is the one a T-frame sample has always had, and a
+    /// later window's is keyed by where it starts, so each absolute frame has its own.
+    public func uniform(video: Int, slice: Int, position: Int, channel: Int, firstFrame: Int = 0) -> Double {
         var state = seed ^ 0xA076_1D64_78BD_642F
-        for value in [video, slice, position, channel] {
+        for value in firstFrame == 0 ? [video, slice, position, channel] : [video, slice, position, channel, firstFrame] {
             state = (state ^ UInt64(bitPattern: Int64(value))) &* 0x9E37_79B9_7F4A_7C15
             state ^= state >> 29
         }
@@ -153,14 +156,16 @@ public final class CachedSampler {
 
     /// Generates every non-primed sub-pixel of `videos` (UInt8 [batch, T, H, W, 3]; primed frames must hold
     /// the priming data, the rest is overwritten). `videoIDs` name the videos for the random stream.
+    /// `priming`: the frames given (default: the config's first pattern); `firstFrame`: where this clip starts
+    /// in a longer video (a sliding window's start, docs/design.md §12), which keys the random stream.
     /// `conditioning` holds the videos' actions [batch, T, A] and labels, as the model needs them.
     /// `onlySlices` restricts generation to those slices (for timing; the video is then partial).
     public func sample(videos: UnsafeMutablePointer<UInt8>, videoIDs: [Int], random: SubpixelRandom,
-                       temperature: Double, conditioning: Conditioning = .none, onlySlices: Range<Int>? = nil,
-                       progress: ((Int, Int) -> Void)? = nil) -> SamplingResult {
+                       temperature: Double, priming: FramePriming? = nil, firstFrame: Int = 0, conditioning: Conditioning = .none,
+                       onlySlices: Range<Int>? = nil, progress: ((Int, Int) -> Void)? = nil) -> SamplingResult {
         precondition(videoIDs.count == batch && temperature > 0)
         model.refreshLowPrecisionWeights()  // bf16: products read this call's parameters (nothing in fp32)
-        let c = ModelConfig.channels, subscaling = model.subscaling
+        let c = ModelConfig.channels, subscaling = priming.map { model.subscaling.primed($0) } ?? model.subscaling
         let videoSize = config.frames * config.height * config.width * c
         let rowConditioning = (0..<rows).map { self.conditioning(conditioning, row: $0) }
         prepareDecoderTerms(conditioning)
@@ -171,7 +176,7 @@ public final class CachedSampler {
             // Encoder once per slice: it sees earlier slices (already generated) and primed frames. One video
             // at a time, so its products have the same shape whatever the batch (see RowProduct).
             for r in 0..<rows {
-                model.prepare(slices: [k], conditioning: rowConditioning[r], mode: .evaluation)
+                model.prepare(slices: [k], priming: [subscaling.priming], conditioning: rowConditioning[r], mode: .evaluation)
                 model.encode(videos: UnsafePointer(videos + (r % batch) * videoSize))
                 if let encoded16 = model.encoder.output.bf16 {
                     (encodedCache16!.pointer + r * n * d).update(from: encoded16.pointer, count: n * d)
@@ -193,7 +198,7 @@ public final class CachedSampler {
                 for channel in 0..<c where !primed {
                     headLogits(channel: channel, position: position, values: sliceValues)
                     for b in 0..<batch {
-                        let u = random.uniform(video: videoIDs[b], slice: k, position: position, channel: channel)
+                        let u = random.uniform(video: videoIDs[b], slice: k, position: position, channel: channel, firstFrame: firstFrame)
                         let conditional = logits.pointer + b * 256
                         if guidance == 0 {
                             let draw = SubpixelRandom.draw(logits: conditional, temperature: temperature, uniform: u)
@@ -407,8 +412,10 @@ extension SubpixelRandom {
 /// Causality makes the not-yet-generated values irrelevant.
 public enum NaiveSampler {
     public static func sample(model: VideoTransformer, videos: UnsafeMutablePointer<UInt8>, videoIDs: [Int],
-                              random: SubpixelRandom, temperature: Double, conditioning: Conditioning = .none,
-                              guidance: Double = 0, limit: Int? = nil) -> SamplingResult {
+                              random: SubpixelRandom, temperature: Double, priming: FramePriming? = nil, firstFrame: Int = 0,
+                              conditioning: Conditioning = .none, guidance: Double = 0, limit: Int? = nil) -> SamplingResult {
+        let subscaling = priming.map { model.subscaling.primed($0) } ?? model.subscaling
+        let primings = Array(repeating: subscaling.priming, count: videoIDs.count)
         precondition(model.recompute == .none, "NaiveSampler reads every channel's logits: needs recompute none")
         let config = model.config, c = ModelConfig.channels, batch = videoIDs.count, n = model.positions
         let videoSize = config.frames * config.height * config.width * c, shape = config.sliceShape
@@ -416,9 +423,9 @@ public enum NaiveSampler {
                                          labels: config.classes > 0 ? Array(repeating: config.classes, count: batch) : nil)
         var logLikelihood = [Double](repeating: 0, count: batch), subpixels = 0, done = 0
         for k in 0..<config.sliceCount {
-            let origin = model.subscaling.offset(ofSlice: k)
-            for position in 0..<n where !model.subscaling.isPrimed(slice: k, position: position) {
-                let pixel = model.subscaling.pixel(slice: origin, i: position / (shape.h * shape.w),
+            let origin = subscaling.offset(ofSlice: k)
+            for position in 0..<n where !subscaling.isPrimed(slice: k, position: position) {
+                let pixel = subscaling.pixel(slice: origin, i: position / (shape.h * shape.w),
                                                    j: (position / shape.w) % shape.h, l: position % shape.w)
                 let offset = ((pixel.t * config.height + pixel.h) * config.width + pixel.w) * c
                 for channel in 0..<c {
@@ -428,14 +435,14 @@ public enum NaiveSampler {
                     }
                     var guidedBy: [Float] = []
                     if guidance != 0 {
-                        model.forward(videos: UnsafePointer(videos), slices: Array(repeating: k, count: batch),
+                        model.forward(videos: UnsafePointer(videos), slices: Array(repeating: k, count: batch), priming: primings,
                                       conditioning: unconditional, mode: .evaluation)
                         guidedBy = logits()
                     }
-                    model.forward(videos: UnsafePointer(videos), slices: Array(repeating: k, count: batch), conditioning: conditioning,
-                                  mode: .evaluation)
+                    model.forward(videos: UnsafePointer(videos), slices: Array(repeating: k, count: batch), priming: primings,
+                                  conditioning: conditioning, mode: .evaluation)
                     for b in 0..<batch {
-                        let u = random.uniform(video: videoIDs[b], slice: k, position: position, channel: channel)
+                        let u = random.uniform(video: videoIDs[b], slice: k, position: position, channel: channel, firstFrame: firstFrame)
                         let conditional = model.head.logits[channel].pointer + (b * n + position) * 256
                         var logits = Array(UnsafeBufferPointer(start: conditional, count: 256))
                         if guidance != 0 {

@@ -33,7 +33,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var height: Int
     public var width: Int
     public var subscale: Triple
-    public var primeFrames: [Int]
+    /// The priming patterns training draws from (docs/design.md §12): `prime_frames: [0]` is one pattern,
+    /// `prime_frames: [[0], [0, 1, 2, 3, 4, 5, 6, 7]]` two. The first is what sampling and evaluation prime
+    /// unless told otherwise; every pattern 0..<m also teaches continuing a video from its last m frames.
+    public var primePatterns: [[Int]]
+    /// Relative weights of `primePatterns` in training's draw (`prime_weights`; nil: uniform).
+    public var primeWeights: [Double]?
     public var embeddingSize: Int
     public var hiddenSize: Int
     public var heads: Int
@@ -49,13 +54,19 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// "no label" (what label dropout trains, and what guidance's unconditional pass reads).
     public var classes: Int
 
+    /// The first priming pattern; setting it leaves that one pattern.
+    public var primeFrames: [Int] {
+        get { primePatterns[0] }
+        set { primePatterns = [newValue]; primeWeights = nil }
+    }
+
     public static let channels = 3
     public static let defaultEncoderKernel = Triple(5, 3, 3)
     public static let defaultBlocks = [Triple(4, 8, 4), Triple(4, 4, 16), Triple(1, 32, 4), Triple(1, 4, 32)]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case frames, height, width, subscale
-        case primeFrames = "prime_frames", embeddingSize = "embedding_size", hiddenSize = "hidden_size"
+        case primeFrames = "prime_frames", primeWeights = "prime_weights", embeddingSize = "embedding_size", hiddenSize = "hidden_size"
         case heads, headSize = "head_size", ffnSize = "ffn_size", encoderLayers = "encoder_layers"
         case decoderLayers = "decoder_layers", encoderKernel = "encoder_kernel", blocks, actions, classes
     }
@@ -65,7 +76,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
                 decoderLayers: Int, encoderKernel: Triple = ModelConfig.defaultEncoderKernel,
                 blocks: [Triple] = ModelConfig.defaultBlocks, actions: Int = 0, classes: Int = 0) {
         self.frames = frames; self.height = height; self.width = width; self.subscale = subscale
-        self.primeFrames = primeFrames; self.embeddingSize = embeddingSize; self.hiddenSize = hiddenSize
+        self.primePatterns = [primeFrames]; self.embeddingSize = embeddingSize; self.hiddenSize = hiddenSize
         self.heads = heads; self.headSize = headSize; self.ffnSize = ffnSize
         self.encoderLayers = encoderLayers; self.decoderLayers = decoderLayers
         self.encoderKernel = encoderKernel; self.blocks = blocks
@@ -79,7 +90,16 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         height = try c.decode(Int.self, forKey: .height)
         width = try c.decode(Int.self, forKey: .width)
         subscale = try c.decode(Triple.self, forKey: .subscale)
-        primeFrames = try c.decode([Int].self, forKey: .primeFrames)
+        // One pattern `[0, 1]` (also `[]`: nothing primed) or a list of patterns `[[0], [0, 1]]`.
+        if let single = try? c.decode([Int].self, forKey: .primeFrames) {
+            primePatterns = [single]
+        } else {
+            do { primePatterns = try c.decode([[Int]].self, forKey: .primeFrames) } catch {
+                throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [CodingKeys.primeFrames],
+                                                        debugDescription: "expected a list of frame numbers ([0]) or a list of such lists ([[0], [0, 1]])"))
+            }
+        }
+        primeWeights = try c.decodeIfPresent([Double].self, forKey: .primeWeights)
         embeddingSize = try c.decode(Int.self, forKey: .embeddingSize)
         hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
         heads = try c.decode(Int.self, forKey: .heads)
@@ -98,13 +118,25 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(frames, forKey: .frames); try c.encode(height, forKey: .height); try c.encode(width, forKey: .width)
-        try c.encode(subscale, forKey: .subscale); try c.encode(primeFrames, forKey: .primeFrames)
+        try c.encode(subscale, forKey: .subscale)
+        // One pattern as the flat list it always was, so a one-pattern config's stored text does not change.
+        if primePatterns.count == 1 { try c.encode(primePatterns[0], forKey: .primeFrames) } else { try c.encode(primePatterns, forKey: .primeFrames) }
+        try c.encodeIfPresent(primeWeights, forKey: .primeWeights)
         try c.encode(embeddingSize, forKey: .embeddingSize); try c.encode(hiddenSize, forKey: .hiddenSize)
         try c.encode(heads, forKey: .heads); try c.encode(headSize, forKey: .headSize); try c.encode(ffnSize, forKey: .ffnSize)
         try c.encode(encoderLayers, forKey: .encoderLayers); try c.encode(decoderLayers, forKey: .decoderLayers)
         try c.encode(encoderKernel, forKey: .encoderKernel); try c.encode(blocks, forKey: .blocks)
         if actions != 0 { try c.encode(actions, forKey: .actions) }
         if classes != 0 { try c.encode(classes, forKey: .classes) }
+    }
+
+    /// The priming patterns as `FramePriming`s.
+    public var primings: [FramePriming] { primePatterns.map { FramePriming($0, clipFrames: frames) } }
+
+    /// The strides k the model was trained to continue a video with (docs/design.md §12): T − m for every
+    /// pattern 0..<m with m ≥ 1, largest first.
+    public var trainedStrides: [Int] {
+        Set(primings.compactMap(\.prefixLength).filter { $0 >= 1 }.map { frames - $0 }).sorted(by: >)
     }
 
     /// Whether the model reads anything beside the video (actions or a class).
@@ -145,11 +177,24 @@ public struct ModelConfig: Codable, Equatable, Sendable {
                 try fail("blocks[\(index)]", "block \(block) does not divide the slice grid \(grid) (video \(frames)×\(height)×\(width) / subscale \(subscale))")
             }
         }
-        if Set(primeFrames).count != primeFrames.count { try fail("prime_frames", "has duplicates (\(primeFrames))") }
-        for frame in primeFrames where frame < 0 || frame >= frames {
-            try fail("prime_frames", "frame \(frame) is outside the video's 0..<\(frames)")
+        if primePatterns.isEmpty { try fail("prime_frames", "needs at least one pattern (write [] to prime nothing)") }
+        for (index, pattern) in primePatterns.enumerated() {
+            let field = primePatterns.count == 1 ? "prime_frames" : "prime_frames[\(index)]"
+            if Set(pattern).count != pattern.count { try fail(field, "has duplicates (\(pattern))") }
+            for frame in pattern where frame < 0 || frame >= frames {
+                try fail(field, "frame \(frame) is outside the video's 0..<\(frames)")
+            }
+            if pattern.count >= frames { try fail(field, "primes every frame, leaving nothing to predict") }
+            if let earlier = primePatterns[..<index].firstIndex(where: { Set($0) == Set(pattern) }) {
+                try fail(field, "repeats prime_frames[\(earlier)] (\(pattern)); give it a weight in prime_weights instead")
+            }
         }
-        if primeFrames.count >= frames { try fail("prime_frames", "primes every frame, leaving nothing to predict") }
+        if let primeWeights {
+            if primeWeights.count != primePatterns.count {
+                try fail("prime_weights", "has \(primeWeights.count) weight(s) for \(primePatterns.count) priming pattern(s)")
+            }
+            if !primeWeights.allSatisfy({ $0.isFinite && $0 > 0 }) { try fail("prime_weights", "weights must be positive numbers (got \(primeWeights))") }
+        }
         if actions < 0 || actions > 1024 { try fail("actions", "must be 0 (none) or an action width up to 1024 (got \(actions))") }
         if classes < 0 || classes > 1_000_000 { try fail("classes", "must be 0 (none) or a class count up to 1,000,000 (got \(classes))") }
     }

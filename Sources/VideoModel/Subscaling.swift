@@ -4,16 +4,59 @@
 //   slice (a, b, c) = V[a::st, b::sh, c::sw],  k = (a·sh + b)·sw + c   (c fastest)
 //   k(t, h, w)     = ((t mod st)·sh + h mod sh)·sw + w mod sw
 //   visible(p; k)  = k(p) < k  or  p.t ∈ prime frames
+//
+// The primed frames are a `FramePriming`: the config's first pattern by default, or the one an example drew
+// (training with several patterns, docs/design.md §12) or a window needs (a continuation primes its first T − k).
+
+/// Which frames of a clip are given rather than predicted: visible to every slice, outside the loss.
+public struct FramePriming: Hashable, Sendable, CustomStringConvertible {
+    /// The primed frames, ascending.
+    public let frames: [Int]
+    /// isPrimed[t] for every frame of the clip.
+    public let isPrimed: [Bool]
+
+    /// `frames` must lie in 0..<clipFrames (ModelConfig.validate checks configs; callers check the rest).
+    public init(_ frames: [Int], clipFrames: Int) {
+        precondition(frames.allSatisfy { (0..<clipFrames).contains($0) }, "FramePriming: frame outside 0..<\(clipFrames)")
+        self.frames = Array(Set(frames)).sorted()
+        var mask = [Bool](repeating: false, count: clipFrames)
+        for frame in frames { mask[frame] = true }
+        isPrimed = mask
+    }
+
+    /// Frames 0..<count primed: how a continuation window sees the frames it shares with the previous one.
+    public static func prefix(_ count: Int, clipFrames: Int) -> FramePriming { FramePriming(Array(0..<count), clipFrames: clipFrames) }
+
+    public var clipFrames: Int { isPrimed.count }
+    /// The number of primed frames if they are 0..<n (a continuation pattern), else nil.
+    public var prefixLength: Int? { frames == Array(0..<frames.count) ? frames.count : nil }
+    @inline(__always) public func contains(_ frame: Int) -> Bool { isPrimed[frame] }
+    public var description: String { "\(frames)" }
+}
 
 public struct Subscaling: Sendable {
     public let frames: Int, height: Int, width: Int
     public let factors: Triple
-    public let primeFrames: Set<Int>
+    public private(set) var priming: FramePriming
     public static let channels = 3
 
+    /// The config's first priming pattern (what sampling and evaluation use unless told otherwise).
     public init(config: ModelConfig) {
+        self.init(config: config, priming: FramePriming(config.primeFrames, clipFrames: config.frames))
+    }
+
+    public init(config: ModelConfig, priming: FramePriming) {
+        precondition(priming.clipFrames == config.frames, "Subscaling: priming for \(priming.clipFrames) frames, clip of \(config.frames)")
         frames = config.frames; height = config.height; width = config.width
-        factors = config.subscale; primeFrames = Set(config.primeFrames)
+        factors = config.subscale; self.priming = priming
+    }
+
+    /// The same slicing with other frames primed.
+    public func primed(_ priming: FramePriming) -> Subscaling {
+        precondition(priming.clipFrames == frames, "Subscaling: priming for \(priming.clipFrames) frames, clip of \(frames)")
+        var copy = self
+        copy.priming = priming
+        return copy
     }
 
     public var sliceCount: Int { factors.product }
@@ -30,7 +73,7 @@ public struct Subscaling: Sendable {
     }
 
     public func isVisible(t: Int, h: Int, w: Int, toSlice k: Int) -> Bool {
-        sliceIndex(t: t, h: h, w: w) < k || primeFrames.contains(t)
+        sliceIndex(t: t, h: h, w: w) < k || priming.contains(t)
     }
 
     /// Video coordinates of slice k's position (i, j, l).
@@ -66,14 +109,14 @@ public struct Subscaling: Sendable {
     /// Whether slice k's position n (raster order) lies in a primed frame.
     public func isPrimed(slice k: Int, position n: Int) -> Bool {
         let shape = sliceShape
-        return primeFrames.contains(offset(ofSlice: k).t + (n / (shape.h * shape.w)) * factors.t)
+        return priming.contains(offset(ofSlice: k).t + (n / (shape.h * shape.w)) * factors.t)
     }
 
     /// Non-primed positions of slice k (each has C sub-pixels in the loss).
     public func predictedPositions(slice k: Int) -> Int {
         let shape = sliceShape
         let a = offset(ofSlice: k).t
-        let primed = (0..<shape.t).filter { primeFrames.contains(a + $0 * factors.t) }.count
+        let primed = (0..<shape.t).filter { priming.contains(a + $0 * factors.t) }.count
         return (shape.t - primed) * shape.h * shape.w
     }
 

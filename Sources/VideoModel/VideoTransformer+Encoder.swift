@@ -61,6 +61,7 @@ extension VideoTransformer {
         Parallel.rows(batch * n, grain: 64) { rows in
             for row in rows {
                 let b = row / n, position = row % n, k = slices[b]
+                let isPrimedFrame = videoSubscaling[b].priming.isPrimed
                 let origin = subscaling.offset(ofSlice: k)
                 let (i, j, l) = grid.coordinates(ofRasterIndex: position)
                 let centre = subscaling.pixel(slice: origin, i: i, j: j, l: l)

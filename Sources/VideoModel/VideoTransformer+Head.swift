@@ -12,6 +12,7 @@ extension VideoTransformer {
         // Loss weights: 1/(normalizer · C · predicted sub-pixel positions of the video's slice), 0 when primed.
         var videoCounts: [Int] = []
         for b in 0..<batch {
+            let subscaling = videoSubscaling[b]
             let predicted = subscaling.predictedPositions(slice: slices[b])
             videoCounts.append(predicted * c)
             let weight = predicted == 0 ? 0 : Float(1 / (normalizer * Double(c * predicted)))
@@ -22,7 +23,7 @@ extension VideoTransformer {
         for channel in 0..<c { headChannelForward(channel) }
         var videoLosses: [Double] = []
         for b in 0..<batch {
-            var total = 0.0
+            var total = 0.0, subscaling = videoSubscaling[b]
             for position in 0..<n where !subscaling.isPrimed(slice: slices[b], position: position) {
                 for channel in 0..<c { total += head.nll[channel][b * n + position] }
             }

@@ -78,13 +78,14 @@ public final class VideoTransformer {
     public let ffnWidth: Int
     static let channels = ModelConfig.channels
     let grid: Triple
-    let isPrimedFrame: [Bool]
     /// Terms of the encoder's one-hot convolution per position: kt·kh·kw·C.
     let encoderTerms: Int
 
     // The batch being run.
     private(set) var batch = 0
     private(set) var slices: [Int] = []
+    /// Each video's slicing with its primed frames (`subscaling` unless the batch names its own priming).
+    private(set) var videoSubscaling: [Subscaling] = []
     private(set) var mode: ForwardMode = .evaluation
     /// `recompute: layer`: which layer's activations the shared layer buffers hold (so backward skips
     /// re-running the layer forward ended with).
@@ -133,7 +134,6 @@ public final class VideoTransformer {
         heads = config.heads / sharding.count
         attentionWidth = heads * config.headSize
         ffnWidth = config.ffnSize / sharding.count
-        isPrimedFrame = (0..<config.frames).map { config.primeFrames.contains($0) }
         encoderTerms = config.encoderKernel.product * Self.channels
 
         plan = ActivationPlan(config: config, maxBatch: maxBatch, modelShards: sharding.count, precision: precision,
@@ -172,14 +172,15 @@ public final class VideoTransformer {
 
     // MARK: - Forward
 
-    /// Runs the model on `videos` (UInt8 [B, T, H, W, 3]) for slice `slices[b]` of video b, conditioned on
+    /// Runs the model on `videos` (UInt8 [B, T, H, W, 3]) for slice `slices[b]` of video b with frames
+    /// `priming[b]` primed (default: the config's first pattern for every video), conditioned on
     /// `conditioning` (actions and labels, when the config has them).
     /// In training mode the loss of video b is weighted by 1/`lossNormalizer` (default B) so that gradients
     /// from several ranks or micro-batches sum to the gradient of the global mean.
     @discardableResult
-    public func forward(videos: UnsafePointer<UInt8>, slices: [Int], conditioning: Conditioning = .none, mode: ForwardMode,
-                        lossNormalizer: Double? = nil) -> BatchResult {
-        prepare(slices: slices, conditioning: conditioning, mode: mode)
+    public func forward(videos: UnsafePointer<UInt8>, slices: [Int], priming: [FramePriming]? = nil, conditioning: Conditioning = .none,
+                        mode: ForwardMode, lossNormalizer: Double? = nil) -> BatchResult {
+        prepare(slices: slices, priming: priming, conditioning: conditioning, mode: mode)
         if precision == .bf16 && (mode == .evaluation || !roundedWeightsCurrent) { refreshLowPrecisionWeights() }
         var clock = Stopwatch()
         encode(videos: videos)
@@ -191,11 +192,17 @@ public final class VideoTransformer {
         return result
     }
 
-    /// Sets the batch's slices, conditioning and mode (what `encode` and `decode` read).
-    func prepare(slices: [Int], conditioning: Conditioning = .none, mode: ForwardMode) {
+    /// Sets the batch's slices, priming, conditioning and mode (what `encode` and `decode` read).
+    func prepare(slices: [Int], priming: [FramePriming]? = nil, conditioning: Conditioning = .none, mode: ForwardMode) {
         precondition(!slices.isEmpty && slices.count <= maxBatch, "batch \(slices.count) outside 1...\(maxBatch)")
         precondition(slices.allSatisfy { (0..<config.sliceCount).contains($0) }, "slice index out of range")
+        precondition(priming == nil || priming!.count == slices.count, "one priming per video")
         batch = slices.count; self.slices = slices; self.mode = mode
+        if let priming {
+            videoSubscaling = priming.map { $0 == subscaling.priming ? subscaling : subscaling.primed($0) }
+        } else if videoSubscaling.count != batch || videoSubscaling.contains(where: { $0.priming != subscaling.priming }) {
+            videoSubscaling = Array(repeating: subscaling, count: batch)
+        }
         prepareConditioning(conditioning, batch: batch)
     }
 

@@ -6,6 +6,7 @@ import Evaluation
 import Foundation
 import Kernels
 import Training
+import VideoModel
 
 /// The metrics `vt evaluate` computes (docs/design.md §2, §10, §11).
 enum EvaluationMetric: String, CaseIterable {
@@ -32,6 +33,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Videos per rank per forward pass (bpd), samples per rank drawn together (psnr, ssim, lpips, fvd).") var batch: Int = 4
     @Option(help: ArgumentHelp("Comma-separated: bpd, psnr, ssim, lpips, fvd.", valueName: "list")) var metrics: String = "bpd"
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup var window: WindowOptions
     @Option(help: "Folder the samples go to (default: next to the checkpoint, named after it, the seed, the temperature and the precision).")
     var output: String?
     @Option(help: "Score this samples.h5 (docs/design.md §10) instead of drawing samples.") var samples: String?
@@ -113,8 +115,12 @@ struct Evaluate: ParsableCommand {
                 }
                 report.checkpoint = checkpoint; report.step = loaded!.step; report.precision = precision.rawValue
             }
+            let windows = try loaded.map { loaded in try ranks.agree("planning the windows") { try window.windows(loaded, warn: { say($0) }) } }
+            if let windows, windows.count > 1, let source, source.frames < windows.videoFrames {
+                throw TrainingError("--frames \(windows.videoFrames): the evaluation data's videos have \(source.frames) frames")
+            }
             if chosen.contains(.bpd), let loaded, let source {
-                try bitsPerDim(loaded: loaded, source: source, ranks: ranks, report: &report, lines: &lines)
+                try bitsPerDim(loaded: loaded, source: source, windows: windows!, ranks: ranks, report: &report, lines: &lines)
             }
             if videoMetrics {
                 let path: String
@@ -124,7 +130,7 @@ struct Evaluate: ParsableCommand {
                     let directory = URL(fileURLWithPath: output ?? defaultOutput(loaded!))
                     say("vt evaluate: drawing \(source!.count) video(s) × \(sampling.samplesPerVideo) sample(s) into \(directory.path) (seed \(sampling.seed), temperature \(sampling.temperature))")
                     let outcome = try SamplingRunner.run(loaded: loaded!, source: source!, ranks: ranks, directory: directory, options: sampling,
-                                                         videos: source!.count, batch: min(batch, loaded!.model.maxBatch), resume: true)
+                                                         windows: windows!, videos: source!.count, batch: min(batch, loaded!.model.maxBatch), resume: true)
                     report.sampling = SamplingCost(drawn: outcome.drawn, reused: outcome.reused, seconds: outcome.seconds,
                                                    samplingSecondsAllRanks: outcome.samplingSeconds, scoringSecondsAllRanks: outcome.scoringSeconds)
                     path = directory.appendingPathComponent("samples.h5").path
@@ -150,12 +156,14 @@ struct Evaluate: ParsableCommand {
         return url.deletingLastPathComponent().appendingPathComponent("\(name)-samples-seed\(sampling.seed)-t\(temperature)\(precision == .bf16 ? "-bf16" : "")").path
     }
 
-    func bitsPerDim(loaded: CheckpointedModel, source: VideoSource, ranks: RunWorld, report: inout EvaluationReport, lines: inout [String]) throws {
-        let config = loaded.config.model
-        ranks.say("vt evaluate: \(loaded.path) (step \(loaded.step)) on \(source.count) videos, \(ranks.world.size) rank(s) × batch \(batch)")
+    func bitsPerDim(loaded: CheckpointedModel, source: VideoSource, windows: SlidingWindows, ranks: RunWorld, report: inout EvaluationReport,
+                    lines: inout [String]) throws {
+        let long = windows.count > 1
+        ranks.say("vt evaluate: \(loaded.path) (step \(loaded.step)) on \(source.count) videos\(long ? " of \(windows.videoFrames) frames in " + windows.description : ""), \(ranks.world.size) rank(s) × batch \(batch)")
         let live = ranks.isLeader && isatty(STDERR_FILENO) != 0
         var clock = Stopwatch()
-        let totals = try EvaluationRun.run(model: loaded.model, source: source, communicator: ranks.world, batchPerRank: batch) { done, total in
+        let totals = try EvaluationRun.run(model: loaded.model, source: source, communicator: ranks.world, batchPerRank: batch,
+                                           sliding: long ? windows : nil) { done, total in
             guard live else { return }
             FileHandle.standardError.write(Data(String(format: "\revaluating: batch %d/%d (%.0f%%)", done, total, 100 * Double(done) / Double(total)).utf8))
         }
@@ -165,8 +173,10 @@ struct Evaluate: ParsableCommand {
         report.bitsPerDim = totals.bitsPerDim; report.videos = totals.videos; report.subpixels = totals.subpixels
         report.bitsPerDimPerFrame = totals.framesBitsPerDim; report.bitsPerDimPerSlice = totals.slicesBitsPerDim
         report.seconds = seconds; report.subpixelsPerSecond = rate
-        lines.append(String(format: "bits/dim %.5f over %d videos (%d sub-pixels, %d primed frame(s) excluded), %.0f sub-pixels/s",
-                            totals.bitsPerDim, totals.videos, totals.subpixels, config.primeFrames.count, rate))
+        if long { report.bitsPerDimWindows = windows.description }
+        lines.append(String(format: "bits/dim %.5f over %d videos%@ (%d sub-pixels, %d primed frame(s) excluded), %.0f sub-pixels/s",
+                            totals.bitsPerDim, totals.videos, long ? " of \(windows.videoFrames) frames (\(windows.description))" : "",
+                            totals.subpixels, windows.primedFrames.count, rate))
         lines.append("per frame: " + totals.framesBitsPerDim.enumerated().map { "\($0.offset):" + ($0.element.map { String(format: "%.3f", $0) } ?? "primed") }.joined(separator: " "))
         lines.append("per slice: " + totals.slicesBitsPerDim.enumerated().map { "\($0.offset):" + ($0.element.map { String(format: "%.3f", $0) } ?? "-") }.joined(separator: " "))
     }
@@ -178,6 +188,7 @@ struct Evaluate: ParsableCommand {
         var protocolReport = EvaluationProtocol(samplesFile: path, videos: file.videos, samplesPerVideo: k, primeFrames: file.primeFrames,
                                                 generatedFrames: file.generatedFrames, temperature: file.temperature,
                                                 seed: file.seed.map { Int64(bitPattern: $0) })
+        if let windows = file.windows, windows.count > 1 { protocolReport.windows = windows.description }
         if !chosen.isDisjoint(with: [.psnr, .ssim]) {
             var clock = Stopwatch()
             let stored = file.hasStoredScores

@@ -15,6 +15,7 @@ struct Sample: ParsableCommand {
     @Option(help: "Number of videos to generate (the first N of the data; default 4).") var videos: Int?
     @Flag(help: "Generate for every video of the data (the evaluation protocol).") var all = false
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup var window: WindowOptions
     @Option(help: "Folder for samples.h5, GIF and MP4 views and contact_sheet.png.") var output: String
     @Option(help: "Frames given, not generated, e.g. 0 or 0,15 (default: the checkpoint's prime_frames).") var primeFrames: String?
     @Option(help: "Samples drawn together per rank.") var batch: Int = 16
@@ -64,9 +65,10 @@ struct Sample: ParsableCommand {
                 try CheckpointedModel(path: checkpoint, maxBatch: perRank, primeFrames: try parsedPrimeFrames(), precision: precision)
             }
             let directory = URL(fileURLWithPath: output)
-            say("vt sample: \(count) video(s) × \(sampling.samplesPerVideo) sample(s) from \(checkpoint) (step \(loaded.step)), priming frames \(loaded.config.model.primeFrames), temperature \(sampling.temperature), seed \(sampling.seed), \(ranks.world.size) rank(s) × batch \(perRank)")
+            let windows = try ranks.agree("planning the windows") { try window.windows(loaded, warn: { say($0) }) }
+            say("vt sample: \(count) video(s) × \(sampling.samplesPerVideo) sample(s) from \(checkpoint) (step \(loaded.step)), priming frames \(loaded.config.model.primeFrames), \(windows.count > 1 ? windows.description + ", " : "")temperature \(sampling.temperature), seed \(sampling.seed), \(ranks.world.size) rank(s) × batch \(perRank)")
             let outcome = try SamplingRunner.run(loaded: loaded, source: source, ranks: ranks, directory: directory, options: sampling,
-                                                 videos: count, batch: perRank, resume: resume)
+                                                 windows: windows, videos: count, batch: perRank, resume: resume)
             guard ranks.isLeader else { return }
             let file = try SampleFile(path: directory.appendingPathComponent("samples.h5").path)
             try export(file, directory: directory)

@@ -29,40 +29,41 @@ struct SamplingOptions: ParsableArguments {
     }
 
     /// What the samples are conditioned on (docs/design.md §11): the overrides checked against the model and the data.
-    func conditioning(model: ModelConfig, source: VideoSource) throws -> SamplingConditioning {
+    func conditioning(model: ModelConfig, source: VideoSource, frames: Int) throws -> SamplingConditioning {
         var result = SamplingConditioning(guidance: guidance)
         if let label { result.label = try SamplingConditioning.parseLabel(label, names: source.labelNames, classes: model.classes) }
         if let actions {
-            result.actions = try SamplingConditioning.readActions(path: actions, frames: model.frames, width: model.actions)
+            result.actions = try SamplingConditioning.readActions(path: actions, frames: frames, width: model.actions)
             result.actionsSource = URL(fileURLWithPath: actions).lastPathComponent
         }
-        try result.check(model)
+        try result.check(model, frames: frames)
         return result
     }
 
-    /// The protocol of samples drawn from `loaded` with these options under `conditioning`.
-    func samplingProtocol(_ loaded: CheckpointedModel, conditioning: SamplingConditioning) -> SamplingProtocol {
+    /// The protocol of samples drawn from `loaded` with these options under `conditioning`, in `windows`.
+    func samplingProtocol(_ loaded: CheckpointedModel, conditioning: SamplingConditioning, windows: SlidingWindows) -> SamplingProtocol {
         let model = loaded.model, config = loaded.config.model
         let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: model.parameters.pointer, count: model.parameters.count * 4))
         return SamplingProtocol(seed: seed, temperature: temperature, primeFrames: config.primeFrames,
                                 precision: model.precision.rawValue, parametersCRC: crc, step: loaded.step,
-                                checkpoint: loaded.path, frames: config.frames, height: config.height, width: config.width,
-                                guidance: conditioning.guidance, conditioning: conditioning.description)
+                                checkpoint: loaded.path, frames: windows.videoFrames, height: config.height, width: config.width,
+                                guidance: conditioning.guidance, conditioning: conditioning.description,
+                                modelFrames: config.frames, stride: windows.stride)
     }
 }
 
 enum SamplingRunner {
     /// Runs the job into `directory` (created and checked writable first) and returns its outcome.
     static func run(loaded: CheckpointedModel, source: VideoSource, ranks: RunWorld, directory: URL, options: SamplingOptions,
-                    videos: Int, batch: Int, resume: Bool) throws -> SamplingOutcome {
+                    windows: SlidingWindows, videos: Int, batch: Int, resume: Bool) throws -> SamplingOutcome {
         try ranks.agree("preparing the output folder") { try checkWritable(directory) }
         let conditioning = try ranks.agree("checking the conditioning") {
-            let conditioning = try options.conditioning(model: loaded.config.model, source: source)
+            let conditioning = try options.conditioning(model: loaded.config.model, source: source, frames: windows.videoFrames)
             try ConditioningCheck.require(loaded.config.model, from: source, role: "the sampled data",
                                           actions: conditioning.actions == nil, labels: conditioning.label == nil)
             return conditioning
         }
-        let store = SampleStore(directory: directory, protocol: options.samplingProtocol(loaded, conditioning: conditioning))
+        let store = SampleStore(directory: directory, protocol: options.samplingProtocol(loaded, conditioning: conditioning, windows: windows))
         let job = try ranks.agree("planning the sampling job") {
             try SamplingJob(model: loaded.model, source: source, communicator: ranks.world, store: store,
                             options: SamplingJobOptions(videos: videos, samplesPerVideo: options.samplesPerVideo, batch: batch, resume: resume),

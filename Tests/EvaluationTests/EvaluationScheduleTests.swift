@@ -24,7 +24,7 @@ import Testing
                                 for item in items {
                                     if item.isPadding { padding += 1; continue }
                                     seen[item.item] += 1
-                                    #expect(schedule.window(item.item) == (item.video, item.startFrame))
+                                    #expect(schedule.window(item.item) == (item.video, item.startFrame, item.window))
                                     #expect(item.startFrame + 4 <= 12)
                                 }
                             }

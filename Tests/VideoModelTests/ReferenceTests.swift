@@ -53,7 +53,7 @@ import Kernels
         let subscaling = model.subscaling
         for v in 0..<nll.count {
             var bits = 0.0, count = 0
-            for (i, value) in nll[v].enumerated() where !subscaling.primeFrames.contains(i / (fixture.config.height * fixture.config.width * 3)) {
+            for (i, value) in nll[v].enumerated() where !subscaling.priming.frames.contains(i / (fixture.config.height * fixture.config.width * 3)) {
                 bits += value / M_LN2; count += 1
             }
             #expect(bits / Double(count) == 8, "bits/dim \(bits / Double(count))")
