@@ -161,13 +161,15 @@ public func runVT(_ arguments: [String], directory: URL? = nil) throws -> (statu
 }
 
 /// A fresh folder with `c/step_<steps>.h5` of the small test model on `size`×`size` frames making
-/// `frames`-frame clips (frame 0 primed), and `test.h5` holding `videos` synthetic test videos of
+/// `frames`-frame clips (frame 0 primed, or `primeFrames` as YAML, e.g. "[[0], [0, 1]]"), and `test.h5` holding `videos` synthetic test videos of
 /// `videoFrames` frames of that size.
-public func trainedSmallModel(size: Int = 16, frames: Int = 4, steps: Int = 4, videos: Int, videoFrames: Int = 6) throws -> URL {
+public func trainedSmallModel(size: Int = 16, frames: Int = 4, steps: Int = 4, videos: Int, videoFrames: Int = 6,
+                              primeFrames: String? = nil) throws -> URL {
     let directory = try temporaryDirectory()
-    let config = smallDistributedConfig
+    var config = smallDistributedConfig
         .replacingOccurrences(of: "  height: 8\n  width: 8", with: "  height: \(size)\n  width: \(size)")
         .replacingOccurrences(of: "  frames: 4\n", with: "  frames: \(frames)\n")
+    if let primeFrames { config = config.replacingOccurrences(of: "  prime_frames: [0]\n", with: "  prime_frames: \(primeFrames)\n") }
     try config.write(to: directory.appendingPathComponent("small.yaml"), atomically: true, encoding: .utf8)
     let train = try runVT(["train", "--config", "small.yaml", "--steps", "\(steps)", "--run-dir", "r", "--checkpoint-dir", "c"], directory: directory)
     #expect(train.status == 0, "\(train.output.suffix(800))")

@@ -1,0 +1,127 @@
+// Videos longer than the model, end to end (docs/design.md §12): `vt sample --frames N` draws the same N-frame
+// sample set for 1 and 2 ranks and batch 1 and 4, and after a kill -9 and `--resume`; window 0 is the
+// ordinary sample; a stride the model was not trained to continue with is refused in one line (or allowed
+// with a warning); `vt evaluate --frames N` reports the windowed bits/dim and says how it covered the videos.
+
+import Foundation
+import VTTestSupport
+import Testing
+import Evaluation
+
+@Suite(.needs(.vt), .serialized)
+struct LongSamplingCommandTests {
+    init() throws { try requireTools(.vt) }
+
+    /// The small model (4-frame clips of 16×16) trained with frame 0 or frames 0, 1 primed, and 10-frame test videos.
+    func prepare(videos: Int) throws -> URL {
+        try trainedSmallModel(videos: videos, videoFrames: 10, primeFrames: "[[0], [0, 1]]")
+    }
+
+    let sample = ["sample", "--checkpoint", "c/step_00000004.h5", "--data", "test.h5", "--all", "--samples-per-video", "2", "--seed", "5",
+                  "--views", "1", "--frames", "10"]
+
+    func contents(_ path: URL) throws -> [String: [UInt8]] {
+        try datasetBytes(path, ["samples", "ground_truth", "log_likelihood", "psnr", "ssim"])
+    }
+
+    @Test func longSamplesDoNotDependOnRanksOrBatch() throws {
+        let directory = try prepare(videos: 3)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var reference: [String: [UInt8]]? = nil
+        for (ranks, batch) in [(1, 4), (1, 1), (2, 4)] {
+            let out = "long-\(ranks)-\(batch)"
+            let run = try runVTRanks(ranks, sample + ["--batch", "\(batch)", "--output", out], directory: directory)
+            #expect(run.status == 0, "\(ranks) ranks × batch \(batch): \(run.output.suffix(800))")
+            let set = try contents(directory.appendingPathComponent("\(out)/samples.h5"))
+            if let reference {
+                for name in reference.keys.sorted() { #expect(set[name] == reference[name], "\(name): \(ranks) ranks × batch \(batch) differ from 1 × 4") }
+                continue
+            }
+            reference = set
+            #expect(run.output.contains("4 windows of 4 frames, stride 2, over 10 frames (starts [0, 2, 4, 6])"), "\(run.output)")
+            let file = try SampleFile(path: directory.appendingPathComponent("\(out)/samples.h5").path)
+            #expect((file.videos, file.samplesPerVideo, file.frames) == (3, 2, 10))
+            #expect(file.generatedFrames == Array(1..<10) && file.windows?.windows.map(\.start) == [0, 2, 4, 6])
+            // Window 0 is the ordinary 4-frame sample of the same seed.
+            let plain = try runVT(Array(sample.dropLast(2)) + ["--output", "plain"], directory: directory)
+            #expect(plain.status == 0, "\(plain.output.suffix(800))")
+            let clip = try SampleFile(path: directory.appendingPathComponent("plain/samples.h5").path)
+            let frame = 16 * 16 * 3
+            for v in 0..<3 {
+                let (real, samples) = try file.pixels(video: v), (_, short) = try clip.pixels(video: v)
+                for s in 0..<2 {
+                    let long = Array(samples[(s * 10 * frame)..<((s + 1) * 10 * frame)])
+                    #expect(Array(long[0..<frame]) == Array(real[0..<frame]), "video \(v) sample \(s): the primed frame changed")
+                    #expect(Array(long[0..<(4 * frame)]) == Array(short[(s * 4 * frame)..<((s + 1) * 4 * frame)]), "video \(v) sample \(s): window 0")
+                    #expect(Array(long[(4 * frame)...]) != Array(real[(4 * frame)...]), "video \(v) sample \(s): later windows copied the video")
+                }
+            }
+            let stored = try file.storedScores(videos: 3, samples: 2)
+            #expect(stored.psnr.allSatisfy { $0.allSatisfy { $0.count == 9 } }, "PSNR of every generated frame, 1…9")
+        }
+    }
+
+    @Test func untrainedStridesAreRefusedOrAllowedWithAWarning() throws {
+        let directory = try prepare(videos: 1)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // Stride 2 over 9 frames: the last window would add 1 frame from 3 primed, which the model never saw.
+        let refused = try runVT(sample.dropLast(2) + ["--frames", "9", "--output", "x"], directory: directory)
+        #expect(refused.status != 0 && refused.output.contains("window 3 (frames 5..<9) continues 1 frame(s) from 3")
+                && refused.output.contains("--allow-untrained-stride"), "\(refused.output)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("x/samples.h5").path))
+        let allowed = try runVT(sample.dropLast(2) + ["--frames", "9", "--output", "y", "--allow-untrained-stride"], directory: directory)
+        #expect(allowed.status == 0 && allowed.output.contains("warning: 1 window(s) continue as the model was not trained to"), "\(allowed.output)")
+        // Stride 3 is trained (pattern [0] teaches continuing 3 frames from 1): 4 + 3 + 3 = 10.
+        let three = try runVT(sample + ["--stride", "3", "--output", "z"], directory: directory)
+        #expect(three.status == 0 && three.output.contains("3 windows of 4 frames, stride 3"), "\(three.output)")
+        let short = try runVT(sample.dropLast(2) + ["--frames", "12", "--output", "w"], directory: directory)
+        #expect(short.status != 0 && short.output.contains("12"), "\(short.output)")
+    }
+
+    @Test func aKilledLongJobResumesToTheUninterruptedSet() throws {
+        let directory = try prepare(videos: 16)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let whole = try runVT(sample + ["--batch", "2", "--output", "whole"], directory: directory)
+        #expect(whole.status == 0, "\(whole.output.suffix(800))")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try requireTool(.vt))
+        process.arguments = sample + ["--batch", "1", "--output", "cut"]
+        process.currentDirectoryURL = directory
+        process.standardOutput = FileHandle.nullDevice; process.standardError = FileHandle.nullDevice
+        try process.run()
+        let parts = directory.appendingPathComponent("cut/parts")
+        let deadline = Date().addingTimeInterval(120)
+        while process.isRunning && Date() < deadline && ((try? FileManager.default.contentsOfDirectory(atPath: parts.path))?.filter { $0.hasPrefix("part-") }.count ?? 0) < 3 {
+            usleep(2_000)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal, "the job ended before it could be killed")
+        // Resuming with another stride is refused; with the same windows (on 2 ranks) it finishes the same set.
+        let otherStride = try runVT(sample + ["--stride", "3", "--output", "cut", "--resume"], directory: directory)
+        #expect(otherStride.status != 0 && otherStride.output.contains("stride 2, not 4 with stride 3"), "\(otherStride.output)")
+        let resumed = try runVTRanks(2, sample + ["--batch", "3", "--output", "cut", "--resume"], directory: directory)
+        #expect(resumed.status == 0 && resumed.output.contains("already in"), "\(resumed.output.suffix(800))")
+        let a = try contents(directory.appendingPathComponent("whole/samples.h5")), b = try contents(directory.appendingPathComponent("cut/samples.h5"))
+        for name in a.keys.sorted() { #expect(a[name] == b[name], "\(name) differs after kill -9 and --resume") }
+    }
+
+    @Test func evaluateGivesTheWindowedBitsPerDim() throws {
+        let directory = try prepare(videos: 3)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = try runVT(["evaluate", "--checkpoint", "c/step_00000004.h5", "--data", "test.h5", "--frames", "10", "--json"], directory: directory)
+        #expect(run.status == 0, "\(run.output.suffix(800))")
+        let json = try self.json(run.output)
+        #expect(json["bits_per_dim_windows"] as? String == "4 windows of 4 frames, stride 2, over 10 frames (starts [0, 2, 4, 6])")
+        #expect(json["subpixels"] as? Int == 3 * 9 * 16 * 16 * 3)
+        #expect((json["bits_per_dim_per_frame"] as? [Any])?.count == 10)
+        let plain = try runVT(["evaluate", "--checkpoint", "c/step_00000004.h5", "--data", "test.h5", "--json"], directory: directory)
+        let short = try self.json(plain.output)
+        #expect(short["bits_per_dim_windows"] == nil && short["subpixels"] as? Int == 3 * 3 * 16 * 16 * 3)
+    }
+
+    func json(_ output: String) throws -> [String: Any] {
+        let line = try #require(output.split(separator: "\n").last { $0.hasPrefix("{") })
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+}
