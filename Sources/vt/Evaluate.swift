@@ -68,6 +68,9 @@ struct Evaluate: ParsableCommand {
             throw ValidationError("--checkpoint is needed\(chosen.contains(.bpd) ? " for bpd" : " to draw samples (or pass --samples FILE)")")
         }
         if samples != nil && output != nil { throw ValidationError("--samples and --output exclude each other") }
+        if samples != nil && !chosen.contains(.bpd) && window.frames != nil {
+            throw ValidationError("--frames and --stride choose the windows of samples to draw or of bpd; \(samples!) already holds its samples (and says its windows)")
+        }
     }
 
     func run() throws {

@@ -25,6 +25,8 @@ struct InspectSamples: ParsableCommand {
         var path: String
         var videos: Int, samplesPerVideo: Int, frames: Int, height: Int, width: Int
         var primeFrames: [Int]
+        /// Long samples (docs/design.md §12): the sliding windows they were drawn in.
+        var windows: String?
         var checkpoint: String?, step: Int?, seed: UInt64?, temperature: Double?, precision: String?
         var guidance: Double?, conditioning: String?
         var datasets: [String: [Int]]
@@ -48,6 +50,7 @@ struct InspectSamples: ParsableCommand {
                                 checkpoint: stored?.checkpoint, step: stored?.step, seed: stored?.seed, temperature: stored?.temperature,
                                 precision: stored?.precision, guidance: stored?.guidance, conditioning: stored?.conditioning,
                                 datasets: Dictionary(uniqueKeysWithValues: try samples.datasetShapes().map { ($0.name, $0.shape) }))
+            if let windows = samples.windows, windows.count > 1 { report.windows = windows.description }
             if synthetic {
                 if let following = try samples.actionFollowing() {
                     report.actionFollowing = following.samples
@@ -68,6 +71,7 @@ struct InspectSamples: ParsableCommand {
     func text(_ r: Report) -> String {
         var lines = ["\(r.path): \(r.videos) videos × \(r.samplesPerVideo) samples of \(r.frames)×\(r.height)×\(r.width)×3; "
                      + "primed frames \(r.primeFrames.isEmpty ? "none" : r.primeFrames.map(String.init).joined(separator: ", "))"]
+        if let windows = r.windows { lines.append("  drawn in \(windows)") }
         if let checkpoint = r.checkpoint {
             lines.append("  drawn from \(checkpoint) (step \(r.step ?? -1)), seed \(r.seed ?? 0), temperature \(r.temperature ?? 1), "
                          + "\(r.precision ?? "?") products, guidance \(r.guidance ?? 0); conditioning: \(r.conditioning ?? "data")")
