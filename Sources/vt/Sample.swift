@@ -85,20 +85,41 @@ struct Sample: ParsableCommand {
     }
 
     /// GIF and MP4 of the first `views` videos' first samples, and one contact sheet with up to 4 samples each.
+    /// Long samples (more than one window) show the real video beside the sample in the GIF and MP4, frame
+    /// numbers, and where each window's new frames begin (VideoExport.sideBySide, VideoExport.longContactSheet).
     func export(_ file: SampleFile, directory: URL) throws {
         let shown = min(views, file.videos), perVideo = min(4, file.samplesPerVideo)
         guard shown > 0 else { return }
         let (t, h, w, clip) = (file.frames, file.height, file.width, file.clipBytes)
+        let long = file.windows.flatMap { $0.count > 1 ? $0 : nil }
+        let primed = Set(file.primeFrames)
         var truths: [[UInt8]] = [], rows: [[[UInt8]]] = []
         for v in 0..<shown {
             let (real, samples) = try file.pixels(video: v)
             let clips = (0..<perVideo).map { Array(samples[($0 * clip)..<(($0 + 1) * clip)]) }
-            try VideoExport.writeGIF(clips[0], frames: t, height: h, width: w, to: directory.appendingPathComponent("sample_\(v).gif").path)
-            try VideoExport.writeMP4(clips[0], frames: t, height: h, width: w, to: directory.appendingPathComponent("sample_\(v).mp4").path)
+            let gif = directory.appendingPathComponent("sample_\(v).gif").path, mp4 = directory.appendingPathComponent("sample_\(v).mp4").path
+            if let long {
+                let view = VideoExport.sideBySide(real: real, sample: clips[0], frames: t, height: h, width: w, primeFrames: primed, windows: long)
+                try VideoExport.writeGIF(view.video, frames: t, height: view.height, width: view.width, to: gif)
+                try VideoExport.writeMP4(view.video, frames: t, height: view.height, width: view.width, to: mp4)
+            } else {
+                try VideoExport.writeGIF(clips[0], frames: t, height: h, width: w, to: gif)
+                try VideoExport.writeMP4(clips[0], frames: t, height: h, width: w, to: mp4)
+            }
             truths.append(real); rows.append(clips)
         }
         try VideoExport.writeContactSheet(groundTruth: truths, samples: rows, frames: t, height: h, width: w,
-                                          primeFrames: Set(file.primeFrames), to: directory.appendingPathComponent("contact_sheet.png").path)
-        note("views: sample_<video>.gif/.mp4 (sample 0) of \(shown) video(s); contact_sheet.png shows each real video above \(perVideo) sample(s)")
+                                          primeFrames: primed, windows: long, to: directory.appendingPathComponent("contact_sheet.png").path)
+        if let long {
+            let strips = VideoExport.strips(frames: t, framesPerStrip: VideoExport.framesPerStrip)
+            // Windows w ≥ 1 begin adding at T, T + k, ...: a long list is said by its ends and step.
+            let firsts = VideoExport.firstNewFrames(long), steps = Set(zip(firsts, firsts.dropFirst()).map { $1 - $0 })
+            let listed = firsts.count > 4 && steps.count == 1
+                ? "\(firsts[0]), \(firsts[1]), ..., \(firsts.last!), every \(steps.first!)" : firsts.map(String.init).joined(separator: ", ")
+            let wrap = strips.count > 1 ? ", in \(strips.count) strips of up to \(strips[0].count) frames" : ""
+            note("views in \(directory.path): sample_<video>.gif/.mp4 (sample 0 of \(shown) video(s); real left, sample right, frame number below) and contact_sheet.png (each real video above \(perVideo) sample(s)\(wrap), numbered from the strip's first frame); magenta marks the frame where each later window begins adding (\(listed)): a line and number on the sheet, a border in the GIF/MP4; white marks the primed frames \(file.primeFrames)")
+        } else {
+            note("views in \(directory.path): sample_<video>.gif/.mp4 (sample 0) of \(shown) video(s); contact_sheet.png shows each real video above \(perVideo) sample(s), a white bar under the primed frames \(file.primeFrames)")
+        }
     }
 }

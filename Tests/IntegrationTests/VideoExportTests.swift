@@ -1,5 +1,8 @@
 // Exports are real files: ffmpeg decodes the GIF and MP4 back to the right frame count and size, and the
-// contact sheet PNG has the layout's dimensions.
+// contact sheet PNG has the layout's dimensions. Long samples: the side-by-side GIF/MP4 decode to N frames of
+// the composed size, and the PNG holds exactly the sheet's pixels (the marks survive encoding); a one-window
+// sheet is the same PNG whether or not it is given its window (its pixels are the old sheet's:
+// EvaluationTests/LongSamplePicturesTests).
 
 import Foundation
 import VTTestSupport
@@ -7,6 +10,7 @@ import Testing
 import Datasets
 @testable import Evaluation
 import Training
+import VideoModel
 
 @Suite(.needs(.ffmpeg))
 struct VideoExportTests {
@@ -41,5 +45,49 @@ struct VideoExportTests {
         #expect(width == 6 * 18 + 2 && height == (2 * 18 + 2 + 2) + (4 * 18 + 2 + 2) + 2)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains("partial") }
         #expect(leftovers.isEmpty)
+    }
+
+    func decode(_ path: String) throws -> [UInt8] {
+        let result = try FFmpeg.run(["-nostdin", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        #expect(result.status == 0, "\(result.reason)")
+        return [UInt8](result.standardOutput)
+    }
+
+    @Test func longSampleViewsDecode() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (n, h, w) = (40, 16, 16)
+        let generator = SyntheticVideoGenerator(frames: n, height: h, width: w, seed: 1)
+        let real = generator.video(index: 0), sample = generator.video(index: 1)
+        let windows = try SlidingWindows(videoFrames: n, clipFrames: 8, stride: 4, first: FramePriming([0], clipFrames: 8))
+        let view = VideoExport.sideBySide(real: real, sample: sample, frames: n, height: h, width: w, primeFrames: [0], windows: windows)
+        let gif = directory.appendingPathComponent("v.gif").path, mp4 = directory.appendingPathComponent("v.mp4").path
+        try VideoExport.writeGIF(view.video, frames: n, height: view.height, width: view.width, to: gif)
+        try VideoExport.writeMP4(view.video, frames: n, height: view.height, width: view.width, to: mp4)
+        for path in [gif, mp4] {
+            let (frames, width, height) = try probe(path)
+            #expect(frames == n && width == 4 * view.width && height == 4 * view.height, "\(path): \(frames) frames \(width)×\(height)")
+        }
+        let sheet = directory.appendingPathComponent("sheet.png").path
+        try VideoExport.writeContactSheet(groundTruth: [real], samples: [[sample, real]], frames: n, height: h, width: w,
+                                          primeFrames: [0], windows: windows, to: sheet)
+        let pixels = VideoExport.contactSheet(groundTruth: [real], samples: [[sample, real]], frames: n, height: h, width: w,
+                                              primeFrames: [0], windows: windows)
+        let (_, width, height) = try probe(sheet)
+        #expect(width == pixels.width && height == pixels.height && width == 20 * 18 + 2)
+        #expect(try decode(sheet) == pixels.pixels)
+    }
+
+    @Test func oneWindowSheetIsTheSamePNG() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let video = SyntheticVideoGenerator(frames: 8, height: 16, width: 16, seed: 2).video(index: 0)
+        let plain = directory.appendingPathComponent("plain.png").path, single = directory.appendingPathComponent("single.png").path
+        try VideoExport.writeContactSheet(groundTruth: [video], samples: [[video]], frames: 8, height: 16, width: 16, primeFrames: [0], to: plain)
+        try VideoExport.writeContactSheet(groundTruth: [video], samples: [[video]], frames: 8, height: 16, width: 16, primeFrames: [0],
+                                          windows: .single(FramePriming([0], clipFrames: 8)), to: single)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: plain)) == Data(contentsOf: URL(fileURLWithPath: single)))
+        #expect(try decode(plain) == VideoExport.contactSheet(groundTruth: [video], samples: [[video]], frames: 8, height: 16, width: 16,
+                                                              primeFrames: [0]).pixels)
     }
 }
