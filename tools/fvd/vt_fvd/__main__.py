@@ -1,4 +1,5 @@
 """python -m vt_fvd score --samples PATH [--trials N] [--frames all|generated] [--cache PATH] [--batch B]
+                       [--window W [--window-mode first|all] [--window-stride S]]
 python -m vt_fvd lpips --samples PATH [--cache PATH] [--batch B]
 python -m vt_fvd selftest
 
@@ -33,6 +34,15 @@ def main(argv=None) -> int:
     score.add_argument("--batch", type=int, default=1,
                        help="videos per I3D call (default 1: on 2 cores batches of 1, 2 and 4 run equally fast, "
                             "and 1 needs the least memory)")
+    score.add_argument("--window", type=int, metavar="W",
+                       help="score W-frame windows of each video instead of whole videos (long samples, "
+                            "docs/design.md §12); each window is one I3D clip")
+    score.add_argument("--window-mode", choices=("first", "all"),
+                       help="with --window: first (only frames [0, W) of each video) or all (default: every "
+                            "window that fits, starting at 0, S, 2S, ...; the real windows pooled against the "
+                            "generated ones, the paper's 'unrolled' FVD)")
+    score.add_argument("--window-stride", type=int, metavar="S",
+                       help="with --window-mode all: frames between window starts (default W: no overlap)")
     lpips = commands.add_parser("lpips", help="LPIPS of every generated frame of a samples.h5; one JSON object on stdout")
     lpips.add_argument("--samples", required=True, help="samples.h5 (docs/design.md §10)")
     lpips.add_argument("--cache", help="LPIPS score cache (default: lpips_scores.h5 beside the samples file)")
@@ -57,13 +67,16 @@ def main(argv=None) -> int:
     from .score import score as run_score
 
     try:
-        result = run_score(args.samples, trials=args.trials, frames=args.frames, cache_path=args.cache, batch=args.batch)
+        result = run_score(args.samples, trials=args.trials, frames=args.frames, cache_path=args.cache, batch=args.batch,
+                           window=args.window, window_stride=args.window_stride, window_mode=args.window_mode)
     except UserError as error:
         print(f"vt_fvd: error: {error}", file=sys.stderr)
         return 2
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    print(f"vt_fvd: FVD {result['fvd']['mean']:.3f} ± {result['fvd']['std']:.3f} over {result['fvd']['trials']} "
-          f"trials; peak RSS {peak:.0f} MiB", file=sys.stderr)
+    fvd = result["fvd"]
+    windows = f" of {fvd['windows_per_video']} {fvd['window']}-frame window(s) per video" if "window" in fvd else ""
+    print(f"vt_fvd: FVD {fvd['mean']:.3f} ± {fvd['std']:.3f} over {fvd['trials']} trials{windows}; "
+          f"peak RSS {peak:.0f} MiB", file=sys.stderr)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0
