@@ -83,19 +83,8 @@ struct LongSamplingCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let whole = try runVT(sample + ["--batch", "2", "--output", "whole"], directory: directory)
         #expect(whole.status == 0, "\(whole.output.suffix(800))")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try requireTool(.vt))
-        process.arguments = sample + ["--batch", "1", "--output", "cut"]
-        process.currentDirectoryURL = directory
-        process.standardOutput = FileHandle.nullDevice; process.standardError = FileHandle.nullDevice
-        try process.run()
-        let parts = directory.appendingPathComponent("cut/parts")
-        let deadline = Date().addingTimeInterval(120)
-        while process.isRunning && Date() < deadline && ((try? FileManager.default.contentsOfDirectory(atPath: parts.path))?.filter { $0.hasPrefix("part-") }.count ?? 0) < 3 {
-            usleep(2_000)
-        }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        let process = try runVTUntilKilled(sample + ["--batch", "1", "--output", "cut"], directory: directory,
+                                           parts: directory.appendingPathComponent("cut/parts"), count: 3)
         #expect(process.terminationReason == .uncaughtSignal, "the job ended before it could be killed")
         // Resuming with another stride is refused; with the same windows (on 2 ranks) it finishes the same set.
         let otherStride = try runVT(sample + ["--stride", "3", "--output", "cut", "--resume"], directory: directory)

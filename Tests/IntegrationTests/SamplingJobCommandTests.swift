@@ -72,19 +72,8 @@ struct SamplingJobCommandTests {
         let whole = try runVT(sample + ["--batch", "2", "--output", "whole"], directory: directory)
         #expect(whole.status == 0, "\(whole.output.suffix(800))")
         // Batch 1 on one rank: 120 rounds, each a part file; kill -9 once a few are on disk.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try requireTool(.vt))
-        process.arguments = sample + ["--batch", "1", "--output", "cut"]
-        process.currentDirectoryURL = directory
-        process.standardOutput = FileHandle.nullDevice; process.standardError = FileHandle.nullDevice
-        try process.run()
-        let parts = directory.appendingPathComponent("cut/parts")
-        let deadline = Date().addingTimeInterval(120)
-        while process.isRunning && Date() < deadline && ((try? FileManager.default.contentsOfDirectory(atPath: parts.path))?.filter { $0.hasPrefix("part-") }.count ?? 0) < 5 {
-            usleep(2_000)
-        }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        let process = try runVTUntilKilled(sample + ["--batch", "1", "--output", "cut"], directory: directory,
+                                           parts: directory.appendingPathComponent("cut/parts"), count: 5)
         #expect(process.terminationReason == .uncaughtSignal, "the job ended before it could be killed")
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("cut/samples.h5").path))
         // Without --resume the folder is refused; with it (on 2 ranks now) the job finishes the same set.

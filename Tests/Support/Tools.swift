@@ -178,3 +178,23 @@ public func trainedSmallModel(size: Int = 16, frames: Int = 4, steps: Int = 4, v
     #expect(shards.status == 0, "\(shards.output)")
     return directory
 }
+
+/// Starts `vt arguments` in `directory` and kills it with SIGKILL as soon as `parts` (a folder) holds `count`
+/// part files (`part-*`), or after `seconds`; returns the ended process (`terminationReason` says whether the
+/// kill came first). For the sampling job's kill -9 + `--resume` tests.
+public func runVTUntilKilled(_ arguments: [String], directory: URL, parts: URL, count: Int, seconds: Double = 120) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try requireTool(.vt))
+    process.arguments = arguments
+    process.currentDirectoryURL = directory
+    process.standardOutput = FileHandle.nullDevice; process.standardError = FileHandle.nullDevice
+    try process.run()
+    let deadline = Date().addingTimeInterval(seconds)
+    while process.isRunning && Date() < deadline
+            && ((try? FileManager.default.contentsOfDirectory(atPath: parts.path))?.filter { $0.hasPrefix("part-") }.count ?? 0) < count {
+        usleep(2_000)
+    }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    return process
+}

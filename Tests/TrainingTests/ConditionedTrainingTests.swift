@@ -97,16 +97,7 @@ private func differing(_ a: [[Float]], _ b: [[Float]]) -> Int {
         let whole = try trainOnMesh(config, data: 1, model: 1, steps: 7)
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        var losses: [Double] = [], trainer: Trainer!
-        for (from, to) in [(0, 3), (3, 7)] {
-            trainer = try Trainer(config: config, source: syntheticSource(config))
-            let checkpoints = try RunCheckpoints(trainer: trainer, settings: config.checkpoint, directory: directory,
-                                                 hooks: CheckpointWriteHooks(), log: { _ in })
-            let resumed = try checkpoints.resume(.latest, configName: "conditioned.yaml")
-            #expect(resumed == (from == 0 ? nil : from))
-            let run = try TrainingRun(trainer: trainer, runDirectory: directory, checkpoints: checkpoints, resumedFrom: resumed, log: { _ in })
-            losses += try run.run(until: to).map(\.loss)
-        }
+        let (losses, trainer) = try trainResumed(config, cuts: [(0, 3), (3, 7)], directory: directory, name: "conditioned.yaml")
         #expect(losses == whole.losses)
         let state = try TrainerCheckpoint(trainer).gatherFullState()
         #expect(differing(try #require(state).map(\.array), whole.state) == 0, "the resumed state differs")

@@ -102,16 +102,7 @@ private func train(_ config: RunConfig, ranks: Int, steps: Int) throws -> (losse
         let whole = try train(config, ranks: 1, steps: 7)
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        var losses: [Double] = [], trainer: Trainer!
-        for (from, to) in [(0, 3), (3, 7)] {
-            trainer = try Trainer(config: config, source: syntheticSource(config))
-            let checkpoints = try RunCheckpoints(trainer: trainer, settings: config.checkpoint, directory: directory,
-                                                 hooks: CheckpointWriteHooks(), log: { _ in })
-            let resumed = try checkpoints.resume(.latest, configName: "continuing.yaml")
-            #expect(resumed == (from == 0 ? nil : from))
-            let run = try TrainingRun(trainer: trainer, runDirectory: directory, checkpoints: checkpoints, resumedFrom: resumed, log: { _ in })
-            losses += try run.run(until: to).map(\.loss)
-        }
+        let (losses, trainer) = try trainResumed(config, cuts: [(0, 3), (3, 7)], directory: directory, name: "continuing.yaml")
         #expect(losses == whole.losses)
         let parameters = Array(UnsafeBufferPointer(start: trainer.model.parameters.pointer, count: trainer.model.parameters.count))
         #expect(parameters.map(\.bitPattern) == whole.parameters.map(\.bitPattern))

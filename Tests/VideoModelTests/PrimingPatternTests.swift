@@ -1,4 +1,4 @@
-// Priming patterns and sliding windows (docs/design.md §12): `prime_frames` as one list or several, the strides
+// Priming patterns and sliding windows (docs/design.md §12; the config forms are in ConfigTests): the strides
 // a model is trained to continue with, the windows of an N-frame video, a batch whose videos prime different
 // frames computing exactly what one-pattern models compute, and the windowed sampler against the plain one,
 // the naive oracle, and itself under other batchings.
@@ -7,11 +7,6 @@ import Foundation
 import Testing
 import Kernels
 @testable import VideoModel
-
-private func decodeModel(_ yaml: String) throws -> ModelConfig {
-    struct File: Decodable { var model: ModelConfig }
-    return try ConfigFile.decode(File.self, yaml: yaml, source: "test.yaml").model
-}
 
 private func initialised(_ config: ModelConfig, batch: Int, seed: UInt64 = 7) throws -> VideoTransformer {
     let model = try VideoTransformer(config: config, maxBatch: batch)
@@ -26,23 +21,6 @@ private func smallModelConfig() -> ModelConfig {
                 blocks: [Triple(2, 4, 4), Triple(1, 2, 4)])
 }
 
-private let smallModelYAML = """
-model:
-  frames: 4
-  height: 8
-  width: 8
-  subscale: [2, 2, 2]
-  prime_frames: PRIME
-  embedding_size: 8
-  hidden_size: 16
-  heads: 2
-  head_size: 8
-  ffn_size: 32
-  encoder_layers: 1
-  decoder_layers: 1
-
-"""
-
 /// Smooth random videos (UInt8 [count, frames, 8, 8, 3]): a drifting gradient plus noise.
 private func videos(_ count: Int, frames: Int, seed: UInt64 = 4) -> [UInt8] {
     var generator = Xoshiro256(seed: seed)
@@ -54,40 +32,6 @@ private func videos(_ count: Int, frames: Int, seed: UInt64 = 4) -> [UInt8] {
 }
 
 @Suite struct PrimingPatternTests {
-    @Test func primeFramesIsOneListOrAListOfLists() throws {
-        let one = try decodeModel(smallModelYAML.replacingOccurrences(of: "PRIME", with: "[0]"))
-        #expect(one.primePatterns == [[0]] && one.primeFrames == [0] && one.primeWeights == nil)
-        let two = try decodeModel(smallModelYAML.replacingOccurrences(of: "PRIME", with: "[[0], [0, 1]]") + "  prime_weights: [3, 1]\n")
-        #expect(two.primePatterns == [[0], [0, 1]] && two.primeFrames == [0] && two.primeWeights == [3, 1])
-        let none = try decodeModel(smallModelYAML.replacingOccurrences(of: "PRIME", with: "[]"))
-        #expect(throws: (any Error).self) { try decodeModel(smallModelYAML.replacingOccurrences(of: "PRIME", with: "[[0], 1]")) }
-        #expect(none.primePatterns == [[]])
-        // One pattern is stored as the flat list it always was; several as a list of lists.
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        #expect(String(decoding: try encoder.encode(one), as: UTF8.self).contains("\"prime_frames\":[0],"))
-        #expect(String(decoding: try encoder.encode(two), as: UTF8.self).contains("\"prime_frames\":[[0],[0,1]],\"prime_weights\":[3,1]"))
-        #expect(try JSONDecoder().decode(ModelConfig.self, from: try encoder.encode(two)) == two)
-    }
-
-    @Test func badPatternsAreRefusedNamingTheField() throws {
-        var config = smallModelConfig()
-        func problem(_ edit: (inout ModelConfig) -> Void) -> String {
-            var edited = config
-            edit(&edited)
-            do { try edited.validate(); return "" } catch { return "\(error)" }
-        }
-        #expect(problem { $0.primePatterns = [[0], [0, 1, 1]] }.contains("model.prime_frames[1]: has duplicates"))
-        #expect(problem { $0.primePatterns = [[0], [4]] }.contains("model.prime_frames[1]: frame 4 is outside"))
-        #expect(problem { $0.primePatterns = [[0, 1], [1, 0]] }.contains("repeats prime_frames[0]"))
-        #expect(problem { $0.primePatterns = [] }.contains("needs at least one pattern"))
-        #expect(problem { $0.primePatterns = [[0], [0, 1]]; $0.primeWeights = [1] }.contains("prime_weights: has 1 weight(s) for 2"))
-        #expect(problem { $0.primePatterns = [[0], [0, 1]]; $0.primeWeights = [1, -2] }.contains("must be positive"))
-        config.primePatterns = [[0], [0, 1]]
-        config.primeWeights = [1, 2]
-        try config.validate()
-    }
-
     @Test func trainedStridesComeFromThePrefixPatterns() {
         var config = smallModelConfig()   // 4 frames
         #expect(config.trainedStrides == [3])
