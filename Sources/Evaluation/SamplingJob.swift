@@ -33,9 +33,31 @@ public struct SamplingJobOptions: Sendable {
 public struct SamplingProgress: Sendable {
     public var done: Int, total: Int, reused: Int
     public var seconds: Double
+    /// Where rank 0 is inside the job: the round (one batch on every rank) and how far through it, by the
+    /// positions decoded (`step` of `steps`: windows × slices × positions per slice). nil before sampling starts.
+    public var inRound: RoundProgress?
+
+    public struct RoundProgress: Sendable {
+        public var round: Int, rounds: Int
+        public var step: Int, steps: Int
+        public var window: Int, windows: Int, slice: Int, slices: Int, position: Int, positions: Int
+        /// Sub-pixels decoded per second by all ranks this run (primed ones included: they cost the same).
+        public var subpixelsPerSecond: Double
+        /// Rounds done, counting the current one's fraction.
+        public var roundsDone: Double { Double(round) + Double(step) / Double(max(1, steps)) }
+    }
+
+    public init(done: Int, total: Int, reused: Int, seconds: Double, inRound: RoundProgress? = nil) {
+        self.done = done; self.total = total; self.reused = reused; self.seconds = seconds; self.inRound = inRound
+    }
+
     /// Samples per second over this run so far (all ranks).
     public var rate: Double { seconds > 0 ? Double(done - reused) / seconds : 0 }
-    public var etaSeconds: Double { rate > 0 ? Double(total - done) / rate : .infinity }
+    /// From the rounds (finer than finished samples when a round takes minutes), else from the samples.
+    public var etaSeconds: Double {
+        if let inRound, inRound.roundsDone > 0 { return seconds * (Double(inRound.rounds) - inRound.roundsDone) / inRound.roundsDone }
+        return rate > 0 ? Double(total - done) / rate : .infinity
+    }
 }
 
 public struct SamplingOutcome: Sendable {
@@ -88,7 +110,8 @@ public final class SamplingJob {
 
     public var sampling: SamplingProtocol { store.sampling }
 
-    /// Runs the job on every rank; rank 0 writes the files and gets `progress` after every round.
+    /// Runs the job on every rank; rank 0 writes the files and gets `progress` after every round and, inside a
+    /// round, after every position its sampler decodes (`inRound`: the caller throttles).
     public func run(progress: ((SamplingProgress) -> Void)? = nil) throws -> SamplingOutcome {
         let rank = communicator.rank, ranks = communicator.size, isRoot = rank == 0
         let (videos, k) = (options.videos, options.samplesPerVideo)
@@ -114,6 +137,7 @@ public final class SamplingJob {
         let generated = sampling.generatedFrames, clip = sampling.clipBytes
         var samplingSeconds = 0.0, scoringSeconds = 0.0, finished = reused
         var sampler: WindowedSampler? = nil
+        var decodedSubpixels = 0   // by rank 0's sampler in earlier rounds (primed positions included)
         progress?(SamplingProgress(done: finished, total: videos * k, reused: reused, seconds: 0))
         for round in 0..<rounds {
             let chunk = Array(mine[min(mine.count, round * options.batch)..<min(mine.count, (round + 1) * options.batch)])
@@ -132,13 +156,27 @@ public final class SamplingJob {
                 }
                 let given = try conditions(chunk.map(\.video))
                 clock = Date()
+                let report = isRoot && progress != nil ? { (step: Int, steps: Int) in
+                    let (positions, slices) = (self.model.config.positionsPerSlice, self.model.config.sliceCount)
+                    let decoded = (decodedSubpixels + step * chunk.count * ModelConfig.channels) * ranks
+                    let within = step - 1
+                    let inRound = SamplingProgress.RoundProgress(
+                        round: round, rounds: rounds, step: step, steps: steps,
+                        window: within / (slices * positions), windows: steps / (slices * positions),
+                        slice: within / positions % slices, slices: slices, position: within % positions + 1, positions: positions,
+                        subpixelsPerSecond: Double(decoded) / max(1e-9, Date().timeIntervalSince(started)))
+                    progress?(SamplingProgress(done: finished, total: videos * k, reused: reused, seconds: Date().timeIntervalSince(started),
+                                               inRound: inRound))
+                } : nil
                 let result = (given.actions ?? []).withUnsafeBufferPointer { actions in
                     pixels.withUnsafeMutableBufferPointer {
                         sampler!.sample(videos: $0.baseAddress!, videoIDs: chunk.map(\.stream), random: SubpixelRandom(seed: sampling.seed),
                                         temperature: sampling.temperature,
-                                        conditioning: Conditioning(actions: given.actions == nil ? nil : actions.baseAddress, labels: given.labels))
+                                        conditioning: Conditioning(actions: given.actions == nil ? nil : actions.baseAddress, labels: given.labels),
+                                        progress: report)
                     }
                 }
+                decodedSubpixels += windows.count * model.config.sliceCount * model.config.positionsPerSlice * chunk.count * ModelConfig.channels
                 samplingSeconds += Date().timeIntervalSince(clock)
                 clock = Date()
                 for (slot, item) in chunk.enumerated() {

@@ -21,8 +21,11 @@ struct SamplingOptions: ParsableArguments {
     var label: String?
     @Option(help: ArgumentHelp("Drive an action-conditioned model with this action sequence (.npy, .json or .h5, [T, A]) instead of each test video's own actions.", valueName: "file"))
     var actions: String?
+    @Option(help: ArgumentHelp("Seconds between progress lines in logs, inside a round too (a terminal gets a live line).", valueName: "s"))
+    var progressEvery: Double = 30
 
     func validate() throws {
+        if !(progressEvery > 0) || !progressEvery.isFinite { throw ValidationError("--progress-every must be a positive number of seconds (got \(progressEvery))") }
         if !(temperature > 0) || !temperature.isFinite { throw ValidationError("--temperature must be a positive number (got \(temperature))") }
         if samplesPerVideo < 1 { throw ValidationError("--samples-per-video must be at least 1 (got \(samplesPerVideo))") }
         if !guidance.isFinite { throw ValidationError("--guidance must be a finite number (got \(guidance))") }
@@ -70,21 +73,35 @@ enum SamplingRunner {
                             conditioning: conditioning)
         }
         let live = ranks.isLeader && isatty(STDERR_FILENO) != 0
-        var lastLine = Date.distantPast
+        var lastLine = Date(), started = false
         let outcome = try job.run { progress in
             guard ranks.isLeader else { return }
-            if progress.done == progress.reused {
+            if !started {   // the first call: before any sampling
+                started = true
                 if progress.reused > 0 { ranks.say("\(progress.reused) of \(progress.total) samples are already in \(directory.path): reusing them") }
                 return
             }
-            // A live line on a terminal; in logs a line every 30 s and at the end.
-            guard live || Date().timeIntervalSince(lastLine) >= 30 || progress.done == progress.total else { return }
+            // A live line on a terminal (at most twice a second); in logs a line every --progress-every seconds, inside a
+            // round too (a round of a paper-scale model takes many minutes), and at the end.
+            let final = progress.done == progress.total && progress.inRound == nil
+            guard final || Date().timeIntervalSince(lastLine) >= (live ? 0.5 : options.progressEvery) else { return }
             lastLine = Date()
-            let line = String(format: "sampling: %d/%d samples  %.3f samples/s  ETA %@", progress.done, progress.total, progress.rate,
-                              ProgressLine.duration(progress.etaSeconds))
-            FileHandle.standardError.write(Data(((live ? "\r" : "") + line + (live && progress.done < progress.total ? "" : "\n")).utf8))
+            FileHandle.standardError.write(Data(((live ? "\r\u{1B}[K" : "") + progressLine(progress) + (live && !final ? "" : "\n")).utf8))
         }
         return outcome
+    }
+
+    /// `sampling: 3/120 samples, round 2/40 37% (window 1/7, slice 5/16, position 812/4096), 15100 sub-pixels/s, ETA 1h02m`.
+    static func progressLine(_ progress: SamplingProgress) -> String {
+        var line = "sampling: \(progress.done)/\(progress.total) samples"
+        if let r = progress.inRound {
+            line += String(format: ", round %d/%d %.0f%% (", r.round + 1, r.rounds, 100 * Double(r.step) / Double(max(1, r.steps)))
+                + (r.windows > 1 ? "window \(r.window + 1)/\(r.windows), " : "")
+                + String(format: "slice %d/%d, position %d/%d), %.0f sub-pixels/s", r.slice + 1, r.slices, r.position, r.positions, r.subpixelsPerSecond)
+        } else {
+            line += String(format: "  %.3f samples/s", progress.rate)
+        }
+        return line + "  ETA " + ProgressLine.duration(progress.etaSeconds)
     }
 
     /// Creates the folder and proves it writable before any work is done.

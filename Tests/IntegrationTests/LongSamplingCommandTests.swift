@@ -95,6 +95,23 @@ struct LongSamplingCommandTests {
         for name in a.keys.sorted() { #expect(a[name] == b[name], "\(name) differs after kill -9 and --resume") }
     }
 
+    /// A round of a paper-scale model takes many minutes: progress is reported inside it (issue 23: at least every
+    /// --progress-every seconds, with the window, slice and position, the rate and the ETA).
+    @Test func progressIsReportedInsideARound() throws {
+        let directory = try trainedSmallModel(size: 32, frames: 8, videos: 1, videoFrames: 32, primeFrames: "[[0], [0, 1, 2, 3]]")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = try runVT(["sample", "--checkpoint", "c/step_00000004.h5", "--data", "test.h5", "--videos", "1", "--batch", "1",
+                             "--views", "0", "--frames", "32", "--progress-every", "0.05", "--output", "p"], directory: directory)
+        #expect(run.status == 0, "\(run.output.suffix(800))")
+        let lines = run.output.split(separator: "\n").filter { $0.hasPrefix("sampling: 0/1 samples, round 1/1 ") }
+        #expect(!lines.isEmpty, "no progress inside the round: \(run.output)")
+        for line in lines {
+            #expect(line.contains("window ") && line.contains("/7, slice ") && line.contains("/8, position ") && line.contains("/1024), ")
+                    && line.contains(" sub-pixels/s  ETA "), "\(line)")
+        }
+        #expect(run.output.contains("sampling: 1/1 samples  "), "\(run.output)")
+    }
+
     @Test func evaluateGivesTheWindowedBitsPerDim() throws {
         let directory = try prepare(videos: 3)
         defer { try? FileManager.default.removeItem(at: directory) }
