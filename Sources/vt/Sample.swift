@@ -86,7 +86,8 @@ struct Sample: ParsableCommand {
 
     /// GIF and MP4 of the first `views` videos' first samples, and one contact sheet with up to 4 samples each.
     /// Long samples (more than one window) show the real video beside the sample in the GIF and MP4, frame
-    /// numbers, and where each window's new frames begin (VideoExport.sideBySide, VideoExport.longContactSheet).
+    /// numbers, and where each window's new frames begin (VideoExport.sideBySide, VideoExport.contactSheet).
+    /// The sheet labels each sample row with its mean PSNR over the generated frames, from the stored scores.
     func export(_ file: SampleFile, directory: URL) throws {
         let shown = min(views, file.videos), perVideo = min(4, file.samplesPerVideo)
         guard shown > 0 else { return }
@@ -99,17 +100,21 @@ struct Sample: ParsableCommand {
             let clips = (0..<perVideo).map { Array(samples[($0 * clip)..<(($0 + 1) * clip)]) }
             let gif = directory.appendingPathComponent("sample_\(v).gif").path, mp4 = directory.appendingPathComponent("sample_\(v).mp4").path
             if let long {
+                // At most 512 pixels a side: 64×64 frames side by side (134×73) play 3× enlarged, at 402×219.
                 let view = VideoExport.sideBySide(real: real, sample: clips[0], frames: t, height: h, width: w, primeFrames: primed, windows: long)
-                try VideoExport.writeGIF(view.video, frames: t, height: view.height, width: view.width, to: gif)
-                try VideoExport.writeMP4(view.video, frames: t, height: view.height, width: view.width, to: mp4)
+                let scale = VideoExport.viewScale(width: view.width, height: view.height)
+                try VideoExport.writeGIF(view.video, frames: t, height: view.height, width: view.width, to: gif, scale: scale)
+                try VideoExport.writeMP4(view.video, frames: t, height: view.height, width: view.width, to: mp4, scale: scale)
             } else {
-                try VideoExport.writeGIF(clips[0], frames: t, height: h, width: w, to: gif)
-                try VideoExport.writeMP4(clips[0], frames: t, height: h, width: w, to: mp4)
+                let scale = VideoExport.viewScale(width: w, height: h)
+                try VideoExport.writeGIF(clips[0], frames: t, height: h, width: w, to: gif, scale: scale)
+                try VideoExport.writeMP4(clips[0], frames: t, height: h, width: w, to: mp4, scale: scale)
             }
             truths.append(real); rows.append(clips)
         }
+        let psnr = try Self.meanPSNR(file, videos: shown, samples: perVideo)
         try VideoExport.writeContactSheet(groundTruth: truths, samples: rows, frames: t, height: h, width: w,
-                                          primeFrames: primed, windows: long, to: directory.appendingPathComponent("contact_sheet.png").path)
+                                          primeFrames: primed, windows: long, psnr: psnr, to: directory.appendingPathComponent("contact_sheet.png").path)
         if let long {
             let strips = VideoExport.strips(frames: t, framesPerStrip: VideoExport.framesPerStrip)
             // Windows w ≥ 1 begin adding at T, T + k, ...: a long list is said by its ends and step.
@@ -117,9 +122,16 @@ struct Sample: ParsableCommand {
             let listed = firsts.count > 4 && steps.count == 1
                 ? "\(firsts[0]), \(firsts[1]), ..., \(firsts.last!), every \(steps.first!)" : firsts.map(String.init).joined(separator: ", ")
             let wrap = strips.count > 1 ? ", in \(strips.count) strips of up to \(strips[0].count) frames" : ""
-            note("views in \(directory.path): sample_<video>.gif/.mp4 (sample 0 of \(shown) video(s); real left, sample right, frame number below) and contact_sheet.png (each real video above \(perVideo) sample(s)\(wrap), numbered from the strip's first frame); magenta marks the frame where each later window begins adding (\(listed)): a line and number on the sheet, a border in the GIF/MP4; white marks the primed frames \(file.primeFrames)")
+            note("views in \(directory.path): sample_<video>.gif/.mp4 (sample 0 of \(shown) video(s); real left, sample right, frame number below) and contact_sheet.png (each real video above \(perVideo) sample(s)\(wrap), rows labelled real and s<k> with the sample's mean PSNR, frames headed by t and p/g for primed/generated); magenta marks the frame where each later window begins adding (\(listed)): a line and number on the sheet, a border in the GIF/MP4; white marks the primed frames \(file.primeFrames)")
         } else {
-            note("views in \(directory.path): sample_<video>.gif/.mp4 (sample 0) of \(shown) video(s); contact_sheet.png shows each real video above \(perVideo) sample(s), a white bar under the primed frames \(file.primeFrames)")
+            note("views in \(directory.path): sample_<video>.gif/.mp4 (sample 0) of \(shown) video(s); contact_sheet.png shows each real video above \(perVideo) sample(s), rows labelled real and s<k> with the sample's mean PSNR over generated frames, frames headed by t and p (primed \(file.primeFrames), also underlined white) or g (generated)")
         }
+    }
+
+    /// Each shown sample's mean PSNR over its generated frames, [video][sample], from the scores stored in the
+    /// file; nil when it holds none (the sheet's rows are then labelled without them).
+    static func meanPSNR(_ file: SampleFile, videos: Int, samples: Int) throws -> [[Double]]? {
+        guard file.hasStoredScores, !file.generatedFrames.isEmpty else { return nil }
+        return try file.storedScores(videos: videos, samples: samples).psnr.map { $0.map { $0.reduce(0, +) / Double($0.count) } }
     }
 }

@@ -7,6 +7,7 @@ import Foundation
 import VTTestSupport
 import Testing
 import Evaluation
+import Datasets
 
 @Suite(.needs(.vt), .serialized)
 struct LongSamplingCommandTests {
@@ -58,6 +59,19 @@ struct LongSamplingCommandTests {
             }
             let stored = try file.storedScores(videos: 3, samples: 2)
             #expect(stored.psnr.allSatisfy { $0.allSatisfy { $0.count == 9 } }, "PSNR of every generated frame, 1…9")
+            // The contact sheet (--views 1: video 0, both samples) labels each sample row with its mean stored PSNR.
+            let labels = ["real"] + (0..<2).map { VideoExport.rowLabel(sample: $0, psnr: stored.psnr[0][$0].reduce(0, +) / 9) }
+            #expect(labels[1].hasSuffix("dB") && labels[1].hasPrefix("s0 "), "\(labels)")
+            let layout = VideoExport.SheetLayout(frames: 10, height: 16, width: 16, samples: [2], labels: labels, framesPerStrip: 32)
+            let png = try FFmpeg.run(["-nostdin", "-v", "error", "-i", directory.appendingPathComponent("\(out)/contact_sheet.png").path,
+                                      "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            let sheet = [UInt8](png.standardOutput)
+            #expect(png.status == 0 && sheet.count == layout.width * layout.height * 3, "contact sheet: \(png.reason), \(sheet.count) bytes")
+            for (row, label) in labels.enumerated() where sheet.count == layout.width * layout.height * 3 {
+                let origin = layout.labelOrigin(rowTop: layout.rowTop(row, stripTop: layout.stripTop(video: 0, strip: 0)))
+                #expect(PixelFont.read(sheet, imageWidth: layout.width, x: origin.x, y: origin.y, scale: VideoExport.sheetTextScale,
+                                       color: VideoExport.labelColor) == label, "row \(row)")
+            }
         }
     }
 

@@ -1,8 +1,9 @@
 // Exports are real files: ffmpeg decodes the GIF and MP4 back to the right frame count and size, and the
-// contact sheet PNG has the layout's dimensions. Long samples: the side-by-side GIF/MP4 decode to N frames of
-// the composed size, and the PNG holds exactly the sheet's pixels (the marks survive encoding); a one-window
-// sheet is the same PNG whether or not it is given its window (its pixels are the old sheet's:
-// EvaluationTests/LongSamplePicturesTests).
+// contact sheet PNG holds exactly the laid-out sheet (frames enlarged to about 96 pixels high, labels, headers).
+// Long samples: the side-by-side GIF/MP4 decode to N frames of the composed size, and the PNG holds exactly the
+// sheet's pixels (the marks survive encoding); a one-window sheet is the same PNG whether or not it is given its
+// window (its layout is tested on pixels in EvaluationTests/LongSamplePicturesTests). BAIR-sized (64×64) views
+// stay within 512 pixels a side.
 
 import Foundation
 import VTTestSupport
@@ -41,8 +42,12 @@ struct VideoExportTests {
         try VideoExport.writeContactSheet(groundTruth: [video, video], samples: [[video], [video, video, video]], frames: 6,
                                           height: 16, width: 16, primeFrames: [0], to: sheet)
         let (_, width, height) = try probe(sheet)
-        // Per video: the real row and one row per sample (18 px each), a 2-px bar and a 2-px gap.
-        #expect(width == 6 * 18 + 2 && height == (2 * 18 + 2 + 2) + (4 * 18 + 2 + 2) + 2)
+        // 16-pixel frames enlarged 6× (96 px, 98 with the gap) right of the label column; per video a header line
+        // (14 px), the real row and one row per sample, a 2-px bar and a 2-px gap; videos 8 px apart.
+        let layout = VideoExport.SheetLayout(frames: 6, height: 16, width: 16, samples: [1, 3], labels: ["real", "s0", "s1", "s2"], framesPerStrip: 32)
+        #expect(width == layout.labelWidth + 6 * 98 && height == 2 + (14 + 2 * 98 + 4) + 8 + (14 + 4 * 98 + 4))
+        #expect(try decode(sheet) == VideoExport.contactSheet(groundTruth: [video, video], samples: [[video], [video, video, video]], frames: 6,
+                                                              height: 16, width: 16, primeFrames: [0]).pixels)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains("partial") }
         #expect(leftovers.isEmpty)
     }
@@ -74,7 +79,8 @@ struct VideoExportTests {
         let pixels = VideoExport.contactSheet(groundTruth: [real], samples: [[sample, real]], frames: n, height: h, width: w,
                                               primeFrames: [0], windows: windows)
         let (_, width, height) = try probe(sheet)
-        #expect(width == pixels.width && height == pixels.height && width == 20 * 18 + 2)
+        let layout = VideoExport.SheetLayout(frames: n, height: h, width: w, samples: [2], labels: ["real", "s0", "s1"], framesPerStrip: 32)
+        #expect(width == pixels.width && height == pixels.height && width == layout.labelWidth + 20 * 98)
         #expect(try decode(sheet) == pixels.pixels)
     }
 
@@ -89,5 +95,33 @@ struct VideoExportTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: plain)) == Data(contentsOf: URL(fileURLWithPath: single)))
         #expect(try decode(plain) == VideoExport.contactSheet(groundTruth: [video], samples: [[video]], frames: 8, height: 16, width: 16,
                                                               primeFrames: [0]).pixels)
+    }
+
+    /// 64×64 (BAIR) frames: a clip's GIF/MP4 play 4× enlarged at 256×256; a long sample's side-by-side view
+    /// (134×73) 3× at 402×219, the MP4 padded to 402×220 (yuv420p needs even sides).
+    @Test func bairSizedViewsStayWithin512Pixels() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (n, h, w) = (10, 64, 64)
+        let generator = SyntheticVideoGenerator(frames: n, height: h, width: w, seed: 3)
+        let real = generator.video(index: 0), sample = generator.video(index: 1)
+        #expect(VideoExport.viewScale(width: w, height: h) == 4)
+        let gif = directory.appendingPathComponent("clip.gif").path, mp4 = directory.appendingPathComponent("clip.mp4").path
+        try VideoExport.writeGIF(real, frames: n, height: h, width: w, to: gif, scale: 4)
+        try VideoExport.writeMP4(real, frames: n, height: h, width: w, to: mp4, scale: 4)
+        for path in [gif, mp4] { let p = try probe(path); #expect(p.frames == n && p.width == 256 && p.height == 256, "\(path): \(p)") }
+        let windows = try SlidingWindows(videoFrames: n, clipFrames: 4, stride: 2, first: FramePriming([0], clipFrames: 4))
+        let view = VideoExport.sideBySide(real: real, sample: sample, frames: n, height: h, width: w, primeFrames: [0], windows: windows)
+        #expect(view.width == 134 && view.height == 73)
+        let scale = VideoExport.viewScale(width: view.width, height: view.height)
+        #expect(scale == 3)
+        let longGIF = directory.appendingPathComponent("long.gif").path, longMP4 = directory.appendingPathComponent("long.mp4").path
+        try VideoExport.writeGIF(view.video, frames: n, height: view.height, width: view.width, to: longGIF, scale: scale)
+        try VideoExport.writeMP4(view.video, frames: n, height: view.height, width: view.width, to: longMP4, scale: scale)
+        let g = try probe(longGIF), m = try probe(longMP4)
+        #expect(g.frames == n && g.width == 402 && g.height == 219, "GIF \(g)")
+        #expect(m.frames == n && m.width == 402 && m.height == 220, "MP4 \(m)")
+        // Frames too large for 4× are never enlarged below 1×.
+        #expect(VideoExport.viewScale(width: 600, height: 300) == 1 && VideoExport.viewScale(width: 170, height: 80) == 3)
     }
 }
