@@ -179,6 +179,35 @@ public struct SamplingBenchmarkReport: Codable, Sendable {
     /// Class-conditioned configs: classifier-free guidance's cost — `batch` videos sampled guided (w = 1)
     /// and unguided in alternating rounds, the medians' rates and the time ratio guided / unguided.
     public var guidance: GuidanceCost?
+    /// What sampling costs against the machine (issue 23): the sampler's product rate against the peak
+    /// measured in this run, the largest batch that fits, and the protocols' time.
+    public var cost: SamplerCost?
+}
+
+public struct SamplerCost: Codable, Sendable {
+    /// Model FLOPs per decoded sub-pixel: a cached sample does, per slice, the products of one training forward of
+    /// that slice (FLOPCount.forwardPerVideo / (positions per slice · 3)), primed positions included.
+    public var flopsPerSubpixel: Double
+    /// GFLOP/s of the sampler at batch 1, `batch` and `largestBatch` (products of the model's precision).
+    public var achievedGflopsOneVideo: Double, achievedGflopsBatch: Double
+    /// The peak of the products' precision measured in this run (oneDNN bf16, or OpenBLAS sgemm), and how.
+    public var peakGflops: Double, peakMethod: String
+    public var fractionOfPeakBatch: Double
+    /// The largest batch whose sampler buffers fit in 80% of this machine's memory beside the model (built for
+    /// one video; up to 1,024), the sampler's bytes per video, and the rate at min(largest, 256) videos: the
+    /// slice's encoder pass timed whole, its first `largestBatchPositions` positions timed and extrapolated to
+    /// the slice (nil when that batch is `batch`).
+    public var largestBatch: Int, bytesPerVideo: Int
+    public var largestBatchTimed: Int?, largestBatchPositions: Int?, largestBatchSubpixelsPerSecond: Double?
+    public var bestSubpixelsPerSecond: Double
+    public var protocols: [ProtocolEstimate]
+}
+
+/// The time of a sampling protocol at the best measured rate, on one node like this one and on 64.
+public struct ProtocolEstimate: Codable, Sendable {
+    public var name: String
+    public var samples: Int
+    public var secondsOneNode: Double, secondsOn64Nodes: Double
 }
 
 public struct GuidanceCost: Codable, Sendable {
@@ -278,9 +307,74 @@ extension Benchmark {
             }
         }
         let forwardRate = Double(forward.subpixels) / clock.lap()
-        return SamplingBenchmarkReport(config: configName, cachedSubpixelsPerSecondOneVideo: one, cachedSubpixelsPerSecondBatch: many,
-                                       batch: batch, naiveSubpixelsPerSecond: naiveRate, cachedOverNaive: one / naiveRate,
-                                       evaluationSubpixelsPerSecond: evaluationRate, trainingForwardSubpixelsPerSecond: forwardRate,
-                                       precision: config.training.precision.rawValue, guidance: guidance)
+        var report = SamplingBenchmarkReport(config: configName, cachedSubpixelsPerSecondOneVideo: one, cachedSubpixelsPerSecondBatch: many,
+                                             batch: batch, naiveSubpixelsPerSecond: naiveRate, cachedOverNaive: one / naiveRate,
+                                             evaluationSubpixelsPerSecond: evaluationRate, trainingForwardSubpixelsPerSecond: forwardRate,
+                                             precision: config.training.precision.rawValue, guidance: guidance)
+        report.cost = try samplingCost(config: config, one: one, many: many, batch: batch, buffer: buffer, size: size, slice: slice,
+                                       progress: progress)
+        return report
+    }
+}
+
+extension Benchmark {
+    /// The sampler against the machine: its product rate against the peak of its precision measured now, the
+    /// largest batch that fits (timed on a slice's first positions, at most 256 videos), and the BAIR protocol
+    /// (256 test videos × 100 samples) and 10,000 samples at the best rate, here and on 64 such nodes.
+    static func samplingCost(config: RunConfig, one: Double, many: Double, batch: Int, buffer: [UInt8], size: Int, slice: Int,
+                             progress: (String) -> Void) throws -> SamplerCost {
+        let model = config.model, precision = config.training.precision
+        let subpixelsPerVideo = Double(model.frames * model.height * model.width * ModelConfig.channels)
+        let flops = FLOPCount.forwardPerVideo(model) / Double(model.positionsPerSlice * ModelConfig.channels)
+        progress("measuring the \(precision == .bf16 ? "oneDNN bf16" : "sgemm") peak")
+        let peak = precision == .bf16 ? try bf16Peak() : sgemmPeak()
+        // What a sampling job of batch b holds: the model (built for one video) and b rows of sampler buffers.
+        let parameters = ModelParameters(config: model).table.parameterCount * (precision == .bf16 ? 6 : 4)
+            + VideoTransformer.plannedActivationBytes(config: model, maxBatch: 1, precision: precision, recompute: .none)
+        let perRow = CachedSampler.bytesPerRow(model, precision: precision)
+        func bytes(_ b: Int) -> Int { parameters + b * perRow }
+        let budget = Int(Double(ProcessInfo.processInfo.physicalMemory) * 0.8)
+        var largest = 1, above = 1025   // bytes grows with b: the largest b in 1...1024 that fits (1 if none does)
+        while above - largest > 1 { let middle = (largest + above) / 2; if bytes(middle) <= budget { largest = middle } else { above = middle } }
+        let perVideo = perRow
+        var timed: Int? = nil, positions: Int? = nil, largestRate: Double? = nil
+        let target = min(largest, 256)
+        if target > batch {
+            // The whole slice when it is at most 2^19 row-positions; else its first positions, extrapolated (optimistic:
+            // attention grows along each block, and the first positions in raster order sit early in their blocks).
+            let n = model.positionsPerSlice, count = min(n, max(8, (1 << 19) / target))
+            progress("cached sampling, \(target) videos (the first \(count) positions of a slice)")
+            let big = try VideoTransformer(config: model, maxBatch: 1, precision: precision)
+            big.layout.initialize(big.parameters, seed: 1)
+            let sampler = CachedSampler(model: big, batch: target)
+            var videos = [UInt8](repeating: 0, count: target * size)
+            for v in 0..<target { videos.replaceSubrange((v * size)..<((v + 1) * size), with: buffer[((v % batch) * size)..<((v % batch + 1) * size)]) }
+            let labels = model.classes > 0 ? Array(repeating: 0, count: target) : nil
+            var actions = [Float](repeating: 0, count: target * model.frames * model.actions)
+            func run(_ positions: Int) -> Double {
+                var clock = Stopwatch()
+                _ = actions.withUnsafeMutableBufferPointer { a in
+                    videos.withUnsafeMutableBufferPointer {
+                        sampler.sample(videos: $0.baseAddress!, videoIDs: Array(0..<target), random: SubpixelRandom(seed: 1), temperature: 1,
+                                       conditioning: Conditioning(actions: model.actions > 0 ? UnsafePointer(a.baseAddress!) : nil, labels: labels),
+                                       onlySlices: slice..<(slice + 1), onlyPositions: positions)
+                    }
+                }
+                return clock.lap()
+            }
+            let encoder = run(0), partial = run(count)
+            let sliceSeconds = encoder + Double(n) / Double(count) * max(0, partial - encoder)
+            largestRate = Double(target * n * ModelConfig.channels) / sliceSeconds
+            timed = target; positions = count
+        }
+        let best = max(one, many, largestRate ?? 0)
+        let secondsPerSample = subpixelsPerVideo / best
+        let protocols = [("BAIR: 256 test videos × 100 samples", 25_600), ("10,000 samples (e.g. Kinetics: videos × samples per video)", 10_000)]
+            .map { ProtocolEstimate(name: $0.0, samples: $0.1, secondsOneNode: Double($0.1) * secondsPerSample,
+                                    secondsOn64Nodes: Double($0.1) * secondsPerSample / 64) }
+        return SamplerCost(flopsPerSubpixel: flops, achievedGflopsOneVideo: one * flops / 1e9, achievedGflopsBatch: many * flops / 1e9,
+                            peakGflops: peak.gflops, peakMethod: peak.method, fractionOfPeakBatch: many * flops / 1e9 / peak.gflops,
+                            largestBatch: largest, bytesPerVideo: perVideo, largestBatchTimed: timed, largestBatchPositions: positions,
+                            largestBatchSubpixelsPerSecond: largestRate, bestSubpixelsPerSecond: best, protocols: protocols)
     }
 }

@@ -102,9 +102,10 @@ public final class CachedSampler {
     let maxBlockLength: Int
     let previousIndices: UnsafeMutablePointer<Int32>
 
-    /// `guidance` w ≠ 0 needs a class-conditioned model.
+    /// `guidance` w ≠ 0 needs a class-conditioned model. The model may be built for any batch (even 1): the
+    /// sampler runs its encoder one video at a time and keeps everything batch-sized itself.
     public init(model: VideoTransformer, batch: Int, guidance: Double = 0) {
-        precondition(batch >= 1 && batch <= model.maxBatch, "CachedSampler: batch \(batch) outside 1...\(model.maxBatch)")
+        precondition(batch >= 1, "CachedSampler: batch \(batch) must be at least 1")
         precondition(model.sharding.count == 1, "CachedSampler: sampling runs on a whole model, not a model shard")
         precondition(guidance == 0 || model.config.classes > 0, "CachedSampler: guidance needs a class-conditioned model")
         self.model = model; self.batch = batch; self.guidance = guidance; config = model.config
@@ -138,6 +139,18 @@ public final class CachedSampler {
 
     deinit { scores.deallocate(); previousIndices.deallocate() }
 
+    /// Bytes this sampler holds per row (a video, or its unguided twin): every layer's key and value caches, the
+    /// channel-embedding and encoder-output caches, the conditioning terms and the per-position row buffers
+    /// (`vt bench --sampling` sizes the largest batch with it).
+    public static func bytesPerRow(_ config: ModelConfig, precision: Precision) -> Int {
+        let n = config.positionsPerSlice, d = config.hiddenSize, e = config.embeddingSize, hd = config.attentionWidth, f = config.ffnSize
+        var floats = 2 * config.decoderLayers * n * hd + n * e + (config.isConditioned ? config.frames * d : 0)
+        floats += 8 * d + 5 * hd + f + 256 + ShiftConvolution.taps.count * e + 2
+        let encoded = n * d * (precision == .bf16 ? 2 : 4)
+        let rounded = precision == .bf16 ? 2 * max(ShiftConvolution.taps.count * e, d, hd, f) : 0
+        return 4 * floats + encoded + rounded + config.heads * 8 * (config.blocks.map(\.product).max() ?? 1)
+    }
+
     @inline(__always) func p(_ offset: Int) -> UnsafeMutablePointer<Float> { model.parameters.pointer + offset }
 
     /// out (+)= input·W (+ b) for the batch's rows: fp32 as is, or (bf16) input rounded and W's bf16 copy. Row by
@@ -159,10 +172,11 @@ public final class CachedSampler {
     /// `priming`: the frames given (default: the config's first pattern); `firstFrame`: where this clip starts
     /// in a longer video (a sliding window's start, docs/design.md §12), which keys the random stream.
     /// `conditioning` holds the videos' actions [batch, T, A] and labels, as the model needs them.
-    /// `onlySlices` restricts generation to those slices (for timing; the video is then partial).
+    /// `onlySlices` restricts generation to those slices, `onlyPositions` to each slice's first positions (for
+    /// timing; the video is then partial).
     public func sample(videos: UnsafeMutablePointer<UInt8>, videoIDs: [Int], random: SubpixelRandom,
                        temperature: Double, priming: FramePriming? = nil, firstFrame: Int = 0, conditioning: Conditioning = .none,
-                       onlySlices: Range<Int>? = nil, progress: ((Int, Int) -> Void)? = nil) -> SamplingResult {
+                       onlySlices: Range<Int>? = nil, onlyPositions: Int? = nil, progress: ((Int, Int) -> Void)? = nil) -> SamplingResult {
         precondition(videoIDs.count == batch && temperature > 0)
         model.refreshLowPrecisionWeights()  // bf16: products read this call's parameters (nothing in fp32)
         let c = ModelConfig.channels, subscaling = priming.map { model.subscaling.primed($0) } ?? model.subscaling
@@ -192,7 +206,7 @@ public final class CachedSampler {
             sliceValues.withUnsafeMutableBufferPointer { values in
                 for b in 0..<batch { subscaling.extract(slice: k, from: videos + b * videoSize, into: values.baseAddress! + b * n * c) }
             }
-            for position in 0..<n {
+            for position in 0..<min(n, onlyPositions ?? n) {
                 let primed = subscaling.isPrimed(slice: k, position: position)
                 decodePosition(position, slice: k)   // primed positions too: later positions attend to them
                 for channel in 0..<c where !primed {

@@ -161,6 +161,21 @@ extension Bench {
                     print(String(format: "guided sampling (w = 1), %2d videos %7.0f sub-pixels/s: %.2f× the unguided time (%.0f sub-pixels/s; medians of %d alternating rounds)",
                                  report.batch, g.guidedSubpixelsPerSecond, g.timeRatio, g.unguidedSubpixelsPerSecond, g.rounds))
                 }
+                if let c = report.cost {
+                    if let timed = c.largestBatchTimed, let rate = c.largestBatchSubpixelsPerSecond {
+                        let positions = c.largestBatchPositions ?? 0, whole = runConfig.model.positionsPerSlice
+                        print(String(format: "cached sampling, %3d videos     %10.0f sub-pixels/s (%@)", timed, rate,
+                                     positions >= whole ? "a whole slice" : "a slice's first \(positions) of \(whole) positions, extrapolated: optimistic"))
+                    }
+                    print(String(format: "largest batch that fits         %10d videos (%.1f MiB per video; 80%% of this machine's memory, at most 1,024)",
+                                 c.largestBatch, Double(c.bytesPerVideo) / 1_048_576))
+                    print(String(format: "sampler products, %2d videos     %10.1f GFLOP/s = %.3f of the %@ peak %.1f GFLOP/s measured now (%.0f FLOP per sub-pixel; 1 video: %.1f GFLOP/s)",
+                                 report.batch, c.achievedGflopsBatch, c.fractionOfPeakBatch, report.precision == "bf16" ? "bf16" : "sgemm",
+                                 c.peakGflops, c.flopsPerSubpixel, c.achievedGflopsOneVideo))
+                    for p in c.protocols {
+                        print("\(p.name): \(ProgressLine.duration(p.secondsOneNode)) on this machine, \(ProgressLine.duration(p.secondsOn64Nodes)) on 64 like it (at \(Int(c.bestSubpixelsPerSecond)) sub-pixels/s)")
+                    }
+                }
             }
         } catch {
             throw fail(error)

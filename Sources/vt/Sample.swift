@@ -62,7 +62,8 @@ struct Sample: ParsableCommand {
             let items = count * sampling.samplesPerVideo
             let perRank = max(1, min(batch, (items + ranks.world.size - 1) / ranks.world.size))
             let loaded = try ranks.agree("loading the checkpoint") {
-                try CheckpointedModel(path: checkpoint, maxBatch: perRank, primeFrames: try parsedPrimeFrames(), precision: precision)
+                // Built for one video: the sampler runs the encoder a video at a time and holds the batch itself.
+                try CheckpointedModel(path: checkpoint, maxBatch: 1, primeFrames: try parsedPrimeFrames(), precision: precision)
             }
             let directory = URL(fileURLWithPath: output)
             let windows = try ranks.agree("planning the windows") { try window.windows(loaded, warn: { say($0) }) }

@@ -91,6 +91,22 @@ struct ConditionedCommandTests {
             #expect(((guidance[key] as? Double) ?? 0) > 0, "\(key)")
         }
         #expect(((report["evaluation_subpixels_per_second"] as? Double) ?? 0) > 0)
+        // What sampling costs against the machine (issue 23): the product rate against the peak measured in the
+        // run, the largest batch by memory (timed on a whole slice: the small model's is short), the protocols.
+        let cost = try #require(report["cost"] as? [String: Any])
+        let batch = try #require(report["batch"] as? Int), one = try #require(report["cached_subpixels_per_second_batch"] as? Double)
+        let flops = try #require(cost["flops_per_subpixel"] as? Double), peak = try #require(cost["peak_gflops"] as? Double)
+        #expect(flops > 0 && peak > 0)
+        #expect(abs((cost["achieved_gflops_batch"] as? Double ?? 0) - one * flops / 1e9) <= 1e-9 * one * flops / 1e9)
+        #expect(abs((cost["fraction_of_peak_batch"] as? Double ?? 0) - one * flops / 1e9 / peak) <= 1e-9)
+        let largest = try #require(cost["largest_batch"] as? Int)
+        #expect(largest > batch && largest <= 1024 && (cost["bytes_per_video"] as? Int ?? 0) > 0)
+        #expect(cost["largest_batch_timed"] as? Int == min(largest, 256) && cost["largest_batch_positions"] as? Int == 2 * 8 * 8)
+        let protocols = try #require(cost["protocols"] as? [[String: Any]])
+        let best = try #require(cost["best_subpixels_per_second"] as? Double)
+        #expect(protocols.map { $0["samples"] as? Int } == [25_600, 10_000])
+        let bair = try #require(protocols.first?["seconds_one_node"] as? Double)
+        #expect(abs(bair - 25_600 * 4 * 16 * 16 * 3 / best) <= 1e-6 * bair, "BAIR: \(bair) s at \(best) sub-pixels/s")
     }
 
     @Test func overridesAreRecordedAndAResumeUnderOtherConditionsIsRefused() throws {
