@@ -331,7 +331,8 @@ extension Benchmark {
         // What a sampling job of batch b holds: the model (built for one video) and b rows of sampler buffers.
         let parameters = ModelParameters(config: model).table.parameterCount * (precision == .bf16 ? 6 : 4)
             + VideoTransformer.plannedActivationBytes(config: model, maxBatch: 1, precision: precision, recompute: .none)
-        let perRow = CachedSampler.bytesPerRow(model, precision: precision)
+        let sizing = try VideoTransformer(config: model, maxBatch: 1, precision: precision)
+        let perRow = CachedSampler(model: sizing, batch: 2).allocatedBytes - CachedSampler(model: sizing, batch: 1).allocatedBytes
         func bytes(_ b: Int) -> Int { parameters + b * perRow }
         let budget = Int(Double(ProcessInfo.processInfo.physicalMemory) * 0.8)
         var largest = 1, above = 1025   // bytes grows with b: the largest b in 1...1024 that fits (1 if none does)

@@ -63,8 +63,9 @@ public final class Evaluator {
         let itemSubscaling = windows.map { $0.map { model.subscaling.primed($0.priming) } }
             ?? Array(repeating: model.subscaling, count: mask.count)
         let starts = windows?.map(\.start) ?? Array(repeating: 0, count: mask.count)
+        let firstWindow = windows?.map { $0.index == 0 } ?? Array(repeating: true, count: mask.count)
         var totals = EvaluationTotals(frames: videoFrames ?? config.frames, slices: config.sliceCount)
-        totals.videos = zip(mask, starts).filter { $0 && $1 == 0 }.count   // a video counts once, with its window 0
+        totals.videos = zip(mask, firstWindow).filter { $0 && $1 }.count   // a video counts once, with its window 0
         for k in 0..<config.sliceCount {
             model.forward(videos: videos, slices: Array(repeating: k, count: mask.count), priming: itemSubscaling.map(\.priming),
                           conditioning: conditioning, mode: .evaluation)

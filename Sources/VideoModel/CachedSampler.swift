@@ -139,16 +139,13 @@ public final class CachedSampler {
 
     deinit { scores.deallocate(); previousIndices.deallocate() }
 
-    /// Bytes this sampler holds per row (a video, or its unguided twin): every layer's key and value caches, the
-    /// channel-embedding and encoder-output caches, the conditioning terms and the per-position row buffers
-    /// (`vt bench --sampling` sizes the largest batch with it).
-    public static func bytesPerRow(_ config: ModelConfig, precision: Precision) -> Int {
-        let n = config.positionsPerSlice, d = config.hiddenSize, e = config.embeddingSize, hd = config.attentionWidth, f = config.ffnSize
-        var floats = 2 * config.decoderLayers * n * hd + n * e + (config.isConditioned ? config.frames * d : 0)
-        floats += 8 * d + 5 * hd + f + 256 + ShiftConvolution.taps.count * e + 2
-        let encoded = n * d * (precision == .bf16 ? 2 : 4)
-        let rounded = precision == .bf16 ? 2 * max(ShiftConvolution.taps.count * e, d, hd, f) : 0
-        return 4 * floats + encoded + rounded + config.heads * 8 * (config.blocks.map(\.product).max() ?? 1)
+    /// Bytes of every buffer this sampler allocated (`vt bench --sampling` sizes the largest batch with the
+    /// difference between two batch sizes: the bytes per row).
+    public var allocatedBytes: Int {
+        let floats = keyCache + valueCache + biases + [embeddingCache, encodedCache, stream, normed, query, key, value, attended,
+                                                      projected, hidden, decoded, pre, headHidden, logits, columns, mean, rstd, guidedLogits]
+        return floats.reduce(0) { $0 + $1.bytes } + (decoderTerms?.bytes ?? 0) + (encodedCache16?.bytes ?? 0) + (input16?.bytes ?? 0)
+            + rows * config.heads * maxBlockLength * MemoryLayout<Double>.stride + rows * 2 * MemoryLayout<Int32>.stride
     }
 
     @inline(__always) func p(_ offset: Int) -> UnsafeMutablePointer<Float> { model.parameters.pointer + offset }
